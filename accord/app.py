@@ -1,0 +1,70 @@
+"""``create_app(settings)``: the Starlette application (health, readiness, GraphQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from accord.graphql.app import AccordGraphQL
+from accord.platform.errors import AccordError
+from accord.platform.runtime import Runtime, open_runtime
+from accord.platform.settings import Settings
+
+
+def _runtime(conn: HTTPConnection) -> Runtime:
+    runtime: Runtime = conn.app.state.runtime
+    return runtime
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    runtime = _runtime(request)
+
+    async def check(name: str) -> tuple[str, dict[str, str]]:
+        try:
+            await runtime.stores.ping(name, within=2.0)
+        except AccordError as exc:
+            return name, {"status": "unreachable", "reason": exc.reason}
+        return name, {"status": "ok"}
+
+    results = dict(await asyncio.gather(*(check(n) for n in runtime.stores.names())))
+    for name, result in results.items():
+        result["region"] = runtime.regions.get(name, "")
+    ready = all(r["status"] == "ok" for r in results.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "degraded", "stores": results},
+        status_code=200 if ready else 503,
+    )
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlette:
+    """The ASGI app. With ``runtime`` given (tests, demo), it is used and not closed."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
+        async with open_runtime(settings) as opened:
+            app.state.runtime = opened
+            yield
+
+    graphql = AccordGraphQL(_runtime, graphiql=settings.env != "prod")
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Mount("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,152 @@
+"""The demo partner network (see docs/demo.md): four partners over two stores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from accord.platform.eventlog import append_event
+from accord.platform.runtime import Runtime
+from accord.platform.settings import Settings, StoreConfig, async_url
+from accord.tenants import service as tenant_service
+from accord.tenants.provisioning import create_tenant
+from accord.tenants.sessions import tenant_session
+
+HOME_STORE, HOME_REGION = "eu-central", "eu-central"
+US_STORE, US_REGION = "us-east", "us-east"
+
+
+@dataclass(frozen=True)
+class DemoPartner:
+    slug: str
+    legal_name: str
+    jurisdiction: str
+    store: str
+    members: tuple[tuple[str, str, tuple[str, ...]], ...]
+
+
+PARTNERS = (
+    DemoPartner(
+        "northwind",
+        "Northwind Logistik GmbH",
+        "DE",
+        HOME_STORE,
+        (
+            ("anna.keller", "Anna Keller (Quality Manager)", ("quality_manager", "auditor")),
+            ("jonas.brandt", "Jonas Brandt (Managing Director)", ("executive",)),
+            ("lea.hoffmann", "Lea Hoffmann (Lead Auditor)", ("auditor",)),
+        ),
+    ),
+    DemoPartner(
+        "globex",
+        "Globex Components Inc.",
+        "US",
+        US_STORE,
+        (
+            ("maria.santos", "Maria Santos (Supplier Quality)", ("quality_manager",)),
+            ("david.chen", "David Chen (VP Operations)", ("executive",)),
+        ),
+    ),
+    DemoPartner(
+        "meridian",
+        "Meridian Hospitals NHS Trust",
+        "GB",
+        HOME_STORE,
+        (
+            ("priya.patel", "Priya Patel (Head of Resilience)", ("quality_manager",)),
+            ("tom.hughes", "Tom Hughes (Chief Executive)", ("executive",)),
+        ),
+    ),
+    DemoPartner(
+        "initech",
+        "Initech Managed Services Ltd",
+        "IE",
+        HOME_STORE,
+        (
+            ("siobhan.murphy", "Siobhan Murphy (CISO)", ("quality_manager", "admin")),
+            ("conor.walsh", "Conor Walsh (CEO)", ("executive",)),
+        ),
+    ),
+)
+
+
+async def _ensure_database(url: str) -> None:
+    """Create the database of ``url`` on its server if it does not exist yet."""
+    parsed = make_url(async_url(url))
+    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(
+                text("select exists (select 1 from pg_database where datname = :d)"),
+                {"d": parsed.database},
+            )
+            if not exists:
+                quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database or "")
+                await conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
+    finally:
+        await admin.dispose()
+
+
+async def demo_settings(base: Settings) -> Settings:
+    """Settings of the demo network: two stores, embedded unless a server URL is given."""
+    if base.database_url is None:
+        return base.model_copy(
+            update={
+                "home_store": HOME_STORE,
+                "home_region": HOME_REGION,
+                "data_dir": base.data_dir / "demo",
+                "stores": [StoreConfig(name=US_STORE, region=US_REGION, url="embedded:us-east")],
+            }
+        )
+    server = make_url(base.database_url.get_secret_value())
+    eu_url = server.set(database="accord_demo_eu").render_as_string(hide_password=False)
+    us_url = server.set(database="accord_demo_us").render_as_string(hide_password=False)
+    for url in (eu_url, us_url):
+        await _ensure_database(url)
+    return base.model_copy(
+        update={
+            "database_url": eu_url,
+            "home_store": HOME_STORE,
+            "home_region": HOME_REGION,
+            "stores": [StoreConfig(name=US_STORE, region=US_REGION, url=us_url)],
+        }
+    )
+
+
+async def seed_demo(runtime: Runtime, *, say: Callable[[str], None] = print) -> None:
+    """Create the demo partners and their people; safe to run again."""
+    for partner in PARTNERS:
+        async with runtime.control_session() as session:
+            existing = await tenant_service.find(session=session, slug=partner.slug)
+        if existing is not None and existing.status != "provisioning":
+            say(f"  {partner.slug:<10} already there ({existing.status}, store {existing.store})")
+            continue
+        tenant = await create_tenant(
+            runtime,
+            slug=partner.slug,
+            legal_name=partner.legal_name,
+            jurisdiction=partner.jurisdiction,
+            store=partner.store,
+        )
+        async with runtime.control_session() as session:
+            for subject, name, roles in partner.members:
+                await tenant_service.add_member(
+                    session=session, tenant=tenant, subject=subject, display_name=name, roles=roles
+                )
+        async with tenant_session(runtime, partner.slug) as session:
+            for subject, name, roles in partner.members:
+                await append_event(
+                    session,
+                    actor="system:demo",
+                    action="member.added",
+                    record_type="member",
+                    record_id=subject,
+                    change={"display_name": name, "roles": list(roles)},
+                )
+        say(
+            f"  {partner.slug:<10} created in store {partner.store} ({len(partner.members)} people)"
+        )

@@ -1,0 +1,158 @@
+"""Database engines per store, control-plane and tenant-plane model bases, tenant sessions.
+
+One model set serves every tenant: tenant tables are declared in the placeholder schema
+``tenant`` and bound per transaction with ``schema_translate_map``. A tenant transaction
+also switches to the tenant's NOLOGIN role with a transaction-local setting, so even a
+bug cannot read another tenant's schema and nothing outlives the transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import MetaData, func, select, text
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from accord.platform.errors import NotFound, StoreUnavailable
+from accord.platform.naming import role_name, schema_name
+from accord.platform.settings import async_url, mask_url
+
+CONTROL_SCHEMA = "accord"
+TENANT_SCHEMA_PLACEHOLDER = "tenant"
+
+_NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class ControlBase(DeclarativeBase):
+    metadata = MetaData(schema=CONTROL_SCHEMA, naming_convention=_NAMING)
+
+
+class TenantBase(DeclarativeBase):
+    metadata = MetaData(schema=TENANT_SCHEMA_PLACEHOLDER, naming_convention=_NAMING)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantScope:
+    """What a tenant session needs to know about a tenant: its slug and its store."""
+
+    slug: str
+    store: str
+
+    @property
+    def schema(self) -> str:
+        return schema_name(self.slug)
+
+    @property
+    def role(self) -> str:
+        return role_name(self.slug)
+
+
+def quote_ident(conn: AsyncConnection, name: str) -> str:
+    """Always-quoted identifier for DDL that cannot take bind parameters (roles, schemas)."""
+    return conn.dialect.identifier_preparer.quote_identifier(name)
+
+
+class StoreRegistry:
+    """One pooled async engine per store (PostgreSQL server), created on first use."""
+
+    def __init__(self, *, pool_size: int = 5, max_overflow: int = 10) -> None:
+        self._urls: dict[str, str] = {}
+        self._engines: dict[str, AsyncEngine] = {}
+        self._pool_size = pool_size
+        self._max_overflow = max_overflow
+
+    def register(self, name: str, url: str) -> None:
+        url = async_url(url)
+        if self._urls.get(name) == url:
+            return
+        self._urls[name] = url
+        stale = self._engines.pop(name, None)
+        if stale is not None:
+            asyncio.get_running_loop().create_task(stale.dispose())
+
+    def names(self) -> list[str]:
+        return sorted(self._urls)
+
+    def url(self, name: str) -> str:
+        try:
+            return self._urls[name]
+        except KeyError:
+            raise NotFound(
+                f"No store named '{name}'.", reason="UNKNOWN_STORE", field="store"
+            ) from None
+
+    def engine(self, name: str) -> AsyncEngine:
+        engine = self._engines.get(name)
+        if engine is None:
+            engine = create_async_engine(
+                self.url(name),
+                pool_pre_ping=True,
+                pool_size=self._pool_size,
+                max_overflow=self._max_overflow,
+                pool_reset_on_return="rollback",
+            )
+            self._engines[name] = engine
+        return engine
+
+    async def ping(self, name: str, *, within: float = 3.0) -> None:
+        """Raise ``StoreUnavailable`` unless the store answers within ``within`` seconds."""
+        try:
+            async with asyncio.timeout(within):
+                async with self.engine(name).connect() as conn:
+                    await conn.execute(text("select 1"))
+        except (TimeoutError, OSError, Exception) as exc:
+            if isinstance(exc, NotFound):
+                raise
+            raise StoreUnavailable(
+                f"Store '{name}' ({mask_url(self._urls[name])}) is unreachable: "
+                f"{type(exc).__name__}.",
+                reason="STORE_UNREACHABLE",
+                field="store",
+            ) from exc
+
+    @asynccontextmanager
+    async def tenant_session(self, tenant: TenantScope) -> AsyncIterator[AsyncSession]:
+        """One transaction in ``tenant``'s store, schema and role; commits on success."""
+        engine = self.engine(tenant.store)
+        async with engine.connect() as conn:
+            bound = await conn.execution_options(
+                schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: tenant.schema}
+            )
+            async with bound.begin():
+                # set_config(..., is_local => true) is SET LOCAL with a bind parameter:
+                # the role name never enters SQL text, and it ends with the transaction.
+                await bound.execute(select(func.set_config("role", tenant.role, True)))
+                session = AsyncSession(bind=bound, expire_on_commit=False)
+                try:
+                    yield session
+                    await session.flush()
+                finally:
+                    await session.close()
+
+    @asynccontextmanager
+    async def control_session(self, store: str) -> AsyncIterator[AsyncSession]:
+        """A transaction on ``store`` as Accord itself (control plane); commits on success."""
+        maker = async_sessionmaker(self.engine(store), expire_on_commit=False)
+        async with maker() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        engines = list(self._engines.values())
+        self._engines.clear()
+        await asyncio.gather(*(e.dispose() for e in engines))

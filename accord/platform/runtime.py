@@ -1,0 +1,92 @@
+"""The running kernel: settings, stores and their engines, the control plane at head."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accord.platform.db import StoreRegistry
+from accord.platform.embedded import start_embedded
+from accord.platform.errors import AccordError, ErrorCode
+from accord.platform.migrations.runner import control_is_current, upgrade_control
+from accord.platform.settings import Settings
+from accord.platform.stores import EMBEDDED_PREFIX, list_stores, upsert_store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    stores: StoreRegistry
+    home: str
+    regions: dict[str, str] = field(default_factory=dict)
+
+    def control_session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A transaction on the control plane (home store)."""
+        return self.stores.control_session(self.home)
+
+    def resolve_url(self, url: str) -> str:
+        if url.startswith(EMBEDDED_PREFIX):
+            return start_embedded(self.settings.data_dir, url.removeprefix(EMBEDDED_PREFIX))
+        return url
+
+    async def add_store(self, *, name: str, region: str, url: str) -> None:
+        self.stores.register(name, self.resolve_url(url))
+        await self.stores.ping(name)
+        async with self.stores.control_session(self.home) as session:
+            await upsert_store(session, name=name, region=region, url=url)
+        self.regions[name] = region
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, migrate: bool | None = None
+) -> AsyncIterator[Runtime]:
+    """Start (or attach to) the stores; bring the control plane to head unless in prod.
+
+    ``migrate=None`` migrates in ``dev`` and only checks in ``prod``, where the Helm
+    migrations Job owns schema changes.
+    """
+    registry = StoreRegistry(pool_size=settings.pool_size, max_overflow=settings.pool_max_overflow)
+    home_url = (
+        settings.database_url.get_secret_value()
+        if settings.database_url is not None
+        else f"{EMBEDDED_PREFIX}postgres"
+    )
+    runtime = Runtime(settings=settings, stores=registry, home=settings.home_store)
+    try:
+        registry.register(settings.home_store, runtime.resolve_url(home_url))
+        await registry.ping(settings.home_store)
+        async with registry.engine(settings.home_store).begin() as conn:
+            current = await control_is_current(conn)
+            if not current:
+                if migrate is False or (migrate is None and settings.env == "prod"):
+                    raise AccordError(
+                        "The control plane is not at the current schema version; "
+                        "run `accord migrate` first.",
+                        reason="MIGRATIONS_PENDING",
+                        code=ErrorCode.INTERNAL,
+                    )
+                await upgrade_control(conn)
+        async with registry.control_session(settings.home_store) as session:
+            await upsert_store(
+                session,
+                name=settings.home_store,
+                region=settings.home_region,
+                url=home_url,
+                is_home=True,
+            )
+            for extra in settings.stores:
+                await upsert_store(
+                    session, name=extra.name, region=extra.region, url=extra.url.get_secret_value()
+                )
+            known = await list_stores(session)
+        for store in known:
+            runtime.regions[store.name] = store.region
+            if store.name != settings.home_store:
+                registry.register(store.name, runtime.resolve_url(store.url))
+        yield runtime
+    finally:
+        await registry.dispose()

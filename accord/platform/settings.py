@@ -1,0 +1,107 @@
+"""Accord's settings, read from ``ACCORD_*`` environment variables (and a ``.env`` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from accord.platform.errors import BadInput
+
+_STORE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+
+
+class StoreConfig(BaseModel):
+    """A PostgreSQL server that holds tenant schemas, declared by configuration."""
+
+    name: str = Field(pattern=_STORE_NAME_PATTERN)
+    region: str = Field(min_length=1, max_length=64)
+    url: SecretStr
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ACCORD_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="Home store (control plane). Unset: an embedded PostgreSQL under data_dir.",
+    )
+    home_store: str = Field(default="home", pattern=_STORE_NAME_PATTERN)
+    home_region: str = "local"
+    stores: list[StoreConfig] = Field(
+        default_factory=list,
+        description='Extra stores as JSON: [{"name": "us-east", "region": "us-east", "url": …}]',
+    )
+    data_dir: Path = Path(".accord")
+    env: Literal["dev", "prod"] = "dev"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    telemetry_endpoint: str | None = Field(
+        default=None, description="OTLP endpoint; unset means no telemetry is exported."
+    )
+    pool_size: int = Field(default=5, ge=1, le=100)
+    pool_max_overflow: int = Field(default=10, ge=0, le=200)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    @field_validator("stores")
+    @classmethod
+    def _unique_store_names(cls, stores: list[StoreConfig]) -> list[StoreConfig]:
+        names = [s.name for s in stores]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"store names must be unique; repeated: {', '.join(duplicates)}")
+        return stores
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    def effective(self) -> dict[str, Any]:
+        """The settings as a plain dict with every secret masked, for ``accord config``."""
+        return {
+            "database_url": (
+                mask_url(self.database_url.get_secret_value())
+                if self.database_url
+                else f"(embedded PostgreSQL under {self.data_dir / 'postgres'})"
+            ),
+            "home_store": self.home_store,
+            "home_region": self.home_region,
+            "stores": [
+                {"name": s.name, "region": s.region, "url": mask_url(s.url.get_secret_value())}
+                for s in self.stores
+            ],
+            "data_dir": str(self.data_dir),
+            "env": self.env,
+            "log_level": self.log_level,
+            "telemetry_endpoint": self.telemetry_endpoint,
+            "pool_size": self.pool_size,
+            "pool_max_overflow": self.pool_max_overflow,
+            "host": self.host,
+            "port": self.port,
+        }
+
+
+def async_url(url: str) -> str:
+    """Normalise a PostgreSQL URL to SQLAlchemy's async psycopg driver."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise BadInput(f"Not a database URL: {mask_url(url)}", reason="BAD_DATABASE_URL") from exc
+    if parsed.get_backend_name() != "postgresql":
+        raise BadInput(
+            "Accord stores are PostgreSQL servers; the URL must start with postgresql://",
+            reason="NOT_POSTGRESQL",
+        )
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def mask_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "***"

@@ -1,0 +1,252 @@
+"""Provisioning and lifecycle of tenants across the control plane and the tenant's store.
+
+Creating a tenant touches two servers (the control plane on the home store, the schema
+and role on the tenant's store), so it is a small saga: a ``provisioning`` row is written
+first, the store work runs in one transaction (PostgreSQL DDL is transactional), then
+the row is activated. Any failure undoes what was done; a crash leaves a
+``provisioning`` row that the next ``create`` of the same slug cleans up first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from accord.platform.db import TENANT_SCHEMA_PLACEHOLDER, TenantScope, quote_ident
+from accord.platform.errors import Conflict
+from accord.platform.eventlog import append_event
+from accord.platform.migrations.runner import upgrade_tenant
+from accord.platform.naming import validate_slug
+from accord.platform.runtime import Runtime
+from accord.tenants import service as tenant_service
+from accord.tenants.models import Tenant, TenantStatus
+
+SYSTEM_ACTOR = "system:accord"
+
+
+Seed = Callable[[AsyncConnection, TenantScope], Awaitable[None]]
+
+
+async def create_tenant(
+    runtime: Runtime,
+    *,
+    slug: str,
+    legal_name: str,
+    jurisdiction: str,
+    store: str,
+    seed: Seed | None = None,
+) -> Tenant:
+    """Provision ``slug`` on ``store``: role, schema, migrations, control-plane row.
+
+    ``seed`` fills the new schema inside the same store transaction (restoring an
+    export); without it the log starts with a ``tenant.provisioned`` entry.
+    """
+    validate_slug(slug)
+    legal_name = tenant_service.validate_legal_name(legal_name)
+    tenant_service.validate_jurisdiction(jurisdiction)
+    runtime.stores.url(store)
+    await runtime.stores.ping(store)
+
+    async with runtime.control_session() as session:
+        existing = await tenant_service.find(session=session, slug=slug)
+        if existing is not None and existing.status != TenantStatus.PROVISIONING:
+            reason = (
+                "TENANT_OFFBOARDED"
+                if existing.status == TenantStatus.OFFBOARDED
+                else "DUPLICATE_TENANT"
+            )
+            raise Conflict(
+                f"Tenant '{slug}' already exists ({existing.status}); slugs are never reused.",
+                reason=reason,
+                field="slug",
+            )
+        leftover_store = existing.store if existing is not None else None
+        if existing is None:
+            session.add(
+                Tenant(
+                    slug=slug,
+                    legal_name=legal_name,
+                    jurisdiction=jurisdiction,
+                    store=store,
+                    status=TenantStatus.PROVISIONING,
+                )
+            )
+            try:
+                await session.flush()
+            except IntegrityError as exc:
+                raise Conflict(
+                    f"Tenant '{slug}' is being created by someone else.",
+                    reason="DUPLICATE_TENANT",
+                    field="slug",
+                ) from exc
+        else:
+            existing.legal_name, existing.jurisdiction, existing.store = (
+                legal_name,
+                jurisdiction,
+                store,
+            )
+
+    scope = TenantScope(slug=slug, store=store)
+    try:
+        if leftover_store is not None:
+            await _drop_tenant_objects(runtime, TenantScope(slug=slug, store=leftover_store))
+        async with runtime.stores.engine(store).begin() as conn:
+            await _create_tenant_objects(conn, scope)
+            if seed is not None:
+                await seed(conn, scope)
+            else:
+                await _record(
+                    conn,
+                    scope,
+                    action="tenant.provisioned",
+                    change={"legal_name": legal_name, "jurisdiction": jurisdiction, "store": store},
+                )
+        async with runtime.control_session() as session:
+            tenant = await tenant_service.get_for_update(session=session, slug=slug)
+            tenant.status = TenantStatus.ACTIVE
+            tenant.activated_at = datetime.now(UTC)
+        return tenant
+    except BaseException:
+        await _undo(runtime, scope)
+        raise
+
+
+async def _create_tenant_objects(conn: AsyncConnection, scope: TenantScope) -> None:
+    role, schema = quote_ident(conn, scope.role), quote_ident(conn, scope.schema)
+    await conn.exec_driver_sql(f"CREATE ROLE {role} NOLOGIN")
+    is_superuser = await conn.scalar(
+        text("select rolsuper from pg_roles where rolname = current_user")
+    )
+    if not is_superuser:
+        # Accord's own login must be able to SET ROLE to the tenant role.
+        await conn.exec_driver_sql(f"GRANT {role} TO CURRENT_USER")
+    await conn.exec_driver_sql(f"CREATE SCHEMA {schema} AUTHORIZATION {role}")
+    await upgrade_tenant(conn, schema=scope.schema, role=scope.role)
+
+
+async def _record(
+    conn: AsyncConnection, scope: TenantScope, *, action: str, change: dict[str, object]
+) -> None:
+    bound = await conn.execution_options(
+        schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: scope.schema}
+    )
+    session = AsyncSession(bind=bound)
+    try:
+        await append_event(
+            session,
+            actor=SYSTEM_ACTOR,
+            action=action,
+            record_type="tenant",
+            record_id=scope.slug,
+            change=change,
+        )
+    finally:
+        await session.close()
+
+
+async def _drop_tenant_objects(runtime: Runtime, scope: TenantScope) -> None:
+    async with runtime.stores.engine(scope.store).begin() as conn:
+        role, schema = quote_ident(conn, scope.role), quote_ident(conn, scope.schema)
+        await conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        role_exists = await conn.scalar(
+            text("select exists (select 1 from pg_roles where rolname = :r)"), {"r": scope.role}
+        )
+        if role_exists:
+            await conn.exec_driver_sql(f"DROP OWNED BY {role}")
+            await conn.exec_driver_sql(f"DROP ROLE {role}")
+
+
+async def _undo(runtime: Runtime, scope: TenantScope) -> None:
+    await _drop_tenant_objects(runtime, scope)
+    async with runtime.control_session() as session:
+        tenant = await tenant_service.find(session=session, slug=scope.slug)
+        if tenant is not None and tenant.status == TenantStatus.PROVISIONING:
+            await session.delete(tenant)
+
+
+async def _set_status(
+    runtime: Runtime,
+    slug: str,
+    *,
+    allowed_from: tuple[TenantStatus, ...],
+    to: TenantStatus,
+    actor: str,
+    reason: str | None,
+    stamp: Callable[[Tenant], None],
+) -> Tenant:
+    async with runtime.control_session() as session:
+        tenant = await tenant_service.get_for_update(session=session, slug=slug)
+        if tenant.status not in allowed_from:
+            raise Conflict(
+                f"Tenant '{slug}' is {tenant.status}; cannot become {to}.",
+                reason="INVALID_TENANT_STATE",
+            )
+        tenant.status = to
+        stamp(tenant)
+        async with runtime.stores.tenant_session(tenant.scope) as tsession:
+            await append_event(
+                tsession,
+                actor=actor,
+                action=f"tenant.{to}",
+                record_type="tenant",
+                record_id=slug,
+                change={"status": str(to), "reason": reason},
+            )
+    return tenant
+
+
+async def suspend_tenant(
+    runtime: Runtime, *, slug: str, actor: str = SYSTEM_ACTOR, reason: str | None = None
+) -> Tenant:
+    def stamp(t: Tenant) -> None:
+        t.suspended_at = datetime.now(UTC)
+
+    return await _set_status(
+        runtime,
+        slug,
+        allowed_from=(TenantStatus.ACTIVE,),
+        to=TenantStatus.SUSPENDED,
+        actor=actor,
+        reason=reason,
+        stamp=stamp,
+    )
+
+
+async def resume_tenant(
+    runtime: Runtime, *, slug: str, actor: str = SYSTEM_ACTOR, reason: str | None = None
+) -> Tenant:
+    def stamp(t: Tenant) -> None:
+        t.suspended_at = None
+
+    return await _set_status(
+        runtime,
+        slug,
+        allowed_from=(TenantStatus.SUSPENDED,),
+        to=TenantStatus.ACTIVE,
+        actor=actor,
+        reason=reason,
+        stamp=stamp,
+    )
+
+
+async def migrate_all(
+    runtime: Runtime, *, on_tenant: Callable[[Tenant, float], None] | None = None
+) -> int:
+    """Bring every live tenant schema to head; returns how many schemas were visited.
+
+    ``on_tenant`` is called after each tenant with the seconds it took (progress bars).
+    """
+    async with runtime.control_session() as session:
+        tenants = list(await tenant_service.list_tenants(session=session, include_offboarded=False))
+    for tenant in tenants:
+        started = time.perf_counter()
+        async with runtime.stores.engine(tenant.store).begin() as conn:
+            await upgrade_tenant(conn, schema=tenant.scope.schema, role=tenant.scope.role)
+        if on_tenant is not None:
+            on_tenant(tenant, time.perf_counter() - started)
+    return len(tenants)
