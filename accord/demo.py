@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from accord.platform.db import ensure_database
 from accord.platform.eventlog import append_event
 from accord.platform.runtime import Runtime
-from accord.platform.settings import Settings, StoreConfig, async_url
+from accord.platform.settings import Settings, StoreConfig
 from accord.tenants import service as tenant_service
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
@@ -74,23 +73,6 @@ PARTNERS = (
 )
 
 
-async def _ensure_database(url: str) -> None:
-    """Create the database of ``url`` on its server if it does not exist yet."""
-    parsed = make_url(async_url(url))
-    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            exists = await conn.scalar(
-                text("select exists (select 1 from pg_database where datname = :d)"),
-                {"d": parsed.database},
-            )
-            if not exists:
-                quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database or "")
-                await conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
-    finally:
-        await admin.dispose()
-
-
 async def demo_settings(base: Settings) -> Settings:
     """Settings of the demo network: two stores, embedded unless a server URL is given."""
     if base.database_url is None:
@@ -106,7 +88,7 @@ async def demo_settings(base: Settings) -> Settings:
     eu_url = server.set(database="accord_demo_eu").render_as_string(hide_password=False)
     us_url = server.set(database="accord_demo_us").render_as_string(hide_password=False)
     for url in (eu_url, us_url):
-        await _ensure_database(url)
+        await ensure_database(url)
     return base.model_copy(
         update={
             "database_url": eu_url,

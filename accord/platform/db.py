@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import MetaData, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -86,6 +87,13 @@ class StoreRegistry:
         if stale is not None:
             asyncio.get_running_loop().create_task(stale.dispose())
 
+    async def forget(self, name: str) -> None:
+        """Stop using ``name`` (its pooled connections are closed)."""
+        self._urls.pop(name, None)
+        engine = self._engines.pop(name, None)
+        if engine is not None:
+            await engine.dispose()
+
     def names(self) -> list[str]:
         return sorted(self._urls)
 
@@ -156,3 +164,21 @@ class StoreRegistry:
         engines = list(self._engines.values())
         self._engines.clear()
         await asyncio.gather(*(e.dispose() for e in engines))
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` on its server if it does not exist yet."""
+    parsed = make_url(async_url(url))
+    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(
+                text("select exists (select 1 from pg_database where datname = :d)"),
+                {"d": parsed.database},
+            )
+            if not exists:
+                await conn.exec_driver_sql(
+                    f"CREATE DATABASE {quote_ident(conn, parsed.database or '')}"
+                )
+    finally:
+        await admin.dispose()

@@ -129,27 +129,30 @@ async def verify_chain(session: AsyncSession) -> ChainVerdict:
     result = await session.stream_scalars(
         select(EventLogEntry).order_by(EventLogEntry.seq).execution_options(yield_per=2000)
     )
-    async for row in result:
-        count += 1
-        problem: str | None = None
-        if row.seq != expected_seq:
-            problem = f"sequence gap: expected {expected_seq}, found {row.seq}"
-        elif row.prev_hash != prev_hash:
-            problem = "previous-hash link does not match the preceding entry"
-        elif row.hash != entry_digest(
-            seq=row.seq,
-            at=row.at,
-            actor=row.actor,
-            action=row.action,
-            record_type=row.record_type,
-            record_id=row.record_id,
-            change=row.change,
-            prev_hash=row.prev_hash,
-        ):
-            problem = "content does not match its hash"
-        if problem is not None:
-            return ChainVerdict(
-                ok=False, entries=count, first_broken_seq=expected_seq, reason=problem
-            )
-        expected_seq, prev_hash = row.seq + 1, row.hash
+    try:
+        async for row in result:
+            count += 1
+            problem: str | None = None
+            if row.seq != expected_seq:
+                problem = f"sequence gap: expected {expected_seq}, found {row.seq}"
+            elif row.prev_hash != prev_hash:
+                problem = "previous-hash link does not match the preceding entry"
+            elif row.hash != entry_digest(
+                seq=row.seq,
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                record_type=row.record_type,
+                record_id=row.record_id,
+                change=row.change,
+                prev_hash=row.prev_hash,
+            ):
+                problem = "content does not match its hash"
+            if problem is not None:
+                return ChainVerdict(
+                    ok=False, entries=count, first_broken_seq=expected_seq, reason=problem
+                )
+            expected_seq, prev_hash = row.seq + 1, row.hash
+    finally:
+        await result.close()
     return ChainVerdict(ok=True, entries=count, head_hash=prev_hash)

@@ -8,8 +8,8 @@ target only for ``equal`` and ``superset`` while ``subset`` and ``intersect`` gi
 coverage, i.e. ``superset`` means the source contains everything the target asks for.
 That is the meaning of Accord's `Relationship` (source relative to target), so tokens are
 translated one to one and never flipped: ``equal→equal``, ``subset→subset``,
-``superset→superset``, ``intersect→intersects``, ``not_related→no_relationship``. The
-``…-revert`` sets CISO Assistant ships already carry swapped endpoints and tokens.
+``superset→superset``, ``intersect→intersects``, ``not_related→no_relationship``. A
+``…-revert`` set is a separate set with its endpoints already swapped, read like any other.
 
 Mapping files name requirements of frameworks that live in other library files; pass
 those frameworks as ``known_frameworks`` to resolve (and check) every urn. Without them,
@@ -22,9 +22,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
-
-import yaml
 
 from accord.compliance.mappings.types import (
     KNOWN_EDITION_YEARS,
@@ -33,13 +30,12 @@ from accord.compliance.mappings.types import (
     ImportedMapping,
     ImportedMappingSet,
     ImportedRequirement,
-    ImportProblem,
     ImportProblemCode,
-    LibraryFormatError,
     ProblemLog,
     clause_number_for,
     count_relationships,
     join_path,
+    load_document,
     ref_id_from_urn_tail,
     standard_id_for,
 )
@@ -56,12 +52,7 @@ RELATIONSHIPS: Mapping[str, Relationship] = {
 }
 _NODE_URN = re.compile(r"^urn:[^:]+:[^:]+:req_node:(?P<framework>[^:]+):(?P<node>.+)$")
 _RATIONALES: Mapping[str, Rationale] = {rationale.value: rationale for rationale in Rationale}
-_UNKNOWN_TOKEN_CODES = {
-    "relationship": ImportProblemCode.UNKNOWN_RELATIONSHIP,
-    "rationale": ImportProblemCode.UNKNOWN_RATIONALE,
-}
 _STRENGTH = range(11)
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,21 +61,6 @@ class _Provenance:
     document: str
     method: MappingMethod
     status: MappingStatus
-
-
-def load_library(data: Mapping[str, object] | str | Path) -> Mapping[str, object]:
-    """The library as loaded YAML; a ``str`` is a file path, like a `Path`."""
-    if isinstance(data, Mapping):
-        return data
-    path = Path(data)
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise LibraryFormatError([ImportProblem("", f"{path}: {exc}", Code.UNREADABLE)]) from exc
-    if not isinstance(loaded, Mapping):
-        problem = ImportProblem("", f"{path} does not hold a YAML mapping", Code.WRONG_TYPE)
-        raise LibraryFormatError([problem])
-    return loaded
 
 
 def parse_library(
@@ -101,7 +77,7 @@ def parse_library(
     to human (curated publications such as NIST's OLIR mappings) and ``status`` to draft,
     because nothing imported is approved in Accord until someone approves it.
     """
-    raw = load_library(data)
+    raw = load_document(data)
     log = ProblemLog()
     years = {**KNOWN_EDITION_YEARS, **{k.lower(): v for k, v in (edition_years or {}).items()}}
     urn = log.text(raw, "urn", "", required=True) or ""
@@ -318,7 +294,7 @@ class _Resolver:
         self._derive = known is None
         self._years = years
         self._log = log
-        self._unnamed: set[str] = {fw.urn for fw in local if fw.edition_year is None}
+        self._reported_no_standard: set[str] = {fw.urn for fw in local if fw.edition_year is None}
 
     def key(self, urn: str, framework_urn: str, path: str) -> str | None:
         found = self._requirements.get(urn)
@@ -358,8 +334,8 @@ class _Resolver:
 
     def _no_standard(self, framework_urn: str, path: str, message: str) -> None:
         # Reported once per framework: the same cause would otherwise repeat per mapping.
-        if framework_urn not in self._unnamed:
-            self._unnamed.add(framework_urn)
+        if framework_urn not in self._reported_no_standard:
+            self._reported_no_standard.add(framework_urn)
             self._log.add(path, Code.NO_STANDARD_ID, message)
 
 
@@ -415,8 +391,10 @@ def _read_mapping(
     target_urn = log.text(entry, "target_requirement_urn", path, required=True)
     source_key = _resolve(resolver, source_urn, frameworks[0], path, "source_requirement_urn")
     target_key = _resolve(resolver, target_urn, frameworks[1], path, "target_requirement_urn")
-    relationship = _token(entry, "relationship", path, RELATIONSHIPS, log, required=True)
-    rationale = _token(entry, "rationale", path, _RATIONALES, log, required=False)
+    relationship = log.token(
+        entry, "relationship", path, RELATIONSHIPS, Code.UNKNOWN_RELATIONSHIP, required=True
+    )
+    rationale = log.token(entry, "rationale", path, _RATIONALES, Code.UNKNOWN_RATIONALE)
     strength = log.integer(entry, "strength_of_relationship", path)
     if strength is not None and strength not in _STRENGTH:
         message = f"strength_of_relationship must be 0-10, got {strength}"
@@ -450,22 +428,3 @@ def _resolve(
     if urn is None or framework is None:
         return None
     return resolver.key(urn, framework, join_path(path, field))
-
-
-def _token(
-    obj: Mapping[str, object],
-    key: str,
-    path: str,
-    allowed: Mapping[str, _T],
-    log: ProblemLog,
-    *,
-    required: bool,
-) -> _T | None:
-    value = log.text(obj, key, path, required=required)
-    if value is None:
-        return None
-    if value not in allowed:
-        code = _UNKNOWN_TOKEN_CODES[key]
-        log.add(join_path(path, key), code, f"{value!r} is not one of {', '.join(allowed)}")
-        return None
-    return allowed[value]

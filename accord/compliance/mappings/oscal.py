@@ -21,23 +21,21 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from itertools import groupby
 from pathlib import Path
 from typing import TypeVar
 
-import yaml
-
 from accord.compliance.mappings.types import (
     ImportedMapping,
     ImportedMappingSet,
-    ImportProblem,
     ImportProblemCode,
     LibraryFormatError,
     ProblemLog,
     count_relationships,
     join_path,
+    load_document,
 )
 from accord.compliance.vocab import (
     ClauseKey,
@@ -112,7 +110,7 @@ def parse_mapping_collection(
     Without them the standard ids come from Accord props on the source and target
     resources, which `export_mapping_collection` writes.
     """
-    raw, log = _load(data), ProblemLog()
+    raw, log = load_document(data), ProblemLog()
     root = log.mapping(raw.get(_ROOT), _ROOT)
     if root is None:
         raise LibraryFormatError(log.problems)
@@ -155,7 +153,7 @@ def parse_mapping_collection(
     log.raise_if_any()
     return ImportedMappingSet(
         urn=_accord_props(metadata).get("mapping-set-urn") or f"urn:uuid:{collection_uuid}",
-        name=title or collection_uuid,
+        name=_accord_props(metadata).get("mapping-set-name") or title or collection_uuid,
         source_framework_urn=sides["source"].framework_urn,
         target_framework_urn=sides["target"].framework_urn,
         mappings=tuple(result),
@@ -163,30 +161,16 @@ def parse_mapping_collection(
     )
 
 
-def _load(data: Mapping[str, object] | str | Path) -> Mapping[str, object]:
-    if isinstance(data, Mapping):
-        return data
-    path = Path(data)
-    try:
-        text = path.read_text(encoding="utf-8")
-        loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise LibraryFormatError([ImportProblem("", f"{path}: {exc}", Code.UNREADABLE)]) from exc
-    if not isinstance(loaded, Mapping):
-        raise LibraryFormatError([ImportProblem("", f"{path} is not an object", Code.WRONG_TYPE)])
-    return loaded
-
-
 def _read_scope(
     obj: Mapping[str, object], path: str, outer: _Scope, log: ProblemLog, *, required: bool
 ) -> _Scope:
-    method = _token(obj, "method", path, _METHODS, Code.UNKNOWN_METHOD, log, required=required)
+    method = log.token(obj, "method", path, _METHODS, Code.UNKNOWN_METHOD, required=required)
     if _accord_props(obj).get("mapping-method") == MappingMethod.HYBRID.value:
         method = MappingMethod.HYBRID
-    rationale = _token(
-        obj, "matching-rationale", path, _RATIONALES, Code.UNKNOWN_RATIONALE, log, required=required
+    rationale = log.token(
+        obj, "matching-rationale", path, _RATIONALES, Code.UNKNOWN_RATIONALE, required=required
     )
-    status = _token(obj, "status", path, _STATUSES, Code.UNKNOWN_STATUS, log, required=required)
+    status = log.token(obj, "status", path, _STATUSES, Code.UNKNOWN_STATUS, required=required)
     return _Scope(
         method=method or outer.method,
         rationale=rationale or outer.rationale,
@@ -243,9 +227,10 @@ def _read_map(
     source_side, target_side, document = context
     ns = obj.get("ns", OSCAL_NS)
     if ns != OSCAL_NS:
-        log.add(join_path(path, "ns"), Code.UNKNOWN_RELATIONSHIP, f"relationships in {ns!r}")
-    relationship = _token(
-        obj, "relationship", path, RELATIONSHIPS, Code.UNKNOWN_RELATIONSHIP, log, required=True
+        message = f"relationship tokens of namespace {ns!r} have no known meaning"
+        log.add(join_path(path, "ns"), Code.UNKNOWN_RELATIONSHIP, message)
+    relationship = log.token(
+        obj, "relationship", path, RELATIONSHIPS, Code.UNKNOWN_RELATIONSHIP, required=True
     )
     scope = _read_scope(obj, path, scope, log, required=False)
     props = _accord_props(obj)
@@ -333,25 +318,6 @@ def _accord_props(obj: Mapping[str, object]) -> dict[str, str]:
     }
 
 
-def _token(
-    obj: Mapping[str, object],
-    key: str,
-    path: str,
-    allowed: Mapping[str, _T],
-    code: ImportProblemCode,
-    log: ProblemLog,
-    *,
-    required: bool,
-) -> _T | None:
-    value = log.text(obj, key, path, required=required)
-    if value is None:
-        return None
-    if value not in allowed:
-        log.add(join_path(path, key), code, f"{value!r} is not one of {', '.join(allowed)}")
-        return None
-    return allowed[value]
-
-
 def export_mapping_collection(
     mapping_set: ImportedMappingSet,
     *,
@@ -371,21 +337,26 @@ def export_mapping_collection(
     mappings = mapping_set.mappings
     if not mappings:
         raise ValueError("an OSCAL mapping collection needs at least one map")
+    for side in ("source", "target"):
+        standards = {ClauseKey.parse(getattr(m, f"{side}_key")).standard for m in mappings}
+        if len(standards) != 1:
+            # One OSCAL resource is one catalog, so every key on a side needs one standard.
+            raise ValueError(f"{side} keys span several standards: {sorted(standards)}")
     digest = _digest(mapping_set)
-    rationales = Counter(m.rationale for m in mappings if m.rationale is not None)
+    # The collection must name one rationale; maps state their own, so any choice is safe.
+    rationales = [m.rationale for m in mappings if m.rationale is not None] or [Rationale.SEMANTIC]
     provenance = {
         "method": _export_method(_most_common(m.method for m in mappings)),
-        "matching-rationale": (rationales.most_common(1) or [(Rationale.SEMANTIC, 0)])[0][0].value,
+        "matching-rationale": _most_common(rationales).value,
         "status": _EXPORT_STATUSES[_most_common(m.status for m in mappings)],
         "mapping-description": mapping_set.name,
     }
     runs = groupby(mappings, key=lambda m: (m.method, m.status))
     used: Counter[str] = Counter()
+    hrefs = (source_href, target_href)
     entries = [
-        _export_mapping(
-            mapping_set, index, method, status, list(run), used, (source_href, target_href)
-        )
-        for index, ((method, status), run) in enumerate(runs)
+        _export_mapping(mapping_set, index, provenance_key, list(run), used, hrefs)
+        for index, (provenance_key, run) in enumerate(runs)
     ]
     return {
         _ROOT: {
@@ -395,7 +366,10 @@ def export_mapping_collection(
                 "last-modified": now.isoformat(),
                 "version": f"sha256-{digest[:16]}",
                 "oscal-version": OSCAL_VERSION,
-                "props": [_prop("mapping-set-urn", mapping_set.urn)],
+                "props": [
+                    _prop("mapping-set-urn", mapping_set.urn),
+                    _prop("mapping-set-name", mapping_set.name),
+                ],
             },
             "provenance": provenance,
             "mappings": entries,
@@ -406,14 +380,14 @@ def export_mapping_collection(
 def _export_mapping(
     mapping_set: ImportedMappingSet,
     index: int,
-    method: MappingMethod,
-    status: MappingStatus,
+    provenance: tuple[MappingMethod, MappingStatus],
     run: list[ImportedMapping],
     used: Counter[str],
     hrefs: tuple[str, str],
 ) -> dict[str, object]:
     # Consecutive mappings sharing method and status form one OSCAL mapping, which keeps
     # the order of maps and so makes export then parse give back the same tuple.
+    method, status = provenance
     entry: dict[str, object] = {
         "uuid": str(uuid.uuid5(_UUIDS, f"{mapping_set.urn}#mapping-{index}-{method}-{status}")),
         "method": _export_method(method),
@@ -483,21 +457,6 @@ def _most_common(values: Iterable[_T]) -> _T:
 
 
 def _digest(mapping_set: ImportedMappingSet) -> str:
-    rows = [
-        [
-            m.source_urn,
-            m.target_urn,
-            m.source_key,
-            m.target_key,
-            m.relationship.value,
-            m.rationale and m.rationale.value,
-            m.strength,
-            m.method.value,
-            m.status.value,
-            m.author,
-            m.source_document,
-        ]
-        for m in mapping_set.mappings
-    ]
+    rows = [astuple(mapping) for mapping in mapping_set.mappings]
     canonical = json.dumps([mapping_set.urn, rows], separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -7,11 +7,16 @@ finds and raises them together in one `LibraryFormatError`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
 
 from accord.compliance.vocab import (
     ClauseKey,
@@ -32,6 +37,7 @@ _NOT_IN_FAMILY = re.compile(r"[^a-z0-9-]+")
 _NOT_IN_CLAUSE = re.compile(r"[^A-Za-z0-9.\-_]+")
 _LETTER_RUN = re.compile(r"[A-Za-z]+")
 _CODE_RUN_MAX = 3
+_T = TypeVar("_T")
 
 
 class ImportProblemCode(StrEnum):
@@ -240,6 +246,24 @@ class ProblemLog:
         )
         return None
 
+    def token(
+        self,
+        obj: Mapping[str, object],
+        key: str,
+        path: str,
+        allowed: Mapping[str, _T],
+        code: ImportProblemCode,
+        *,
+        required: bool = False,
+    ) -> _T | None:
+        value = self.text(obj, key, path, required=required)
+        if value is None:
+            return None
+        if value not in allowed:
+            self.add(join_path(path, key), code, f"{value!r} is not one of {', '.join(allowed)}")
+            return None
+        return allowed[value]
+
     def integer(self, obj: Mapping[str, object], key: str, path: str) -> int | None:
         value = obj.get(key)
         if value is None:
@@ -253,6 +277,23 @@ class ProblemLog:
             f"{key} must be an integer, got {_kind(value)}",
         )
         return None
+
+
+def load_document(data: Mapping[str, object] | str | Path) -> Mapping[str, object]:
+    """A document given loaded, or as a path (``str`` or `Path`) to a JSON or YAML file."""
+    if isinstance(data, Mapping):
+        return data
+    path = Path(data)
+    try:
+        text = path.read_text(encoding="utf-8")
+        loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        problem = ImportProblem("", f"{path}: {exc}", ImportProblemCode.UNREADABLE)
+        raise LibraryFormatError([problem]) from exc
+    if not isinstance(loaded, Mapping):
+        problem = ImportProblem("", f"{path} holds no mapping", ImportProblemCode.WRONG_TYPE)
+        raise LibraryFormatError([problem])
+    return loaded
 
 
 def _kind(value: object) -> str:

@@ -1,0 +1,112 @@
+"""Shared fixtures: a real PostgreSQL home store and a second, separate server.
+
+``ACCORD_TEST_DATABASE_URL`` names the home server (CI: the system PostgreSQL); without
+it the home store is an embedded PostgreSQL. The second store is always an embedded
+cluster, so "two stores on two servers" is real in both modes. Tests create tenants with
+unique ``tst_`` slugs instead of recreating databases; the session drops them at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from accord.platform.db import ensure_database, quote_ident
+from accord.platform.runtime import Runtime, open_runtime
+from accord.platform.settings import Settings, StoreConfig
+from accord.tenants.models import Tenant
+from accord.tenants.provisioning import create_tenant
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_DATA_DIR = Path(os.environ.get("ACCORD_TEST_DATA_DIR", REPO / ".accord" / "test"))
+SECOND_STORE = "second"
+TEST_PREFIX = "tst_"
+
+
+def test_database_url() -> str | None:
+    return os.environ.get("ACCORD_TEST_DATABASE_URL") or None
+
+
+def make_test_settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": test_database_url(),
+        "data_dir": TEST_DATA_DIR,
+        "home_store": "home",
+        "home_region": "test-1",
+        "stores": [StoreConfig(name=SECOND_STORE, region="test-2", url="embedded:store2")],
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def unique_slug(label: str = "t") -> str:
+    return f"{TEST_PREFIX}{label}_{secrets.token_hex(4)}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for running the ``accord`` command against the test stores."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
+    env["ACCORD_DATA_DIR"] = str(TEST_DATA_DIR)
+    env["ACCORD_HOME_REGION"] = "test-1"
+    env["ACCORD_STORES"] = '[{"name": "second", "region": "test-2", "url": "embedded:store2"}]'
+    url = test_database_url()
+    if url:
+        env["ACCORD_DATABASE_URL"] = url
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    TEST_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    return make_test_settings()
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    if settings.database_url is not None:
+        await ensure_database(settings.database_url.get_secret_value())
+    async with open_runtime(settings) as rt:
+        yield rt
+        await _drop_test_tenants(rt)
+
+
+async def _drop_test_tenants(rt: Runtime) -> None:
+    for store in rt.stores.names():
+        async with rt.stores.engine(store).begin() as conn:
+            schemas = await conn.scalars(
+                text("select nspname from pg_namespace where nspname like 't\\_tst\\_%'")
+            )
+            for schema in list(schemas):
+                await conn.exec_driver_sql(f"DROP SCHEMA {quote_ident(conn, schema)} CASCADE")
+            roles = await conn.scalars(
+                text("select rolname from pg_roles where rolname like 'accord\\_t\\_tst\\_%'")
+            )
+            for role in list(roles):
+                await conn.exec_driver_sql(f"DROP OWNED BY {quote_ident(conn, role)}")
+                await conn.exec_driver_sql(f"DROP ROLE {quote_ident(conn, role)}")
+    async with rt.control_session() as session:
+        await session.execute(text("delete from accord.members where tenant like 'tst\\_%'"))
+        await session.execute(text("delete from accord.tenants where slug like 'tst\\_%'"))
+
+
+TenantFactory = Callable[..., Awaitable[Tenant]]
+
+
+@pytest.fixture
+def make_tenant(runtime: Runtime) -> TenantFactory:
+    async def make(store: str = "home", label: str = "t", **kwargs: str) -> Tenant:
+        return await create_tenant(
+            runtime,
+            slug=kwargs.pop("slug", unique_slug(label)),
+            legal_name=kwargs.pop("legal_name", "Test Partner Ltd"),
+            jurisdiction=kwargs.pop("jurisdiction", "DE"),
+            store=store,
+        )
+
+    return make
