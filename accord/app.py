@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Route, WebSocketRoute
 
 from accord.graphql.app import AccordGraphQL
 from accord.platform.errors import AccordError
@@ -60,11 +60,15 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
             yield
 
     graphql = AccordGraphQL(_runtime, graphiql=settings.env != "prod")
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Mount("/graphql", graphql),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
     )
+    if runtime is not None:
+        app.state.runtime = runtime
+    return app

@@ -63,6 +63,10 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro``; an expected failure prints its code and exits 2 (1 if internal)."""
     try:
         return asyncio.run(coro)
+    except KeyboardInterrupt:
+        # Ctrl+C on serve/demo: the server has shut down gracefully; embedded stores stop at exit.
+        err.print("stopped")
+        raise typer.Exit(0) from None
     except AccordError as exc:
         err.print(f"[red]error[/red] {exc.code.value}/{exc.reason}: {exc.message}")
         raise typer.Exit(1 if exc.code == ErrorCode.INTERNAL else 2) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from accord.platform.db import ensure_database
@@ -91,7 +92,7 @@ async def demo_settings(base: Settings) -> Settings:
         await ensure_database(url)
     return base.model_copy(
         update={
-            "database_url": eu_url,
+            "database_url": SecretStr(eu_url),
             "home_store": HOME_STORE,
             "home_region": HOME_REGION,
             "stores": [StoreConfig(name=US_STORE, region=US_REGION, url=us_url)],

@@ -22,7 +22,12 @@ async def _fill(runtime: Runtime, tenant: Tenant, count: int) -> None:
                 action="finding.updated",
                 record_type="finding",
                 record_id=f"F-{i}",
-                change={"n": i, "ratio": 0.25, "text": "Kalibrierung überfällig", "tags": ["a", "b"]},
+                change={
+                    "n": i,
+                    "ratio": 0.25,
+                    "text": "Kalibrierung überfällig",
+                    "tags": ["a", "b"],
+                },
             )
 
 
@@ -33,7 +38,9 @@ async def test_chain_links_every_entry_to_the_previous(
     await _fill(runtime, tenant, 5)
     async with tenant_session(runtime, tenant.slug) as session:
         rows = (
-            await session.execute(text(f'select seq, prev_hash, hash from "t_{tenant.slug}".event_log order by seq'))
+            await session.execute(
+                text(f'select seq, prev_hash, hash from "t_{tenant.slug}".event_log order by seq')
+            )
         ).all()
         verdict = await verify_chain(session)
     assert [r.seq for r in rows] == [1, 2, 3, 4, 5, 6]
@@ -67,7 +74,7 @@ async def test_database_refuses_rewrites_even_by_the_owner_of_the_table(
     await _fill(runtime, tenant, 2)
     with pytest.raises(DBAPIError, match="append-only"):
         async with runtime.stores.engine("home").begin() as conn:
-            await conn.execute(text(f'update "t_{tenant.slug}".event_log set actor = \'x\''))
+            await conn.execute(text(f"update \"t_{tenant.slug}\".event_log set actor = 'x'"))
     with pytest.raises(DBAPIError, match="append-only"):
         async with runtime.stores.engine("home").begin() as conn:
             await conn.execute(text(f'delete from "t_{tenant.slug}".event_log'))
@@ -114,12 +121,19 @@ async def test_recomputed_hash_after_tampering_still_breaks_the_next_link(
         row = await session.get(EventLogEntry, 3)
         assert row is not None
         forged = entry_digest(
-            seq=row.seq, at=row.at, actor="mallory", action=row.action,
-            record_type=row.record_type, record_id=row.record_id, change=row.change,
+            seq=row.seq,
+            at=row.at,
+            actor="mallory",
+            action=row.action,
+            record_type=row.record_type,
+            record_id=row.record_id,
+            change=row.change,
             prev_hash=row.prev_hash,
         )
     await _tamper(
-        runtime, tenant, f"update {{t}}.event_log set actor = 'mallory', hash = '{forged}' where seq = 3"
+        runtime,
+        tenant,
+        f"update {{t}}.event_log set actor = 'mallory', hash = '{forged}' where seq = 3",
     )
     async with tenant_session(runtime, tenant.slug) as session:
         verdict = await verify_chain(session)

@@ -9,7 +9,8 @@ def test_settings_read_accord_variables(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("ACCORD_DATABASE_URL", "postgresql://app:s3cret@db.example:5432/accord")
     monkeypatch.setenv("ACCORD_ENV", "prod")
     monkeypatch.setenv(
-        "ACCORD_STORES", '[{"name": "us-east", "region": "us-east", "url": "postgresql://u:pw@h/db"}]'
+        "ACCORD_STORES",
+        '[{"name": "us-east", "region": "us-east", "url": "postgresql://u:pw@h/db"}]',
     )
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.env == "prod"

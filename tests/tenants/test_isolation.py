@@ -43,9 +43,7 @@ async def test_nothing_of_a_tenant_survives_on_the_pooled_connection(
                 )
             ).one()
         async with registry.tenant_session(a.scope) as session:
-            inside = (
-                await session.execute(text("select pg_backend_pid(), current_user"))
-            ).one()
+            inside = (await session.execute(text("select pg_backend_pid(), current_user"))).one()
             assert inside[1] == a.scope.role
         async with registry.engine("home").connect() as conn:
             after = (
@@ -93,7 +91,11 @@ async def test_suspended_and_offboarded_tenants_are_unreachable(
     assert info.value.reason == "TENANT_SUSPENDED"
     await resume_tenant(runtime, slug=tenant.slug)
     async with tenant_session(runtime, tenant.slug) as session:
-        actions = list(await session.scalars(text(f'select action from "t_{tenant.slug}".event_log order by seq')))
+        actions = list(
+            await session.scalars(
+                text(f'select action from "t_{tenant.slug}".event_log order by seq')
+            )
+        )
     assert actions == ["tenant.provisioned", "tenant.suspended", "tenant.active"]
 
     from pathlib import Path

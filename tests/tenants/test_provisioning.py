@@ -63,7 +63,9 @@ async def test_two_stores_on_two_servers_keep_each_tenant_on_its_own(
     identities = set()
     for store in ("home", SECOND_STORE):
         async with runtime.stores.engine(store).connect() as conn:
-            identities.add(await conn.scalar(text("select system_identifier from pg_control_system()")))
+            identities.add(
+                await conn.scalar(text("select system_identifier from pg_control_system()"))
+            )
     assert len(identities) == 2, "the two stores must be different PostgreSQL servers"
 
     assert await schema_exists(runtime, "home", home_tenant.scope.schema)
@@ -104,7 +106,9 @@ async def test_unreachable_store_at_creation_creates_nothing(runtime: Runtime) -
     slug = unique_slug()
     try:
         with pytest.raises(StoreUnavailable) as info:
-            await create_tenant(runtime, slug=slug, legal_name="X", jurisdiction="DE", store="offline")
+            await create_tenant(
+                runtime, slug=slug, legal_name="X", jurisdiction="DE", store="offline"
+            )
     finally:
         await runtime.stores.forget("offline")
     assert info.value.code == ErrorCode.TENANT_UNAVAILABLE
@@ -130,7 +134,9 @@ async def test_failure_midway_leaves_nothing_and_rerun_succeeds(
     assert not await role_exists(runtime, "home", f"accord_t_{slug}")
 
     monkeypatch.setattr(provisioning, "upgrade_tenant", real_upgrade)
-    tenant = await create_tenant(runtime, slug=slug, legal_name="X", jurisdiction="DE", store="home")
+    tenant = await create_tenant(
+        runtime, slug=slug, legal_name="X", jurisdiction="DE", store="home"
+    )
     assert tenant.status == TenantStatus.ACTIVE
 
 
@@ -143,7 +149,9 @@ async def test_failure_when_activating_undoes_the_store_work(
     slug = unique_slug("act")
     monkeypatch.setattr(provisioning.tenant_service, "get_for_update", fail_lookup)
     with pytest.raises(ConnectionError):
-        await create_tenant(runtime, slug=slug, legal_name="X", jurisdiction="DE", store=SECOND_STORE)
+        await create_tenant(
+            runtime, slug=slug, legal_name="X", jurisdiction="DE", store=SECOND_STORE
+        )
     monkeypatch.undo()
     assert await control_row(runtime, slug) is None
     assert not await schema_exists(runtime, SECOND_STORE, f"t_{slug}")
@@ -155,14 +163,18 @@ async def test_crash_leftovers_are_cleaned_by_the_next_create(runtime: Runtime) 
     slug = unique_slug("crash")
     async with runtime.control_session() as session:
         session.add(
-            Tenant(slug=slug, legal_name="X", jurisdiction="DE", store="home", status="provisioning")
+            Tenant(
+                slug=slug, legal_name="X", jurisdiction="DE", store="home", status="provisioning"
+            )
         )
     async with runtime.stores.engine("home").begin() as conn:
         await conn.exec_driver_sql(f'CREATE ROLE "accord_t_{slug}" NOLOGIN')
         await conn.exec_driver_sql(f'CREATE SCHEMA "t_{slug}" AUTHORIZATION "accord_t_{slug}"')
         await conn.exec_driver_sql(f'CREATE TABLE "t_{slug}".half_done (x int)')
 
-    tenant = await create_tenant(runtime, slug=slug, legal_name="X", jurisdiction="DE", store="home")
+    tenant = await create_tenant(
+        runtime, slug=slug, legal_name="X", jurisdiction="DE", store="home"
+    )
     assert tenant.status == TenantStatus.ACTIVE
     async with runtime.stores.engine("home").connect() as conn:
         leftover = await conn.scalar(text("select to_regclass(:t)"), {"t": f"t_{slug}.half_done"})
@@ -173,7 +185,9 @@ async def test_provisioning_rows_are_invisible_to_lookups(runtime: Runtime) -> N
     slug = unique_slug("hidden")
     async with runtime.control_session() as session:
         session.add(
-            Tenant(slug=slug, legal_name="X", jurisdiction="DE", store="home", status="provisioning")
+            Tenant(
+                slug=slug, legal_name="X", jurisdiction="DE", store="home", status="provisioning"
+            )
         )
     async with runtime.control_session() as session:
         with pytest.raises(NotFound):

@@ -1,0 +1,74 @@
+"""The HTTP app: liveness, per-store readiness, and the GraphQL endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from accord.app import create_app
+from accord.platform.runtime import Runtime
+from accord.platform.settings import Settings
+from tests.conftest import SECOND_STORE, TenantFactory
+
+
+@pytest.fixture
+async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, runtime=runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://accord.test") as c:
+        yield c
+
+
+async def test_healthz_says_the_process_is_alive(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_reports_every_store(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["stores"]["home"] == {"status": "ok", "region": "test-1"}
+    assert body["stores"][SECOND_STORE] == {"status": "ok", "region": "test-2"}
+
+
+async def test_readyz_names_an_unreachable_store(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    runtime.stores.register("down", "postgresql://postgres@127.0.0.1:1/none")
+    try:
+        response = await client.get("/readyz")
+    finally:
+        await runtime.stores.forget("down")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["stores"]["down"]["status"] == "unreachable"
+    assert body["stores"]["down"]["reason"] == "STORE_UNREACHABLE"
+    assert body["stores"]["home"]["status"] == "ok"
+
+
+async def test_graphql_lists_tenants(client: httpx.AsyncClient, make_tenant: TenantFactory) -> None:
+    tenant = await make_tenant(SECOND_STORE, label="gql")
+    response = await client.post(
+        "/graphql",
+        json={"query": "{ tenants { slug legalName jurisdiction store region status } }"},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert "errors" not in body
+    mine = [t for t in body["data"]["tenants"] if t["slug"] == tenant.slug]
+    assert mine == [
+        {
+            "slug": tenant.slug,
+            "legalName": "Test Partner Ltd",
+            "jurisdiction": "DE",
+            "store": SECOND_STORE,
+            "region": "test-2",
+            "status": "ACTIVE",
+        }
+    ]

@@ -1,0 +1,246 @@
+"""The ``accord`` command, run as a subprocess against the test stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from accord.platform.runtime import Runtime
+from tests.conftest import SECOND_STORE, TenantFactory, subprocess_env, unique_slug
+
+COMMANDS = {
+    "": "shared compliance graph",
+    "config": "effective settings",
+    "migrate": "every tenant schema",
+    "serve": "Serve the API",
+    "demo": "demo partner network",
+    "tenant": "Partner tenants",
+    "tenant create": "all or nothing",
+    "tenant list": "List tenants",
+    "tenant show": "tombstone",
+    "tenant suspend": "Block all access",
+    "tenant resume": "Lift a suspension",
+    "tenant offboard": "Export a tenant",
+    "tenant restore": "from an offboarding export",
+    "store": "PostgreSQL servers",
+    "store list": "List stores",
+    "store add": "Register a PostgreSQL server",
+    "audit": "tamper-evident",
+    "audit verify": "first broken entry",
+}
+
+
+def accord(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "accord", *args],
+        capture_output=True,
+        text=True,
+        env=env or subprocess_env(COLUMNS="200"),
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("command", "explanation"), COMMANDS.items(), ids=lambda c: c or "accord")
+def test_every_command_explains_itself(command: str, explanation: str) -> None:
+    result = accord(*command.split(), "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout
+    assert explanation in " ".join(result.stdout.split())
+
+
+def test_tenant_lifecycle_through_the_cli(runtime: Runtime, tmp_path: Path) -> None:
+    slug = unique_slug("cli")
+    created = accord(
+        "tenant",
+        "create",
+        slug,
+        "--name",
+        "Globex Components Inc.",
+        "--jurisdiction",
+        "US",
+        "--store",
+        SECOND_STORE,
+        "--json",
+    )
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["store"] == SECOND_STORE
+
+    listed = json.loads(accord("tenant", "list", "--json").stdout)
+    mine = [t for t in listed if t["slug"] == slug]
+    assert mine and mine[0]["region"] == "test-2" and mine[0]["status"] == "active"
+
+    shown = accord("tenant", "show", slug, "--json")
+    assert json.loads(shown.stdout)["legal_name"] == "Globex Components Inc."
+
+    assert accord("tenant", "suspend", slug, "--reason", "audit").returncode == 0
+    blocked = accord("audit", "verify", "--tenant", slug)
+    assert blocked.returncode == 2 and "TENANT_SUSPENDED" in blocked.stderr
+    assert accord("tenant", "resume", slug).returncode == 0
+
+    verified = accord("audit", "verify", "--tenant", slug, "--json")
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["entries"] == 3
+
+    off = accord("tenant", "offboard", slug, "--yes", "--export-dir", str(tmp_path))
+    assert off.returncode == 0, off.stderr
+    assert "content hash" in off.stdout
+    assert json.loads(accord("tenant", "show", slug, "--json").stdout)["status"] == "offboarded"
+    assert slug not in [t["slug"] for t in json.loads(accord("tenant", "list", "--json").stdout)]
+    assert slug in [
+        t["slug"] for t in json.loads(accord("tenant", "list", "--all", "--json").stdout)
+    ]
+
+    again = accord("tenant", "offboard", slug, "--yes", "--export-dir", str(tmp_path))
+    assert again.returncode == 2 and "TENANT_OFFBOARDED" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("slug", "reason"),
+    [
+        ("", "SLUG_EMPTY"),
+        ("x" * 41, "SLUG_TOO_LONG"),
+        ("Northwind", "SLUG_UPPER_CASE"),
+        ("n\u043erthwind", "SLUG_NOT_ASCII"),
+        ("a; drop schema accord", "SLUG_INVALID_CHARACTERS"),
+        ("it's", "SLUG_INVALID_CHARACTERS"),
+        ("accord", "SLUG_RESERVED"),
+        ("information_schema", "SLUG_RESERVED"),
+        ("pg_catalog", "SLUG_RESERVED"),
+    ],
+)
+def test_bad_slugs_exit_2_with_a_code(slug: str, reason: str) -> None:
+    result = accord("tenant", "create", slug, "--name", "X", "--jurisdiction", "DE")
+    assert result.returncode == 2
+    assert f"BAD_USER_INPUT/{reason}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_refusals_change_nothing(runtime: Runtime, make_tenant: TenantFactory) -> None:
+    existing = await make_tenant(label="dup")
+    before = accord("tenant", "list", "--all", "--json").stdout
+
+    duplicate = accord("tenant", "create", existing.slug, "--name", "Other", "--jurisdiction", "DE")
+    assert duplicate.returncode == 2 and "CONFLICT/DUPLICATE_TENANT" in duplicate.stderr
+    unknown_store = accord(
+        "tenant",
+        "create",
+        unique_slug(),
+        "--name",
+        "X",
+        "--jurisdiction",
+        "DE",
+        "--store",
+        "atlantis",
+    )
+    assert unknown_store.returncode == 2 and "NOT_FOUND/UNKNOWN_STORE" in unknown_store.stderr
+    unknown = accord("tenant", "offboard", unique_slug("ghost"), "--yes")
+    assert unknown.returncode == 2 and "NOT_FOUND/UNKNOWN_TENANT" in unknown.stderr
+
+    assert accord("tenant", "list", "--all", "--json").stdout == before
+
+
+async def test_audit_verify_names_the_broken_entry(
+    runtime: Runtime, make_tenant: TenantFactory
+) -> None:
+    tenant = await make_tenant(label="brk")
+    async with runtime.stores.engine(tenant.store).begin() as conn:
+        await conn.execute(text("set local session_replication_role = replica"))
+        await conn.execute(
+            text(f"update \"t_{tenant.slug}\".event_log set actor = 'mallory' where seq = 1")
+        )
+    result = accord("audit", "verify", "--tenant", tenant.slug)
+    assert result.returncode == 1
+    assert "broken at sequence 1" in result.stdout
+
+
+async def test_migrate_brings_every_tenant_schema_to_head(make_tenant: TenantFactory) -> None:
+    await make_tenant(label="mig")
+    result = accord("migrate")
+    assert result.returncode == 0, result.stderr
+    assert "tenant schema(s) at head" in result.stdout and "ms per tenant" in result.stdout
+
+
+def test_config_masks_secrets() -> None:
+    env = subprocess_env(ACCORD_DATABASE_URL="postgresql://app:hunter2@db.internal:5432/accord")
+    result = accord("config", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "hunter2" not in result.stdout
+    assert (
+        json.loads(result.stdout)["database_url"] == "postgresql://app:***@db.internal:5432/accord"
+    )
+
+
+def test_unreadable_settings_exit_2() -> None:
+    result = accord("config", env=subprocess_env(ACCORD_ENV="staging"))
+    assert result.returncode == 2 and "BAD_SETTINGS" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
+    port = _free_port()
+    env = subprocess_env(ACCORD_DATA_DIR=str(tmp_path / "data"))
+    env.pop("ACCORD_STORES")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "accord", "demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        ready = None
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"demo exited early: {proc.stderr.read() if proc.stderr else ''}")
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        assert ready is not None and ready.status_code == 200, "demo did not come up in 90 s"
+        assert set(ready.json()["stores"]) == {"eu-central", "us-east"}
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            json={"query": "{ tenants { slug store region } }"},
+            timeout=10,
+        )
+        tenants = {t["slug"]: t for t in response.json()["data"]["tenants"]}
+        assert {"northwind", "globex", "meridian", "initech"} <= set(tenants)
+        assert tenants["globex"]["store"] == "us-east"
+        assert tenants["northwind"]["region"] == "eu-central"
+        page = httpx.get(
+            f"http://127.0.0.1:{port}/graphql", headers={"accept": "text/html"}, timeout=5
+        )
+        assert page.status_code == 200 and "graphiql" in page.text.lower()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, stderr
+    assert "http://127.0.0.1" in stderr
+    if not os.environ.get("ACCORD_TEST_DATABASE_URL"):
+        # Embedded servers stop when the demo exits.
+        assert not (tmp_path / "data" / "demo" / "postgres" / "postmaster.pid").exists()
