@@ -12,8 +12,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import MetaData, func, select, text
+import psycopg
+from psycopg import sql
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -69,12 +72,30 @@ def quote_ident(conn: AsyncConnection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote_identifier(name)
 
 
+@lru_cache(maxsize=4096)
+def _begin_as(role: str) -> sql.Composed:
+    # One simple-protocol message opens the transaction and switches role (SET LOCAL, via
+    # set_config(..., true)), saving a round trip per tenant transaction. The role name is a
+    # validated slug-derived name, quoted as a literal by psycopg itself.
+    return sql.SQL("BEGIN; SELECT set_config('role', {}, true)").format(sql.Literal(role))
+
+
 class StoreRegistry:
-    """One pooled async engine per store (PostgreSQL server), created on first use."""
+    """Pooled async engines per store (PostgreSQL server), created on first use.
+
+    Each store has two pools: ``engine(name)`` for Accord itself (control plane, DDL,
+    migrations; pre-ping on checkout) and a tenant pool behind ``tenant_session`` whose
+    driver connections are in autocommit mode, so that the transaction is opened
+    explicitly together with the role switch. The tenant pool needs no pre-ping: that
+    first statement is the ping, and a dead connection (a restarted server) makes the
+    pool start afresh and the transaction is retried once.
+    """
 
     def __init__(self, *, pool_size: int = 5, max_overflow: int = 10) -> None:
         self._urls: dict[str, str] = {}
         self._engines: dict[str, AsyncEngine] = {}
+        self._tenant_engines: dict[str, AsyncEngine] = {}
+        self._scoped: dict[tuple[str, str], AsyncEngine] = {}
         self._pool_size = pool_size
         self._max_overflow = max_overflow
 
@@ -83,15 +104,21 @@ class StoreRegistry:
         if self._urls.get(name) == url:
             return
         self._urls[name] = url
-        stale = self._engines.pop(name, None)
-        if stale is not None:
-            asyncio.get_running_loop().create_task(stale.dispose())
+        for engine in self._drop_engines(name):
+            asyncio.get_running_loop().create_task(engine.dispose())
+
+    def _drop_engines(self, name: str) -> list[AsyncEngine]:
+        self._scoped = {k: v for k, v in self._scoped.items() if k[0] != name}
+        return [
+            e
+            for e in (self._engines.pop(name, None), self._tenant_engines.pop(name, None))
+            if e is not None
+        ]
 
     async def forget(self, name: str) -> None:
         """Stop using ``name`` (its pooled connections are closed)."""
         self._urls.pop(name, None)
-        engine = self._engines.pop(name, None)
-        if engine is not None:
+        for engine in self._drop_engines(name):
             await engine.dispose()
 
     def names(self) -> list[str]:
@@ -118,6 +145,32 @@ class StoreRegistry:
             self._engines[name] = engine
         return engine
 
+    def _tenant_engine(self, tenant: TenantScope) -> AsyncEngine:
+        key = (tenant.store, tenant.slug)
+        scoped = self._scoped.get(key)
+        if scoped is None:
+            base = self._tenant_engines.get(tenant.store)
+            if base is None:
+                base = create_async_engine(
+                    self.url(tenant.store),
+                    isolation_level="AUTOCOMMIT",
+                    pool_size=self._pool_size,
+                    max_overflow=self._max_overflow,
+                    pool_reset_on_return="rollback",
+                )
+                self._tenant_engines[tenant.store] = base
+            scoped = base.execution_options(
+                schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: tenant.schema}
+            )
+            self._scoped[key] = scoped
+        return scoped
+
+    async def _restart_tenant_pool(self, store: str) -> None:
+        base = self._tenant_engines.pop(store, None)
+        self._scoped = {k: v for k, v in self._scoped.items() if k[0] != store}
+        if base is not None:
+            await base.dispose(close=False)
+
     async def ping(self, name: str, *, within: float = 3.0) -> None:
         """Raise ``StoreUnavailable`` unless the store answers within ``within`` seconds."""
         try:
@@ -134,24 +187,40 @@ class StoreRegistry:
                 field="store",
             ) from exc
 
+    async def _open_tenant_transaction(self, tenant: TenantScope) -> AsyncConnection:
+        for attempt in (1, 2):
+            conn = await self._tenant_engine(tenant).connect()
+            try:
+                await conn.begin()
+                raw = await conn.get_raw_connection()
+                await raw.driver_connection.execute(_begin_as(tenant.role))  # type: ignore[union-attr]
+                return conn
+            except psycopg.OperationalError:
+                await conn.invalidate()
+                await conn.close()
+                if attempt == 2:
+                    raise
+                await self._restart_tenant_pool(tenant.store)
+            except BaseException:
+                await conn.close()
+                raise
+        raise AssertionError("unreachable")
+
     @asynccontextmanager
     async def tenant_session(self, tenant: TenantScope) -> AsyncIterator[AsyncSession]:
         """One transaction in ``tenant``'s store, schema and role; commits on success."""
-        engine = self.engine(tenant.store)
-        async with engine.connect() as conn:
-            bound = await conn.execution_options(
-                schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: tenant.schema}
-            )
-            async with bound.begin():
-                # set_config(..., is_local => true) is SET LOCAL with a bind parameter:
-                # the role name never enters SQL text, and it ends with the transaction.
-                await bound.execute(select(func.set_config("role", tenant.role, True)))
-                session = AsyncSession(bind=bound, expire_on_commit=False)
-                try:
-                    yield session
+        conn = await self._open_tenant_transaction(tenant)
+        try:
+            session = AsyncSession(bind=conn, expire_on_commit=False)
+            try:
+                yield session
+                if session.new or session.dirty or session.deleted:
                     await session.flush()
-                finally:
-                    await session.close()
+            finally:
+                await session.close()
+            await conn.commit()
+        finally:
+            await conn.close()
 
     @asynccontextmanager
     async def control_session(self, store: str) -> AsyncIterator[AsyncSession]:
@@ -161,8 +230,10 @@ class StoreRegistry:
             yield session
 
     async def dispose(self) -> None:
-        engines = list(self._engines.values())
+        engines = [*self._engines.values(), *self._tenant_engines.values()]
         self._engines.clear()
+        self._tenant_engines.clear()
+        self._scoped.clear()
         await asyncio.gather(*(e.dispose() for e in engines))
 
 

@@ -36,7 +36,9 @@ async def test_nothing_of_a_tenant_survives_on_the_pooled_connection(
     registry = StoreRegistry(pool_size=1, max_overflow=0)
     registry.register("home", runtime.stores.url("home"))
     try:
-        async with registry.engine("home").connect() as conn:
+        # The tenant pool (one connection here) is what tenant sessions use.
+        pool = registry._tenant_engine(a.scope)
+        async with pool.connect() as conn:
             before = (
                 await conn.execute(
                     text("select pg_backend_pid(), current_user, current_setting('search_path')")
@@ -45,7 +47,7 @@ async def test_nothing_of_a_tenant_survives_on_the_pooled_connection(
         async with registry.tenant_session(a.scope) as session:
             inside = (await session.execute(text("select pg_backend_pid(), current_user"))).one()
             assert inside[1] == a.scope.role
-        async with registry.engine("home").connect() as conn:
+        async with pool.connect() as conn:
             after = (
                 await conn.execute(
                     text(
@@ -73,11 +75,13 @@ async def test_a_failed_tenant_transaction_also_leaves_nothing(
             async with registry.tenant_session(a.scope) as session:
                 await session.execute(text("select 1"))
                 raise ZeroDivisionError
-        async with registry.engine("home").connect() as conn:
+        async with registry._tenant_engine(a.scope).connect() as conn:
             role = await conn.scalar(text("select current_setting('role')"))
+            in_transaction = await conn.scalar(text("select now() = statement_timestamp()"))
     finally:
         await registry.dispose()
     assert role == "none"
+    assert in_transaction is True, "a fresh statement runs outside any leftover transaction"
 
 
 async def test_suspended_and_offboarded_tenants_are_unreachable(
