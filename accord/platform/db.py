@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -73,11 +74,12 @@ def quote_ident(conn: AsyncConnection, name: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _begin_as(role: str) -> sql.Composed:
+def _begin_as(role: str) -> bytes:
     # One simple-protocol message opens the transaction and switches role (SET LOCAL, via
     # set_config(..., true)), saving a round trip per tenant transaction. The role name is a
     # validated slug-derived name, quoted as a literal by psycopg itself.
-    return sql.SQL("BEGIN; SELECT set_config('role', {}, true)").format(sql.Literal(role))
+    statement = sql.SQL("BEGIN; SELECT set_config('role', {}, true)").format(sql.Literal(role))
+    return statement.as_bytes(None)
 
 
 class StoreRegistry:
@@ -191,9 +193,13 @@ class StoreRegistry:
         for attempt in (1, 2):
             conn = await self._tenant_engine(tenant).connect()
             try:
-                await conn.begin()
-                raw = await conn.get_raw_connection()
-                await raw.driver_connection.execute(_begin_as(tenant.role))  # type: ignore[union-attr]
+                # With the driver in autocommit mode, SQLAlchemy's begin does no I/O; it
+                # only makes the later commit (and rollback on error) reach the driver.
+                sync = conn.sync_connection
+                assert sync is not None
+                sync.begin()
+                driver: psycopg.AsyncConnection[Any] = sync.connection.driver_connection  # type: ignore[assignment]
+                await driver.execute(_begin_as(tenant.role))
                 return conn
             except psycopg.OperationalError:
                 await conn.invalidate()
