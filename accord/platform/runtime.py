@@ -11,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accord.platform.db import StoreRegistry
 from accord.platform.embedded import start_embedded
 from accord.platform.errors import AccordError, ErrorCode
-from accord.platform.migrations.runner import control_is_current, upgrade_control
+from accord.platform.migrations.runner import (
+    catalog_is_current,
+    control_is_current,
+    upgrade_catalog,
+    upgrade_control,
+)
 from accord.platform.settings import Settings
 from accord.platform.stores import EMBEDDED_PREFIX, list_stores, upsert_store
 
@@ -32,9 +37,18 @@ class Runtime:
             return start_embedded(self.settings.data_dir, url.removeprefix(EMBEDDED_PREFIX))
         return url
 
+    async def upgrade_catalogs(self) -> None:
+        """Bring the ``catalog`` schema of every reachable store to head."""
+        for name in self.stores.names():
+            async with self.stores.engine(name).begin() as conn:
+                if not await catalog_is_current(conn):
+                    await upgrade_catalog(conn)
+
     async def add_store(self, *, name: str, region: str, url: str) -> None:
         self.stores.register(name, self.resolve_url(url))
         await self.stores.ping(name)
+        async with self.stores.engine(name).begin() as conn:
+            await upgrade_catalog(conn)
         async with self.stores.control_session(self.home) as session:
             await upsert_store(session, name=name, region=region, url=url)
         self.regions[name] = region
@@ -87,6 +101,8 @@ async def open_runtime(
             runtime.regions[store.name] = store.region
             if store.name != settings.home_store:
                 registry.register(store.name, runtime.resolve_url(store.url))
+        if migrate is True or (migrate is None and settings.env != "prod"):
+            await runtime.upgrade_catalogs()
         yield runtime
     finally:
         await registry.dispose()

@@ -241,6 +241,7 @@ async def migrate_all(
 
     ``on_tenant`` is called after each tenant with the seconds it took (progress bars).
     """
+    await runtime.upgrade_catalogs()
     async with runtime.control_session() as session:
         tenants = list(await tenant_service.list_tenants(session=session, include_offboarded=False))
     for tenant in tenants:

@@ -17,6 +17,8 @@ from accord.platform.db import CONTROL_SCHEMA, quote_ident
 _HERE = Path(__file__).resolve().parent
 CONTROL_LOCATION = _HERE / "control"
 TENANT_LOCATION = _HERE / "tenant"
+CATALOG_LOCATION = _HERE / "catalog"
+CATALOG_SCHEMA = "catalog"
 APPEND_ONLY_TRIGGER = "append_only_guard"
 
 
@@ -28,21 +30,59 @@ def _config(location: Path, **attributes: Any) -> Config:
 
 
 def head_revision(location: Path) -> str | None:
-    return ScriptDirectory.from_config(_config(location)).get_current_head()
+    """The head(s) of an environment, comma-joined when branches have several."""
+    heads = ScriptDirectory.from_config(_config(location)).get_heads()
+    return ",".join(sorted(heads)) or None
 
 
 async def current_revision(conn: AsyncConnection, version_schema: str) -> str | None:
     def _current(sync: Connection) -> str | None:
         ctx = MigrationContext.configure(sync, opts={"version_table_schema": version_schema})
-        return ctx.get_current_revision()
+        return ",".join(sorted(ctx.get_current_heads())) or None
 
     return await conn.run_sync(_current)
 
 
 async def upgrade_control(conn: AsyncConnection) -> None:
     await conn.run_sync(
-        lambda sync: command.upgrade(_config(CONTROL_LOCATION, connection=sync), "head")
+        lambda sync: command.upgrade(_config(CONTROL_LOCATION, connection=sync), "heads")
     )
+
+
+TENANT_GROUP = "accord_tenant"
+
+
+async def ensure_tenant_group(conn: AsyncConnection) -> None:
+    """The NOLOGIN group every tenant role belongs to: read access to the catalog."""
+    exists = await conn.scalar(
+        text("select exists (select 1 from pg_roles where rolname = :r)"), {"r": TENANT_GROUP}
+    )
+    if not exists:
+        # Roles are cluster-wide; another store on the same server may create it first.
+        await conn.exec_driver_sql(
+            "DO $$ BEGIN CREATE ROLE accord_tenant NOLOGIN; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+
+
+async def upgrade_catalog(conn: AsyncConnection) -> None:
+    """Bring the store's ``catalog`` schema (reference data) to head, read-only to tenants."""
+    await conn.run_sync(
+        lambda sync: command.upgrade(_config(CATALOG_LOCATION, connection=sync), "heads")
+    )
+    await ensure_tenant_group(conn)
+    await conn.exec_driver_sql("GRANT USAGE ON SCHEMA catalog TO accord_tenant")
+    await conn.exec_driver_sql("GRANT SELECT ON ALL TABLES IN SCHEMA catalog TO accord_tenant")
+
+
+async def catalog_is_current(conn: AsyncConnection) -> bool:
+    exists = await conn.scalar(
+        text("select exists (select 1 from pg_namespace where nspname = :s)"),
+        {"s": CATALOG_SCHEMA},
+    )
+    if not exists:
+        return False
+    return await current_revision(conn, CATALOG_SCHEMA) == head_revision(CATALOG_LOCATION)
 
 
 async def control_is_current(conn: AsyncConnection) -> bool:
@@ -59,7 +99,7 @@ async def upgrade_tenant(conn: AsyncConnection, *, schema: str, role: str) -> No
     """Bring one tenant schema to head and re-apply the tenant role's grants."""
     await conn.run_sync(
         lambda sync: command.upgrade(
-            _config(TENANT_LOCATION, connection=sync, tenant_schema=schema), "head"
+            _config(TENANT_LOCATION, connection=sync, tenant_schema=schema), "heads"
         )
     )
     await apply_tenant_grants(conn, schema=schema, role=role)
@@ -84,9 +124,5 @@ async def apply_tenant_grants(conn: AsyncConnection, *, schema: str, role: str) 
         await conn.exec_driver_sql(
             f"REVOKE UPDATE, DELETE, TRUNCATE ON {s}.{quote_ident(conn, table)} FROM {r}"
         )
-    catalog = await conn.scalar(
-        text("select exists (select 1 from pg_namespace where nspname = 'catalog')")
-    )
-    if catalog:
-        await conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA catalog TO {r}")
-        await conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA catalog TO {r}")
+    await ensure_tenant_group(conn)
+    await conn.exec_driver_sql(f"GRANT {TENANT_GROUP} TO {r}")
