@@ -7,14 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from accord.compliance.catalog.service import sync_catalog
 from accord.graphql.app import AccordGraphQL
 from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings
+from accord.tenants.identity.middleware import AuthenticationMiddleware
 
 
 def _runtime(conn: HTTPConnection) -> Runtime:
@@ -56,11 +59,15 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
             yield
             return
         async with open_runtime(settings) as opened:
+            if settings.env != "prod":
+                # In production the migrations Job loads the catalog; in dev, start-up does.
+                await sync_catalog(opened)
             app.state.runtime = opened
             yield
 
     graphql = AccordGraphQL(_runtime, graphiql=settings.env != "prod")
     app = Starlette(
+        middleware=[Middleware(AuthenticationMiddleware)],
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from accord.platform.errors import AccordError, ErrorCode
+from accord.commands._support import JsonOption, err, load_settings, out, run, with_runtime
+from accord.commands.catalog import catalog_app
+from accord.commands.identity import token
+from accord.compliance.catalog.service import sync_catalog
+from accord.platform.errors import AccordError
 from accord.platform.eventlog import verify_chain
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings
@@ -44,40 +45,21 @@ audit_app = typer.Typer(help="The tamper-evident event logs.", no_args_is_help=T
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(store_app, name="store")
 app.add_typer(audit_app, name="audit")
+app.add_typer(catalog_app, name="catalog")
+app.command("token")(token)
 
-out = Console()
-err = Console(stderr=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        err.print(f"[red]error[/red] BAD_USER_INPUT/BAD_SETTINGS: {exc}")
-        raise typer.Exit(2) from exc
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro``; an expected failure prints its code and exits 2 (1 if internal)."""
-    try:
-        return asyncio.run(coro)
-    except KeyboardInterrupt:
-        # Ctrl+C on serve/demo: the server has shut down gracefully; embedded stores stop at exit.
-        err.print("stopped")
-        raise typer.Exit(0) from None
-    except AccordError as exc:
-        err.print(f"[red]error[/red] {exc.code.value}/{exc.reason}: {exc.message}")
-        raise typer.Exit(1 if exc.code == ErrorCode.INTERNAL else 2) from None
+_settings = load_settings
+_run = run
 
 
 def _with_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with open_runtime(_settings()) as runtime:
-            return await fn(runtime)
+    """Run ``fn`` with the runtime, the stores' catalogs brought up to the shipped data."""
 
-    return _run(main())
+    async def main(runtime: Runtime) -> T:
+        await sync_catalog(runtime)
+        return await fn(runtime)
+
+    return with_runtime(main)
 
 
 def _tenant_dict(t: Tenant, runtime: Runtime) -> dict[str, Any]:
@@ -412,6 +394,7 @@ def demo(
         settings = await demo_settings(_settings())
         err.print("[bold]Accord demo[/bold]: starting stores eu-central and us-east …")
         async with open_runtime(settings) as runtime:
+            await sync_catalog(runtime)
             await seed_demo(runtime, say=err.print)
             h, p = host or settings.host, port or settings.port
             if not serve_after:

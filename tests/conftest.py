@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from accord.compliance.catalog.service import sync_catalog
 from accord.platform.db import ensure_database, quote_ident
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings, StoreConfig
@@ -72,24 +73,41 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     if settings.database_url is not None:
         await ensure_database(settings.database_url.get_secret_value())
     async with open_runtime(settings) as rt:
+        await sync_catalog(rt)
         yield rt
         await _drop_test_tenants(rt)
 
 
 async def _drop_test_tenants(rt: Runtime) -> None:
+    """Drop test schemas (one transaction each: lock limits) and their roles where unused.
+
+    Roles are server-wide; a role still owning objects in another database (another test
+    run on the same server) is left for that run to drop.
+    """
+    from sqlalchemy.exc import DBAPIError
+
     for store in rt.stores.names():
-        async with rt.stores.engine(store).begin() as conn:
-            schemas = await conn.scalars(
-                text("select nspname from pg_namespace where nspname like 't\\_tst\\_%'")
+        async with rt.stores.engine(store).connect() as conn:
+            schemas = list(
+                await conn.scalars(
+                    text("select nspname from pg_namespace where nspname like 't\\_tst\\_%'")
+                )
             )
-            for schema in list(schemas):
+        for schema in schemas:
+            role = f"accord_{schema}"
+            async with rt.stores.engine(store).begin() as conn:
                 await conn.exec_driver_sql(f"DROP SCHEMA {quote_ident(conn, schema)} CASCADE")
-            roles = await conn.scalars(
-                text("select rolname from pg_roles where rolname like 'accord\\_t\\_tst\\_%'")
-            )
-            for role in list(roles):
-                await conn.exec_driver_sql(f"DROP OWNED BY {quote_ident(conn, role)}")
-                await conn.exec_driver_sql(f"DROP ROLE {quote_ident(conn, role)}")
+                exists = await conn.scalar(
+                    text("select exists (select 1 from pg_roles where rolname = :r)"), {"r": role}
+                )
+                if exists:
+                    await conn.exec_driver_sql(f"DROP OWNED BY {quote_ident(conn, role)}")
+            if exists:
+                try:
+                    async with rt.stores.engine(store).begin() as conn:
+                        await conn.exec_driver_sql(f"DROP ROLE {quote_ident(conn, role)}")
+                except DBAPIError:
+                    pass
     async with rt.control_session() as session:
         await _delete_cascading(session, "tenants", "slug", "tst\\_%")
 

@@ -72,3 +72,16 @@ async def test_graphql_lists_tenants(client: httpx.AsyncClient, make_tenant: Ten
             "status": "ACTIVE",
         }
     ]
+
+
+async def test_a_bad_bearer_token_is_refused_without_detail(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/graphql",
+        json={"query": "{ tenants { slug } }"},
+        headers={"authorization": "Bearer not.a.jwt"},
+    )
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json() == {
+        "errors": [{"message": "Unauthenticated", "extensions": {"code": "UNAUTHENTICATED"}}]
+    }

@@ -51,9 +51,10 @@ class MappingEdge:
     rationale: Rationale | None = None
 
     def __post_init__(self) -> None:
-        # NIST IR 8477 strength is an ordinal 1..10; anything else is a loader bug.
-        if self.strength is not None and not 1 <= self.strength <= 10:
-            raise ValueError(f"mapping strength must be 1..10 or None, got {self.strength}")
+        # Strength is an ordinal 0..10, as CISO Assistant, OSCAL props and the catalog carry it;
+        # anything else is a loader bug.
+        if self.strength is not None and not 0 <= self.strength <= 10:
+            raise ValueError(f"mapping strength must be 0..10 or None, got {self.strength}")
 
 
 @dataclass(frozen=True, slots=True)

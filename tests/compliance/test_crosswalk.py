@@ -97,9 +97,14 @@ def test_hs_clause_must_belong_to_its_standard() -> None:
         HsClause("not a key", QMS, "9.2")
 
 
-def test_mapping_strength_is_ordinal_one_to_ten() -> None:
-    with pytest.raises(ValueError, match="strength"):
-        MappingEdge("a:2000/1", "b:2000/1", R.EQUAL, 11, "global", MappingMethod.HUMAN, None, "x")
+def test_mapping_strength_is_ordinal_zero_to_ten() -> None:
+    for bad in (-1, 11):
+        with pytest.raises(ValueError, match="strength"):
+            MappingEdge(
+                "a:2000/1", "b:2000/1", R.EQUAL, bad, "global", MappingMethod.HUMAN, None, "x"
+            )
+    edge = MappingEdge("a:2000/1", "b:2000/1", R.EQUAL, 0, "global", MappingMethod.HUMAN, None, "x")
+    assert edge.strength == 0
 
 
 def test_hs_crosswalk_is_free_of_conflicts() -> None:

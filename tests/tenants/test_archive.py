@@ -50,7 +50,8 @@ async def test_offboarding_exports_verifies_then_removes_and_keeps_a_tombstone(
     by_table = {e["table"]: e for e in manifest["tables"]}
     # provisioned + suspended(offboarding) + 25 findings
     assert by_table["event_log"]["rows"] == 27
-    assert by_table["alembic_version"]["rows"] == 1
+    heads = manifest["schema_revision"].split(",")
+    assert by_table["alembic_version"]["rows"] == len(heads) >= 1
     for entry in manifest["tables"]:
         data = (export_dir / entry["file"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]

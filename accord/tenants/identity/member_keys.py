@@ -1,0 +1,113 @@
+"""Members' public signing keys (executives sign management reviews with the private half).
+
+Accord only ever holds the public half: a JWK with any private member is refused, so a
+signature made with a registered key can only have come from its holder.
+Services take keyword-only arguments, session first, and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jwk import JWKRegistry
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accord.platform.errors import BadInput, Conflict, NotFound
+from accord.tenants.identity.jwks import has_private_members
+from accord.tenants.identity.models import MemberKey
+from accord.tenants.models import Member
+
+# JOSE algorithm -> (kty, crv) of the key it needs.
+MEMBER_KEY_ALGORITHMS: dict[str, tuple[str, str]] = {
+    "Ed25519": ("OKP", "Ed25519"),
+    "ES256": ("EC", "P-256"),
+}
+_ALG_ALIASES = {"EdDSA": "Ed25519"}
+
+
+def public_jwk(jwk: Mapping[str, Any], *, alg: str) -> dict[str, Any]:
+    """The validated public JWK to store, with ``kid``, ``alg`` and ``use`` set."""
+    if alg not in MEMBER_KEY_ALGORITHMS:
+        raise BadInput(
+            f"Signing keys use {' or '.join(MEMBER_KEY_ALGORITHMS)}.",
+            reason="UNSUPPORTED_KEY_ALGORITHM",
+            field="alg",
+        )
+    if has_private_members(jwk):
+        raise BadInput(
+            "Register only the public key; this JWK contains private key material.",
+            reason="PRIVATE_KEY_MATERIAL",
+            field="jwk",
+        )
+    kty, crv = MEMBER_KEY_ALGORITHMS[alg]
+    declared = jwk.get("alg")
+    if (
+        jwk.get("kty") != kty
+        or jwk.get("crv") != crv
+        or (declared is not None and _ALG_ALIASES.get(str(declared), declared) != alg)
+    ):
+        raise BadInput(
+            f"An {alg} key is a JWK with kty {kty} and crv {crv}.",
+            reason="KEY_ALGORITHM_MISMATCH",
+            field="jwk",
+        )
+    try:
+        key = JWKRegistry.import_key(dict(jwk))
+    except (JoseError, ValueError, TypeError) as exc:
+        raise BadInput(f"Not a valid JWK: {exc}", reason="BAD_JWK", field="jwk") from None
+    if key.is_private:
+        raise BadInput("Register only the public key.", reason="PRIVATE_KEY_MATERIAL", field="jwk")
+    kid = jwk.get("kid")
+    if kid is not None and (not isinstance(kid, str) or not 0 < len(kid) <= 200):
+        raise BadInput("A kid is a string of 1 to 200 characters.", reason="BAD_KID", field="jwk")
+    return {**key.as_dict(private=False), "kid": kid or key.thumbprint(), "alg": alg, "use": "sig"}
+
+
+async def add_member_key(
+    *, session: AsyncSession, member: Member, jwk: Mapping[str, Any], alg: str
+) -> MemberKey:
+    stored = public_jwk(jwk, alg=alg)
+    kid = str(stored["kid"])
+    existing = await session.scalars(
+        select(MemberKey.id).where(MemberKey.member == member.id, MemberKey.kid == kid)
+    )
+    if existing.first() is not None:
+        raise Conflict(
+            f"{member.subject} already has a key '{kid}'.", reason="DUPLICATE_KID", field="kid"
+        )
+    key = MemberKey(member=member.id, kid=kid, alg=alg, jwk=stored)
+    session.add(key)
+    await session.flush()
+    return key
+
+
+async def list_member_keys(
+    *, session: AsyncSession, member: Member, include_revoked: bool = False
+) -> Sequence[MemberKey]:
+    stmt = select(MemberKey).where(MemberKey.member == member.id).order_by(MemberKey.created_at)
+    if not include_revoked:
+        stmt = stmt.where(MemberKey.revoked_at.is_(None))
+    return (await session.scalars(stmt)).all()
+
+
+async def get_member_key(*, session: AsyncSession, member: Member, kid: str) -> MemberKey:
+    stmt = select(MemberKey).where(MemberKey.member == member.id, MemberKey.kid == kid)
+    key = (await session.scalars(stmt)).one_or_none()
+    if key is None:
+        raise NotFound(f"{member.subject} has no key '{kid}'.", reason="UNKNOWN_KID", field="kid")
+    return key
+
+
+async def revoke_member_key(
+    *, session: AsyncSession, member: Member, kid: str, at: datetime | None = None
+) -> MemberKey:
+    """Stop ``kid`` from making new signatures; old ones still verify against it."""
+    key = await get_member_key(session=session, member=member, kid=kid)
+    if key.revoked_at is None:
+        key.revoked_at = at or datetime.now(UTC)
+        await session.flush()
+    return key
