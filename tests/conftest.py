@@ -26,7 +26,8 @@ from accord.tenants.provisioning import create_tenant
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = Path(os.environ.get("ACCORD_TEST_DATA_DIR", REPO / ".accord" / "test"))
 SECOND_STORE = "second"
-TEST_PREFIX = "tst_"
+# Per test run, so that runs sharing a database (developers, CI) never drop each other's tenants.
+TEST_PREFIX = f"tst{secrets.token_hex(2)}_"
 
 
 def test_database_url() -> str | None:
@@ -90,7 +91,8 @@ async def _drop_test_tenants(rt: Runtime) -> None:
         async with rt.stores.engine(store).connect() as conn:
             schemas = list(
                 await conn.scalars(
-                    text("select nspname from pg_namespace where nspname like 't\\_tst\\_%'")
+                    text("select nspname from pg_namespace where nspname like :p"),
+                    {"p": f"t\\_{TEST_PREFIX.replace('_', chr(92) + '_')}%"},
                 )
             )
         for schema in schemas:
@@ -109,7 +111,7 @@ async def _drop_test_tenants(rt: Runtime) -> None:
                 except DBAPIError:
                     pass
     async with rt.control_session() as session:
-        await _delete_cascading(session, "tenants", "slug", "tst\\_%")
+        await _delete_cascading(session, "tenants", "slug", TEST_PREFIX.replace("_", "\\_") + "%")
 
 
 async def _delete_cascading(session: object, table: str, column: str, pattern: str) -> None:
