@@ -1,0 +1,1 @@
+"""Corrective and preventive actions: root cause, actions, effectiveness check."""

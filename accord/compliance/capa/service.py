@@ -1,0 +1,265 @@
+"""CAPA: create one for findings, add and complete actions, analyse, plan the check.
+
+The life cycle (root cause, effectiveness plan and result, ``transition``) is in
+``lifecycle.py``; pure
+computations (overdue, coverage flags) in ``analysis.py``. The caller owns the transaction;
+every check runs before the first write, so a refused call writes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accord.compliance.audits.common import (
+    check_clauses,
+    parse_input,
+    provenance_of,
+    reject_duplicate,
+)
+from accord.compliance.capa.models import (
+    ActionStatus,
+    Capa,
+    CapaAction,
+    RootCauseMethod,
+    capa_findings,
+)
+from accord.compliance.capa.schemas import CapaActionIn, CapaIn
+from accord.compliance.capa.states import CapaState
+from accord.compliance.findings.models import Finding
+from accord.compliance.records import log_change, now
+from accord.platform.errors import BadInput, Conflict, NotFound
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+async def get_capa(*, session: AsyncSession, capa_id: uuid.UUID) -> Capa:
+    capa = await session.get(Capa, capa_id)
+    if capa is None:
+        raise NotFound(f"No CAPA {capa_id}.", reason="CAPA_NOT_FOUND", field="capa_id")
+    return capa
+
+
+async def get_action(*, session: AsyncSession, action_id: uuid.UUID) -> CapaAction:
+    action = await session.get(CapaAction, action_id)
+    if action is None:
+        raise NotFound(f"No CAPA action {action_id}.", reason="ACTION_NOT_FOUND", field="action_id")
+    return action
+
+
+async def list_actions(*, session: AsyncSession, capa: Capa) -> Sequence[CapaAction]:
+    return (
+        await session.scalars(
+            select(CapaAction)
+            .where(CapaAction.capa_id == capa.id)
+            .order_by(CapaAction.due_at, CapaAction.id)
+        )
+    ).all()
+
+
+async def linked_findings(*, session: AsyncSession, capa: Capa) -> Sequence[Finding]:
+    linked = select(capa_findings.c.finding_id).where(capa_findings.c.capa_id == capa.id)
+    return (
+        await session.scalars(
+            select(Finding).where(Finding.id.in_(linked)).order_by(Finding.reference)
+        )
+    ).all()
+
+
+async def capas_for_finding(*, session: AsyncSession, finding: Finding) -> Sequence[Capa]:
+    linked = select(capa_findings.c.capa_id).where(capa_findings.c.finding_id == finding.id)
+    return (
+        await session.scalars(select(Capa).where(Capa.id.in_(linked)).order_by(Capa.reference))
+    ).all()
+
+
+def _check_due_dates(due_dates: Iterable[tuple[str, date]], findings: Iterable[Finding]) -> None:
+    raised = [f.raised_at.astimezone(UTC).date() for f in findings]
+    if not raised:
+        return
+    earliest = min(raised)
+    for field, due_at in due_dates:
+        if due_at < earliest:
+            raise BadInput(
+                f"Due {due_at}, before the earliest linked finding was raised ({earliest}).",
+                reason="DUE_BEFORE_FINDING_RAISED",
+                field=field,
+            )
+
+
+def check_independent_verifier(
+    tenant: str | None, owner_tenants: Iterable[str], field: str
+) -> None:
+    if tenant is not None and tenant in set(owner_tenants):
+        raise BadInput(
+            f"The effectiveness verifier's tenant {tenant!r} also owns actions of this CAPA; "
+            "effectiveness is checked by another party.",
+            reason="VERIFIER_NOT_INDEPENDENT",
+            field=field,
+        )
+
+
+async def _reject_duplicate_actions(session: AsyncSession, actions: Sequence[CapaActionIn]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for action in actions:
+        if action.external_id is not None:
+            key = (action.source_system, action.external_id)
+            if key in seen:
+                raise Conflict(
+                    f"Action {key[0]}/{key[1]} is listed twice.",
+                    reason="DUPLICATE_RECORD",
+                    field="external_id",
+                )
+            seen.add(key)
+        await reject_duplicate(session, CapaAction, action)
+
+
+def _new_action(capa: Capa, data: CapaActionIn, actor: str) -> CapaAction:
+    return CapaAction(
+        id=uuid.uuid4(),
+        capa_id=capa.id,
+        title=data.title,
+        owner=data.owner,
+        owner_tenant=data.owner_tenant,
+        due_at=data.due_at,
+        status=ActionStatus.OPEN,
+        created_by=actor,
+        updated_by=actor,
+        **provenance_of(data),
+    )
+
+
+async def create_capa(
+    *, session: AsyncSession, data: CapaIn | Mapping[str, Any], actor: str
+) -> Capa:
+    """A CAPA in state ``planned`` for the given findings, with its actions if any."""
+    data = parse_input(CapaIn, data)
+    findings = (
+        await session.scalars(select(Finding).where(Finding.id.in_(data.finding_ids)))
+    ).all()
+    missing = set(data.finding_ids) - {f.id for f in findings}
+    if missing:
+        raise BadInput(
+            f"No finding {', '.join(sorted(map(str, missing)))}.",
+            reason="UNKNOWN_FINDING",
+            field="finding_ids",
+        )
+    await check_clauses(session, data.clause_keys)
+    _check_due_dates(
+        ((f"actions.{i}.due_at", a.due_at) for i, a in enumerate(data.actions)), findings
+    )
+    if data.effectiveness is not None:
+        check_independent_verifier(
+            data.effectiveness.verifier.tenant,
+            (a.owner_tenant for a in data.actions),
+            "effectiveness.verifier.tenant",
+        )
+    if await session.scalar(select(Capa.id).where(Capa.reference == data.reference)):
+        raise Conflict(
+            f"A CAPA {data.reference!r} exists already.",
+            reason="DUPLICATE_REFERENCE",
+            field="reference",
+        )
+    await reject_duplicate(session, Capa, data)
+    await _reject_duplicate_actions(session, data.actions)
+
+    plan = data.effectiveness
+    capa = Capa(
+        id=uuid.uuid4(),
+        reference=data.reference,
+        title=data.title,
+        clause_keys=data.clause_keys,
+        root_cause_method=RootCauseMethod(data.root_cause.method) if data.root_cause else None,
+        root_cause_analysis=_dump(data.root_cause) if data.root_cause else None,
+        containment=data.containment,
+        state=CapaState.PLANNED,
+        effectiveness_due_at=plan.due_at if plan else None,
+        effectiveness_verifier_subject=plan.verifier.subject if plan else None,
+        effectiveness_verifier_tenant=plan.verifier.tenant if plan else None,
+        created_by=actor,
+        updated_by=actor,
+        **provenance_of(data),
+    )
+    session.add(capa)
+    await session.flush()
+    if findings:
+        await session.execute(
+            insert(capa_findings), [{"capa_id": capa.id, "finding_id": f.id} for f in findings]
+        )
+    actions = [_new_action(capa, a, actor) for a in data.actions]
+    session.add_all(actions)
+    change = _dump(data)
+    change.update(state=capa.state, action_ids=[a.id for a in actions])
+    await log_change(session, actor=actor, action="capa.created", record=capa, change=change)
+    return capa
+
+
+async def link_finding(*, session: AsyncSession, capa: Capa, finding: Finding, actor: str) -> None:
+    """Make ``capa`` address ``finding`` too (e.g. the same cause under another standard)."""
+    if finding.id in {f.id for f in await linked_findings(session=session, capa=capa)}:
+        raise Conflict(
+            "The finding is linked already.", reason="ALREADY_LINKED", field="finding_id"
+        )
+    # Due dates need no re-check: linking can only make the earliest raised date earlier.
+    await session.execute(insert(capa_findings).values(capa_id=capa.id, finding_id=finding.id))
+    capa.updated_by = actor
+    await log_change(
+        session,
+        actor=actor,
+        action="capa.finding_linked",
+        record=capa,
+        change={"finding_id": finding.id, "reference": finding.reference},
+    )
+
+
+async def add_action(
+    *, session: AsyncSession, capa: Capa, data: CapaActionIn | Mapping[str, Any], actor: str
+) -> CapaAction:
+    """A new open action with an owner and a due date no earlier than the findings."""
+    data = parse_input(CapaActionIn, data)
+    if capa.state is CapaState.CLOSED:
+        raise Conflict("The CAPA is closed.", reason="CAPA_CLOSED", field="capa_id")
+    _check_due_dates([("due_at", data.due_at)], await linked_findings(session=session, capa=capa))
+    check_independent_verifier(
+        capa.effectiveness_verifier_tenant, [data.owner_tenant], "owner_tenant"
+    )
+    await _reject_duplicate_actions(session, [data])
+    action = _new_action(capa, data, actor)
+    session.add(action)
+    capa.updated_by = actor
+    await log_change(
+        session,
+        actor=actor,
+        action="capa.action_added",
+        record=capa,
+        change={"action_id": action.id, **_dump(data)},
+    )
+    return action
+
+
+async def complete_action(
+    *, session: AsyncSession, action: CapaAction, actor: str, at: datetime | None = None
+) -> CapaAction:
+    await session.refresh(action, with_for_update=True)
+    if action.status is ActionStatus.DONE:
+        raise Conflict("The action is done already.", reason="ACTION_ALREADY_DONE", field="status")
+    capa = await get_capa(session=session, capa_id=action.capa_id)
+    action.status = ActionStatus.DONE
+    action.completed_at, action.completed_by = at or now(), actor
+    action.updated_by = capa.updated_by = actor
+    await log_change(
+        session,
+        actor=actor,
+        action="capa.action_completed",
+        record=capa,
+        change={"action_id": action.id, "completed_at": action.completed_at},
+    )
+    return action

@@ -1,0 +1,1 @@
+"""Evidence: hashed artefacts filed against findings, CAPA or clauses."""

@@ -1,0 +1,1 @@
+"""Audit findings and their life cycle (open → … → closed, reopened)."""

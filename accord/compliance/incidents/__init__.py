@@ -1,0 +1,1 @@
+"""Incident reports and the partner notifications they owe, with deadlines by severity."""

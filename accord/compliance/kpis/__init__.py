@@ -1,0 +1,1 @@
+"""Key performance indicators, their measurements, and the governance items a breach opens."""

@@ -1,0 +1,1 @@
+"""Management reviews (ISO clause 9.3): compiled inputs, minutes, decisions, freezing."""

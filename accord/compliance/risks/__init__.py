@@ -1,0 +1,1 @@
+"""The risk register: likelihood × impact, treatment, and third-party dependencies."""
