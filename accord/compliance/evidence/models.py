@@ -25,6 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+# Evidence refers to findings and CAPAs: their tables must be in the metadata too.
+import accord.compliance.capa.models
+import accord.compliance.findings.models  # noqa: F401
 from accord.compliance.records import RecordMixin
 from accord.platform.db import TenantBase
 

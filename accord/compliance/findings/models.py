@@ -12,6 +12,8 @@ from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Text,
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+# Findings refer to audits: that table must be in the metadata too.
+import accord.compliance.audits.models  # noqa: F401
 from accord.compliance.audits.common import TextEnum, enum_check
 from accord.compliance.findings.states import FindingState
 from accord.compliance.records import RecordMixin
