@@ -343,6 +343,64 @@ def audit_verify(
         raise typer.Exit(1)
 
 
+@app.command()
+def gaps(
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant slug.")],
+    standard: Annotated[str, typer.Option("--standard", help="Standard id, e.g. iso45001:2018.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Gap analysis of a tenant against a standard, through the clause cross-walk.
+
+    Lists clauses with no evidence, only partial coverage, or open nonconformities.
+    """
+    from accord.compliance.gaps.service import TenantGapReport, analyse
+
+    async def run_analysis(runtime: Runtime) -> TenantGapReport:
+        async with tenant_session(runtime, tenant) as session:
+            return await analyse(session=session, tenant_slug=tenant, standard_id=standard)
+
+    result = _with_runtime(run_analysis)
+    report = result.report
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "tenant": tenant,
+                    "standard": standard,
+                    "summary": report.summary,
+                    "clauses": [
+                        {
+                            "clause": e.clause,
+                            "title": result.titles.get(e.clause, ""),
+                            "status": e.status.value,
+                            "coverage": e.coverage.value,
+                            "direct": e.direct,
+                            "via": list(e.via),
+                            "open_nonconformities": e.open_nonconformities,
+                        }
+                        for e in report.entries
+                    ],
+                }
+            )
+        )
+        return
+    table = Table("clause", "title", "status", "coverage", "via", title=f"{tenant} — {standard}")
+    for e in report.entries:
+        if e.status.value != "covered":
+            via = " → ".join(e.via) if not e.direct else "direct"
+            table.add_row(
+                e.clause, result.titles.get(e.clause, ""), e.status.value, e.coverage.value, via
+            )
+    out.print(table)
+    summary = report.summary
+    out.print(
+        f"{summary['covered']} of {summary['assessable']} clauses covered "
+        f"({report.coverage_pct:.0f}%); {summary['partial_only']} partial, "
+        f"{summary['no_evidence']} without evidence, {summary['open_nonconformity']} with open "
+        "nonconformities"
+    )
+
+
 def _serve(settings: Settings, runtime: Runtime, host: str, port: int) -> Awaitable[None]:
     import uvicorn
 
@@ -403,6 +461,9 @@ def demo(
                 f"\nOpen [bold]http://{h}:{p}/graphql[/bold] (GraphiQL) — try "
                 "`{ tenants { slug legalName store region status } }`\n"
                 f"Store health: http://{h}:{p}/readyz    Stop with Ctrl+C.\n"
+                f"The CLI against this network (another terminal): ACCORD_DATA_DIR="
+                f"{settings.data_dir} ACCORD_HOME_STORE={settings.home_store} accord gaps "
+                "--tenant globex --standard iso14001:2015\n"
             )
             await _serve(settings, runtime, h, p)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from accord.demo_records import seed_story
 from accord.platform.db import ensure_database
 from accord.platform.eventlog import append_event
 from accord.platform.runtime import Runtime
@@ -101,7 +102,8 @@ async def demo_settings(base: Settings) -> Settings:
 
 
 async def seed_demo(runtime: Runtime, *, say: Callable[[str], None] = print) -> None:
-    """Create the demo partners and their people; safe to run again."""
+    """Create the demo partners, their people and the story's records; safe to run again."""
+    created: list[str] = []
     for partner in PARTNERS:
         async with runtime.control_session() as session:
             existing = await tenant_service.find(session=session, slug=partner.slug)
@@ -133,3 +135,6 @@ async def seed_demo(runtime: Runtime, *, say: Callable[[str], None] = print) -> 
         say(
             f"  {partner.slug:<10} created in store {partner.store} ({len(partner.members)} people)"
         )
+        created.append(partner.slug)
+    if len(created) == len(PARTNERS):
+        await seed_story(runtime, say=say)

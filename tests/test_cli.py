@@ -37,6 +37,9 @@ COMMANDS = {
     "store add": "Register a PostgreSQL server",
     "audit": "tamper-evident",
     "audit verify": "first broken entry",
+    "gaps": "Gap analysis of a tenant",
+    "catalog": "Standards catalog and clause mappings",
+    "token": "",
 }
 
 
@@ -59,6 +62,7 @@ def test_every_command_explains_itself(command: str, explanation: str) -> None:
     assert result.returncode == 0, result.stderr
     assert "Usage:" in result.stdout
     assert explanation in " ".join(result.stdout.split())
+    assert len(result.stdout) > 200
 
 
 def test_tenant_lifecycle_through_the_cli(runtime: Runtime, tmp_path: Path) -> None:
@@ -244,3 +248,15 @@ def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
     if not os.environ.get("ACCORD_TEST_DATABASE_URL"):
         # Embedded servers stop when the demo exits.
         assert not (tmp_path / "data" / "demo" / "postgres" / "postmaster.pid").exists()
+
+
+async def test_gaps_reports_a_tenant_against_a_standard(make_tenant: TenantFactory) -> None:
+    tenant = await make_tenant(label="gapcli")
+    result = accord("gaps", "--tenant", tenant.slug, "--standard", "iso9001:2015", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["summary"]["assessable"] == len(report["clauses"]) > 40
+    assert report["summary"]["covered"] == 0
+    unknown = accord("gaps", "--tenant", tenant.slug, "--standard", "iso9999:2020")
+    assert unknown.returncode == 2
+    assert "NOT_FOUND/UNKNOWN_STANDARD" in unknown.stderr
