@@ -16,6 +16,7 @@ from rich.table import Table
 from accord.commands._support import JsonOption, err, load_settings, out, run, with_runtime
 from accord.commands.catalog import catalog_app
 from accord.commands.identity import token
+from accord.commands.policies import authz_app, raci_app
 from accord.compliance.catalog.service import sync_catalog
 from accord.platform.errors import AccordError
 from accord.platform.eventlog import verify_chain
@@ -46,6 +47,8 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(store_app, name="store")
 app.add_typer(audit_app, name="audit")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(raci_app, name="raci")
+app.add_typer(authz_app, name="authz")
 app.command("token")(token)
 
 _settings = load_settings

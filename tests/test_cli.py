@@ -40,6 +40,8 @@ COMMANDS = {
     "gaps": "Gap analysis of a tenant",
     "catalog": "Standards catalog and clause mappings",
     "token": "",
+    "raci": "RACI matrices",
+    "authz": "action gate",
 }
 
 
