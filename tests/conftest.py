@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.catalog.service import sync_catalog
 from accord.platform.db import ensure_database, quote_ident
@@ -111,61 +112,27 @@ async def _drop_test_tenants(rt: Runtime) -> None:
                 except DBAPIError:
                     pass
     async with rt.control_session() as session:
-        await _delete_cascading(session, "tenants", "slug", TEST_PREFIX.replace("_", "\\_") + "%")
-
-
-async def _delete_cascading(session: object, table: str, column: str, pattern: str) -> None:
-    """Delete control-plane rows of test tenants and, first, every row that refers to them."""
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    assert isinstance(session, AsyncSession)
-    children = (
-        await session.execute(
-            text(
-                "select c.relname, a.attname, pa.attname from pg_constraint k "
-                "join pg_class c on c.oid = k.conrelid join pg_class p on p.oid = k.confrelid "
-                "join pg_namespace n on n.oid = p.relnamespace "
-                "join pg_attribute a on a.attrelid = c.oid and a.attnum = k.conkey[1] "
-                "join pg_attribute pa on pa.attrelid = p.oid and pa.attnum = k.confkey[1] "
-                "where k.contype = 'f' and n.nspname = 'accord' and p.relname = :t"
-            ),
-            {"t": table},
+        await _delete_cascading(
+            session, "tenants", '"slug" like :p', TEST_PREFIX.replace("_", "\\_") + "%"
         )
-    ).all()
-    where = f'"{column}" like :p'
-    for child, child_col, parent_col in children:
-        if child == table:
-            continue
-        sub = f'select "{parent_col}" from accord."{table}" where {where}'
-        await _delete_children(session, child, child_col, sub, pattern)
-    await session.execute(text(f'delete from accord."{table}" where {where}'), {"p": pattern})
 
 
-async def _delete_children(
-    session: object, table: str, column: str, parent_query: str, pattern: str
-) -> None:
-    from sqlalchemy.ext.asyncio import AsyncSession
+_CHILD_TABLES = text(
+    "select c.relname, a.attname, pa.attname from pg_constraint k "
+    "join pg_class c on c.oid = k.conrelid join pg_class p on p.oid = k.confrelid "
+    "join pg_namespace n on n.oid = p.relnamespace "
+    "join pg_attribute a on a.attrelid = c.oid and a.attnum = k.conkey[1] "
+    "join pg_attribute pa on pa.attrelid = p.oid and pa.attnum = k.confkey[1] "
+    "where k.contype = 'f' and n.nspname = 'accord' and p.relname = :t"
+)
 
-    assert isinstance(session, AsyncSession)
-    grandchildren = (
-        await session.execute(
-            text(
-                "select c.relname, a.attname, pa.attname from pg_constraint k "
-                "join pg_class c on c.oid = k.conrelid join pg_class p on p.oid = k.confrelid "
-                "join pg_namespace n on n.oid = p.relnamespace "
-                "join pg_attribute a on a.attrelid = c.oid and a.attnum = k.conkey[1] "
-                "join pg_attribute pa on pa.attrelid = p.oid and pa.attnum = k.confkey[1] "
-                "where k.contype = 'f' and n.nspname = 'accord' and p.relname = :t"
-            ),
-            {"t": table},
-        )
-    ).all()
-    where = f'"{column}" in ({parent_query})'
-    for child, child_col, parent_col in grandchildren:
-        if child == table:
-            continue
-        sub = f'select "{parent_col}" from accord."{table}" where {where}'
-        await _delete_children(session, child, child_col, sub, pattern)
+
+async def _delete_cascading(session: AsyncSession, table: str, where: str, pattern: str) -> None:
+    """Delete control-plane rows matching ``where`` and, first, every row referring to them."""
+    for child, child_col, parent_col in (await session.execute(_CHILD_TABLES, {"t": table})).all():
+        if child != table:
+            parents = f'select "{parent_col}" from accord."{table}" where {where}'
+            await _delete_cascading(session, child, f'"{child_col}" in ({parents})', pattern)
     await session.execute(text(f'delete from accord."{table}" where {where}'), {"p": pattern})
 
 
