@@ -447,7 +447,8 @@ def demo(
     """Start the demo partner network and serve it on http://127.0.0.1:8000.
 
     Uses an embedded PostgreSQL under .accord/demo unless ACCORD_DATABASE_URL is set (then
-    two databases on that server, accord_demo_eu and accord_demo_us, act as the two stores).
+    two databases on that server, <database>_demo_eu and <database>_demo_us, act as the two
+    stores).
     """
     from accord.demo import demo_settings, seed_demo
 

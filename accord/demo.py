@@ -76,7 +76,11 @@ PARTNERS = (
 
 
 async def demo_settings(base: Settings) -> Settings:
-    """Settings of the demo network: two stores, embedded unless a server URL is given."""
+    """Settings of the demo network: two stores, embedded unless a server URL is given.
+
+    With a URL, two databases on that server named after its database (``accord`` →
+    ``accord_demo_eu`` and ``accord_demo_us``) play the two stores.
+    """
     if base.database_url is None:
         return base.model_copy(
             update={
@@ -87,8 +91,9 @@ async def demo_settings(base: Settings) -> Settings:
             }
         )
     server = make_url(base.database_url.get_secret_value())
-    eu_url = server.set(database="accord_demo_eu").render_as_string(hide_password=False)
-    us_url = server.set(database="accord_demo_us").render_as_string(hide_password=False)
+    prefix = server.database or "accord"
+    eu_url = server.set(database=f"{prefix}_demo_eu").render_as_string(hide_password=False)
+    us_url = server.set(database=f"{prefix}_demo_us").render_as_string(hide_password=False)
     for url in (eu_url, us_url):
         await ensure_database(url)
     return base.model_copy(
