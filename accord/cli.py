@@ -265,6 +265,44 @@ def tenant_restore(
     out.print(f"restored into tenant {tenant.slug} (store {tenant.store})")
 
 
+@tenant_app.command("access-log")
+def tenant_access_log(
+    slug: str,
+    limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Who read this tenant's records under its sharing agreements (the grantor's own log)."""
+    from accord.tenants.agreements.access import read_access_log
+
+    async def run_query(runtime: Runtime) -> list[dict[str, Any]]:
+        async with tenant_session(runtime, slug) as session:
+            entries = await read_access_log(session=session, limit=limit)
+        return [
+            {
+                "at": e.at.isoformat(),
+                "grantee": e.grantee,
+                "principal": e.principal,
+                "agreement": str(e.agreement_id),
+                "record_type": e.record_type,
+                "level": e.level,
+                "records": e.records,
+                "request_id": e.request_id,
+            }
+            for e in entries
+        ]
+
+    rows = _with_runtime(run_query)
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("at", "grantee", "principal", "record type", "level", "records")
+    for r in rows:
+        table.add_row(
+            r["at"], r["grantee"], r["principal"], r["record_type"], r["level"], str(r["records"])
+        )
+    out.print(table)
+
+
 @store_app.command("list")
 def store_list(as_json: JsonOption = False) -> None:
     """List stores and whether each answers now."""

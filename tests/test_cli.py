@@ -32,6 +32,7 @@ COMMANDS = {
     "tenant resume": "Lift a suspension",
     "tenant offboard": "Export a tenant",
     "tenant restore": "from an offboarding export",
+    "tenant access-log": "under its sharing agreements",
     "store": "PostgreSQL servers",
     "store list": "List stores",
     "store add": "Register a PostgreSQL server",
@@ -262,3 +263,42 @@ async def test_gaps_reports_a_tenant_against_a_standard(make_tenant: TenantFacto
     unknown = accord("gaps", "--tenant", tenant.slug, "--standard", "iso9999:2020")
     assert unknown.returncode == 2
     assert "NOT_FOUND/UNKNOWN_STANDARD" in unknown.stderr
+
+
+async def test_the_grantor_reads_its_access_log(
+    runtime: Runtime, make_tenant: TenantFactory
+) -> None:
+    from accord.tenants.agreements import service as agreements
+    from accord.tenants.agreements.access import write_access_log
+
+    grantor, grantee = await make_tenant(label="alg"), await make_tenant(label="alr")
+    async with runtime.control_session() as session:
+        agreement = await agreements.propose(
+            session=session,
+            grantor=grantor.slug,
+            grantee=grantee.slug,
+            record_types=["kpi"],
+            level="summary",
+            purpose="KPI sharing",
+            proposed_by="user:x",
+        )
+        await agreements.accept(
+            session=session, agreement_id=agreement.id, tenant=grantee.slug, actor="u"
+        )
+        await agreements.activate(
+            session=session, agreement_id=agreement.id, tenant=grantor.slug, actor="u"
+        )
+        grants = await agreements.grants_for(
+            session=session, grantee=grantee.slug, record_type="kpi"
+        )
+    await write_access_log(
+        runtime,
+        agreements.access_entries(
+            grants=[(grants[0], 4)], grantee=grantee.slug, principal="u", request_id="r1"
+        ),
+    )
+    result = accord("tenant", "access-log", grantor.slug, "--json")
+    assert result.returncode == 0, result.stderr
+    assert [(e["grantee"], e["record_type"], e["records"]) for e in json.loads(result.stdout)] == [
+        (grantee.slug, "kpi", 4)
+    ]
