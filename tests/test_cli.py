@@ -42,6 +42,7 @@ COMMANDS = {
     "catalog": "Standards catalog and clause mappings",
     "token": "",
     "raci": "RACI matrices",
+    "sync": "ERP connectors",
     "authz": "action gate",
 }
 

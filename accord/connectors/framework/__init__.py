@@ -1,0 +1,1 @@
+"""The declarative connector framework: streams, paginators, authenticators, mappings."""

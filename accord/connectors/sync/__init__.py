@@ -1,0 +1,1 @@
+"""The sync engine: pages in, validated records upserted, events appended, bookmark moved."""

@@ -1,0 +1,188 @@
+"""One page, inside its transaction: hash → skip unchanged → map → validate → upsert →
+events → quarantine. Shared by the sync loop and by quarantine replay."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accord.compliance.audits.common import _reason as pydantic_reason
+from accord.connectors.framework.hashing import payload_digest
+from accord.connectors.framework.mapping import RecordMapping
+from accord.connectors.models import QuarantineEntry
+from accord.connectors.sync.events import PendingEvent, append_events
+from accord.connectors.sync.sinks import Candidate, Sink, reason
+
+
+@dataclass(frozen=True, slots=True)
+class PageContext:
+    instance_id: uuid.UUID
+    stream: str
+    run_id: uuid.UUID
+    actor: str
+    primary_key: str
+    mapping: RecordMapping
+    sink: Sink
+    #: The stream has open quarantine entries: a valid version of one fixes it.
+    open_quarantine: bool = False
+
+
+def _validate(ctx: PageContext, c: Candidate, fetched_at: datetime) -> None:
+    data, state, reasons = ctx.mapping.apply(c.payload)
+    c.state = state
+    if reasons:
+        c.reasons.extend(reasons)
+        return
+    data["source_system"] = ctx.mapping.source_system
+    data["external_id"] = c.external_id
+    data["fetched_at"] = fetched_at
+    data["content_hash"] = c.payload_hash
+    try:
+        c.model = ctx.sink.schema.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            target = ".".join(str(p) for p in error["loc"]) or None
+            column = ctx.mapping.column_of(target.split(".")[0]) if target else None
+            c.reasons.append(reason(target, pydantic_reason(error), error["msg"], column))
+
+
+def _event_change(c: Candidate) -> dict[str, Any]:
+    assert c.model is not None
+    change = c.model.model_dump(mode="json", exclude_none=True)
+    if c.position is not None:
+        change["position"] = c.position
+    return change
+
+
+async def process_page(
+    session: AsyncSession,
+    ctx: PageContext,
+    records: Sequence[dict[str, Any]],
+    positions: Sequence[int] | None = None,
+    *,
+    skip_unchanged: bool = True,
+    rejected: set[str] | None = None,
+) -> dict[str, int]:
+    """Write one page; returns the counts it adds to the run."""
+    fetched_at = datetime.now(UTC)
+    by_id: dict[str, Candidate] = {}
+    orphans: list[Candidate] = []
+    for i, payload in enumerate(records):
+        key = payload.get(ctx.primary_key)
+        c = Candidate(
+            payload,
+            payload_digest(payload),
+            None if key in (None, "") else str(key),
+            positions[i] if positions else None,
+        )
+        if c.external_id is None:
+            c.reasons.append(
+                reason(
+                    None,
+                    "EXTERNAL_ID_REQUIRED",
+                    f"no {ctx.primary_key} in the record",
+                    ctx.primary_key,
+                )
+            )
+            orphans.append(c)
+        else:
+            by_id[c.external_id] = c  # a record listed twice: the later one wins
+    counts = {
+        "fetched": len(records),
+        "created": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "quarantined": 0,
+        "pages": 1,
+    }
+    if skip_unchanged and by_id:
+        known = await ctx.sink.existing_hashes(session, ctx.mapping.source_system, list(by_id))
+        for external_id, digest in known.items():
+            if by_id[external_id].payload_hash == digest:
+                del by_id[external_id]
+                counts["unchanged"] += 1
+    for c in by_id.values():
+        _validate(ctx, c, fetched_at)
+    mapped = [c for c in by_id.values() if not c.reasons]
+    if mapped:
+        await ctx.sink.check(session, mapped)
+    good = [c for c in mapped if not c.reasons]
+    bad = orphans + [c for c in by_id.values() if c.reasons]
+
+    applied = await ctx.sink.upsert(session, good, actor=ctx.actor)
+    counts["unchanged"] += len(good) - len(applied)
+    events: list[PendingEvent] = []
+    kind = ctx.sink.record_type
+    for item in applied:
+        counts["created" if item.created else "updated"] += 1
+        events.append(
+            (
+                f"{kind}.imported" if item.created else f"{kind}.source_changed",
+                kind,
+                str(item.id),
+                _event_change(item.candidate),
+            )
+        )
+    await append_events(session, actor=ctx.actor, events=events)
+    await ctx.sink.after_upsert(session, applied, actor=ctx.actor)
+    if ctx.open_quarantine and good:
+        await mark_superseded(session, ctx, [c.external_id for c in good if c.external_id])
+    if bad:
+        await quarantine(session, ctx, bad)
+        counts["quarantined"] = len(bad)
+        if rejected is not None:
+            rejected.update(c.payload_hash for c in bad)
+    return counts
+
+
+async def quarantine(session: AsyncSession, ctx: PageContext, bad: Sequence[Candidate]) -> None:
+    now = datetime.now(UTC)
+    t = QuarantineEntry.__table__
+    stmt = pg_insert(QuarantineEntry)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[t.c.instance_id, t.c.stream, t.c.payload_hash],
+        set_={"reasons": stmt.excluded.reasons, "fixed_at": None, "replayed_at": None},
+        where=t.c.reasons.is_distinct_from(stmt.excluded.reasons) | t.c.fixed_at.isnot(None),
+    )
+    await session.execute(
+        stmt,
+        [
+            {
+                "instance_id": ctx.instance_id,
+                "stream": ctx.stream,
+                "run_id": ctx.run_id,
+                "external_id": c.external_id,
+                "position": c.position,
+                "payload": c.payload,
+                "payload_hash": c.payload_hash,
+                "reasons": c.reasons,
+                "created_at": now,
+            }
+            for c in bad
+        ],
+    )
+
+
+async def mark_superseded(
+    session: AsyncSession, ctx: PageContext, external_ids: Sequence[str]
+) -> None:
+    """Quarantined versions of records that have since arrived valid are fixed."""
+    t = QuarantineEntry
+    await session.execute(
+        update(t)
+        .where(
+            t.instance_id == ctx.instance_id,
+            t.stream == ctx.stream,
+            t.external_id.in_(external_ids),
+            t.fixed_at.is_(None),
+        )
+        .values(fixed_at=datetime.now(UTC))
+    )
