@@ -232,7 +232,15 @@ async def grants_for(
             min_group_size=agreement.min_group_size,
         )
         current = best.get(agreement.grantor)
-        if current is None or order[grant.level] > order[current.level]:
+        if (
+            current is None
+            or order[grant.level] > order[current.level]
+            # Two aggregate agreements: the stricter minimum group size protects the grantor.
+            or (
+                grant.level == current.level
+                and (grant.min_group_size or 0) > (current.min_group_size or 0)
+            )
+        ):
             best[agreement.grantor] = grant
     return sorted(best.values(), key=lambda g: g.grantor)
 

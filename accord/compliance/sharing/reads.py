@@ -1,0 +1,262 @@
+"""The one read path for records across tenants: both gates, the granted level, the log.
+
+Plan: the principal's own tenant (at ``full``) when the action gate allows ``read`` there;
+each grantor of an active, in-window agreement to the principal's tenant for the record
+type (the sovereignty gate, read fresh so a revocation holds from the next call) whose
+action gate *also* allows ``read`` there. Either gate saying no means nothing from that
+owner. Owners are read in parallel, each in its own tenant session (its schema, role and
+store); a failing owner becomes a ``TENANT_UNAVAILABLE`` entry, never a failed call.
+Rows are projected to the granted level (``fields``), and each grantor's access log gets
+one batch for the call; data whose log entry cannot be written is withheld.
+
+Records carry no process column yet, so a read names the shared process it is made in
+(``process``): RACI grants hold only inside their process, baseline rights everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypedDict
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from accord.compliance.sharing.fields import AGGREGATE_DIMENSIONS, SUMMARY_FIELDS
+from accord.compliance.sharing.registry import model_for, table_for
+from accord.platform.errors import AccordError, ErrorCode
+from accord.platform.runtime import Runtime
+from accord.policies.schemas import Actor, Decision, Resource
+from accord.tenants.agreements.access import write_access_log
+from accord.tenants.agreements.models import SharingLevel
+from accord.tenants.agreements.service import (
+    MIN_GROUP_SIZE_FLOOR,
+    Grant,
+    access_entries,
+    grants_for,
+)
+from accord.tenants.sessions import tenant_session
+
+#: What a failing owner raises: its store (driver, network, timeout) or its state.
+OWNER_FAILURES = (SQLAlchemyError, OSError, TimeoutError, AccordError)
+
+
+class Authorizer(Protocol):
+    """The action gate: ``PolicyEngine`` or a request's ``RequestAuthorizer``."""
+
+    def authorize(self, principal: Actor, action: str, resource: Resource) -> Decision: ...
+
+
+class SharedRecord(TypedDict):
+    owner: str
+    level: str
+    record_type: str
+    #: column → value; nested so that a column named ``owner`` never collides
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedOwner:
+    owner: str
+    level: SharingLevel
+    #: the agreement that grants the level; None for the principal's own tenant
+    grant: Grant | None
+    #: the action-gate rule that allowed the read
+    rule: str | None
+
+    @property
+    def agreement_id(self) -> uuid.UUID | None:
+        return self.grant.agreement_id if self.grant else None
+
+    @property
+    def min_group_size(self) -> int:
+        size = self.grant.min_group_size if self.grant else None
+        return max(size or 0, MIN_GROUP_SIZE_FLOOR)
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateGroup:
+    owner: str
+    record_type: str
+    #: dimension → value, one cell of the cross-tabulation of the declared dimensions
+    key: Mapping[str, object]
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TenantError:
+    tenant: str
+    code: str
+    message: str
+
+
+@dataclass(slots=True)
+class SharedRead:
+    records: list[SharedRecord]
+    aggregates: list[AggregateGroup]
+    errors: list[TenantError]
+    plan: list[PlannedOwner]
+    #: owner → number of aggregate groups withheld below the minimum group size
+    suppressed: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    records: list[SharedRecord]
+    groups: list[AggregateGroup]
+    suppressed: int
+
+    @property
+    def returned(self) -> int:
+        """What the access log records: rows returned, or rows counted in released groups."""
+        return len(self.records) + sum(g.count for g in self.groups)
+
+
+async def plan_owners(
+    runtime: Runtime,
+    *,
+    authorizer: Authorizer,
+    principal: Actor,
+    record_type: str,
+    process: str | None = None,
+) -> list[PlannedOwner]:
+    """The owners this principal may read ``record_type`` of now: both gates, per owner."""
+    own = principal.tenant
+    if own is None:  # platform operators read no tenant records through this path
+        return []
+    model_for(record_type)
+    planned: list[PlannedOwner] = []
+    mine = authorizer.authorize(principal, "read", Resource(own, record_type, process))
+    if mine.allowed:
+        planned.append(PlannedOwner(own, SharingLevel.FULL, None, mine.rule))
+    async with runtime.control_session() as session:
+        grants = await grants_for(session=session, grantee=own, record_type=record_type)
+    for grant in grants:
+        decision = authorizer.authorize(
+            principal, "read", Resource(grant.grantor, record_type, process)
+        )
+        if decision.allowed:
+            planned.append(PlannedOwner(grant.grantor, grant.level, grant, decision.rule))
+    return planned
+
+
+async def _fetch(runtime: Runtime, owner: PlannedOwner, record_type: str, limit: int) -> _Fetched:
+    table = table_for(record_type)
+    async with tenant_session(runtime, owner.owner) as session:
+        if owner.level is SharingLevel.AGGREGATE:
+            dims = AGGREGATE_DIMENSIONS[record_type]
+            cols = [table.c[d] for d in dims]
+            stmt = select(*cols, func.count()).group_by(*cols).order_by(*cols)
+            cells = (await session.execute(stmt)).all()
+            released = [
+                AggregateGroup(
+                    owner.owner, record_type, dict(zip(dims, c[:-1], strict=True)), c[-1]
+                )
+                for c in cells
+                if c[-1] >= owner.min_group_size
+            ]
+            return _Fetched([], released, len(cells) - len(released))
+        names: Sequence[str] = (
+            [c.key for c in table.c]
+            if owner.level is SharingLevel.FULL
+            else sorted(SUMMARY_FIELDS[record_type])
+        )
+        stmt = (
+            select(*(table.c[n] for n in names))
+            .order_by(table.c.created_at.desc(), table.c.id)
+            .limit(limit)
+        )
+        rows = (await session.execute(stmt)).mappings().all()
+    records = [
+        SharedRecord(
+            owner=owner.owner, level=owner.level.value, record_type=record_type, fields=dict(r)
+        )
+        for r in rows
+    ]
+    return _Fetched(records, [], 0)
+
+
+async def _guarded(
+    runtime: Runtime, owner: PlannedOwner, record_type: str, limit: int, owner_timeout: float
+) -> _Fetched | TenantError:
+    try:
+        async with asyncio.timeout(owner_timeout):
+            return await _fetch(runtime, owner, record_type, limit)
+    except OWNER_FAILURES as exc:
+        return _unavailable(owner.owner, exc)
+
+
+def _unavailable(tenant: str, exc: BaseException) -> TenantError:
+    cause = exc.message if isinstance(exc, AccordError) else type(exc).__name__
+    return TenantError(
+        tenant,
+        ErrorCode.TENANT_UNAVAILABLE.value,
+        f"Tenant '{tenant}' could not be read ({cause}); its records are missing.",
+    )
+
+
+async def read_records(
+    runtime: Runtime,
+    *,
+    authorizer: Authorizer,
+    principal: Actor,
+    record_type: str,
+    process: str | None = None,
+    request_id: str | None = None,
+    limit: int = 200,
+    owner_timeout: float = 10.0,
+) -> SharedRead:
+    """``record_type`` records of every owner the principal may read, at the granted level.
+
+    ``limit`` caps the rows per owner (newest first); aggregates always count every row.
+    An owner not answering within ``owner_timeout`` seconds is reported unavailable.
+    """
+    plan = await plan_owners(
+        runtime,
+        authorizer=authorizer,
+        principal=principal,
+        record_type=record_type,
+        process=process,
+    )
+    results = await asyncio.gather(
+        *(_guarded(runtime, o, record_type, limit, owner_timeout) for o in plan)
+    )
+    errors = [r for r in results if isinstance(r, TenantError)]
+    fetched = {o.owner: r for o, r in zip(plan, results, strict=True) if isinstance(r, _Fetched)}
+
+    logged = [(o, o.grant, fetched[o.owner]) for o in plan if o.grant and o.owner in fetched]
+    outcomes = await asyncio.gather(
+        *(
+            write_access_log(
+                runtime,
+                access_entries(
+                    grants=[(grant, got.returned)],
+                    grantee=str(principal.tenant),
+                    principal=f"{principal.tenant}/{principal.subject}",
+                    request_id=request_id,
+                ),
+            )
+            for _, grant, got in logged
+        ),
+        return_exceptions=True,
+    )
+    for (o, _, _), outcome in zip(logged, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, OWNER_FAILURES):
+                raise outcome
+            # No log entry, no data: the grantor's log must record everything that left.
+            del fetched[o.owner]
+            errors.append(_unavailable(o.owner, outcome))
+
+    read = SharedRead(records=[], aggregates=[], errors=errors, plan=plan)
+    for o in plan:
+        got = fetched.get(o.owner)
+        if got is None:
+            continue
+        read.records.extend(got.records)
+        read.aggregates.extend(got.groups)
+        if o.level is SharingLevel.AGGREGATE:
+            read.suppressed[o.owner] = got.suppressed
+    return read

@@ -1,0 +1,390 @@
+"""Cross-tenant reads: the declared field lists, both gates, levels, the log, partial data.
+
+The DEMO story in miniature: northwind's quality manager reads the findings of globex
+(second store, ``full``), meridian (``summary``) and initech (second store, ``aggregate``
+with a minimum group size of 3), holding an Informed role in the supplier-quality process
+that governs those owners' findings.
+
+An unreachable owner is a real one: a store ``down_…`` registered at a closed port
+(postgresql://postgres@127.0.0.1:1/none), in the control plane and the runtime, and an
+active tenant row pinned to it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Text, delete, select
+from sqlalchemy.dialects.postgresql import JSONB
+
+from accord.compliance.catalog.service import sync_catalog
+from accord.compliance.findings import service as finding_service
+from accord.compliance.incidents import service as incident_service
+from accord.compliance.sharing.fields import (
+    AGGREGATE_DIMENSIONS,
+    REDACTED_FIELDS,
+    SUMMARY_FIELDS,
+    Redacted,
+)
+from accord.compliance.sharing.reads import read_records
+from accord.compliance.sharing.registry import MODELS, table_for
+from accord.platform.runtime import Runtime
+from accord.platform.stores import Store, upsert_store
+from accord.policies.compile import compile_matrix
+from accord.policies.engine import PolicyEngine
+from accord.policies.raci import Activity, Matrix, Party
+from accord.policies.schemas import Principal
+from accord.policies.vocab import Letter
+from accord.tenants.agreements import service as agreements
+from accord.tenants.agreements.access import read_access_log
+from accord.tenants.agreements.models import SHAREABLE_RECORD_TYPES, AccessLogEntry
+from accord.tenants.models import Tenant, TenantStatus
+from accord.tenants.sessions import tenant_session
+from tests.compliance.test_findings import finding_input
+from tests.conftest import SECOND_STORE, TenantFactory, unique_slug
+
+PROCESS = f"supplier-quality-{secrets.token_hex(3)}"
+
+# ------------------------------------------------------------------ the declared fields
+
+#: The noun a column name ends with, when it says the column is personal, free text or
+#: evidence whatever the model: an independent check on the declared lists.
+PERSONAL_NOUNS = {"by", "owner", "subject", "signatories"}
+FREE_TEXT_NOUNS = {"title", "description", "condition", "criteria", "cause", "response"}
+FREE_TEXT_NOUNS |= {"minutes", "analysis", "containment", "scope", "definition", "plan"}
+FREE_TEXT_NOUNS |= {"reason", "inputs", "decisions", "name", "programme", "dependencies"}
+EVIDENCE_NOUNS = {"uri", "sha256", "hash", "digest"}
+#: Text columns that are identifiers or units, not prose.
+TEXT_IDENTIFIERS = {"reference", "key", "unit", "media_type"}
+
+
+@pytest.mark.parametrize("record_type", sorted(SHAREABLE_RECORD_TYPES))
+def test_every_column_is_whitelisted_or_redacted_with_a_reason(record_type: str) -> None:
+    columns = {c.key: c for c in table_for(record_type).c}
+    shown, redacted = SUMMARY_FIELDS[record_type], REDACTED_FIELDS[record_type]
+    assert shown <= columns.keys(), f"whitelisted but no such column: {shown - columns.keys()}"
+    assert redacted.keys() <= columns.keys()
+    assert not shown & redacted.keys(), "a column is both shown and redacted"
+    unclassified = columns.keys() - shown - redacted.keys()
+    assert not unclassified, f"classify {sorted(unclassified)} in sharing/fields.py"
+    for name in shown:
+        noun = name.rsplit("_", 1)[-1]
+        assert noun not in PERSONAL_NOUNS | FREE_TEXT_NOUNS | EVIDENCE_NOUNS, name
+        kind = columns[name].type
+        assert not isinstance(kind, JSONB), f"free-form document {name!r} whitelisted"
+        if type(kind) is Text:  # plain text: only identifiers and tenant slugs
+            assert name in TEXT_IDENTIFIERS or name.endswith("_tenant"), name
+    for name, why in redacted.items():
+        noun = name.rsplit("_", 1)[-1]
+        if noun in PERSONAL_NOUNS:
+            assert why is Redacted.PERSONAL, name
+        elif noun in EVIDENCE_NOUNS:
+            assert why is Redacted.EVIDENCE, name
+    assert set(AGGREGATE_DIMENSIONS[record_type]) <= shown
+
+
+def test_the_registry_covers_every_shareable_type() -> None:
+    assert set(MODELS) == SHAREABLE_RECORD_TYPES == set(SUMMARY_FIELDS) == set(REDACTED_FIELDS)
+    assert MODELS["incident"].__name__ == "IncidentReport"
+
+
+# ------------------------------------------------------------------ fixtures and helpers
+
+
+@dataclass(frozen=True)
+class Network:
+    northwind: Tenant
+    globex: Tenant
+    meridian: Tenant
+    initech: Tenant
+    agreements: dict[str, uuid.UUID]
+
+    def engine(self, *extra_owners: str) -> PolicyEngine:
+        return engine_for(self.northwind.slug, [t.slug for t in self.owners] + list(extra_owners))
+
+    @property
+    def owners(self) -> tuple[Tenant, ...]:
+        return (self.globex, self.meridian, self.initech)
+
+
+def engine_for(reader: str, owners: list[str], process: str = PROCESS) -> PolicyEngine:
+    """northwind's quality managers are Informed on the owners' findings in ``process``."""
+    informed, accountable = Party(reader, role="quality_manager"), Party(owners[0], role="admin")
+    matrix = Matrix(
+        name=f"matrix {process}",
+        process=process,
+        owners=tuple(owners),
+        parties=(informed, accountable),
+        activities=(Activity(name="Follow findings", record_type="finding", actions=()),),
+        cells={
+            "Follow findings": {
+                informed.key: frozenset({Letter.INFORMED}),
+                accountable.key: frozenset({Letter.ACCOUNTABLE}),
+            }
+        },
+    )
+    engine = PolicyEngine()
+    engine.load_all(compile_matrix(matrix), {})
+    return engine
+
+
+async def raise_findings(runtime: Runtime, slug: str, *cells: tuple[str, int]) -> None:
+    """``cells``: (grade, how many) — each raised with a title and a named owner."""
+    async with tenant_session(runtime, slug) as session:
+        for grade, count in cells:
+            for _ in range(count):
+                await finding_service.raise_finding(
+                    session=session,
+                    data=finding_input(grade=grade, owner="user:li.wei"),
+                    actor="user:anna.keller",
+                )
+
+
+async def report_incidents(runtime: Runtime, slug: str, *severities: int) -> None:
+    detected = datetime.now(UTC) - timedelta(days=3)
+    async with tenant_session(runtime, slug) as session:
+        for severity in severities:
+            await incident_service.report_incident(
+                session=session,
+                actor="user:ciaran.walsh",
+                data={
+                    "reference": f"INC-{secrets.token_hex(4)}",
+                    "title": "Ransomware on the ticketing platform",
+                    "severity": severity,
+                    "occurred_at": detected - timedelta(hours=1),
+                    "detected_at": detected,
+                    "reported_at": detected + timedelta(minutes=30),
+                    "description": "Encrypted VMs; tickets affected.",
+                },
+                notify=(),
+                policy={"deadline_hours": {1: 24, 2: 72, 3: 72, 4: 72}},
+            )
+
+
+async def grant(
+    runtime: Runtime, grantor: str, grantee: str, level: str, **kwargs: Any
+) -> uuid.UUID:
+    async with runtime.control_session() as session:
+        proposed = await agreements.propose(
+            session=session,
+            grantor=grantor,
+            grantee=grantee,
+            record_types=kwargs.pop("record_types", ["finding"]),
+            level=level,
+            purpose="Supplier quality: shared dashboard",
+            proposed_by="user:anna.keller",
+            **kwargs,
+        )
+        await agreements.accept(
+            session=session, agreement_id=proposed.id, tenant=grantee, actor="user:nadia"
+        )
+        await agreements.activate(
+            session=session, agreement_id=proposed.id, tenant=grantor, actor="user:anna"
+        )
+        return proposed.id
+
+
+async def log_of(runtime: Runtime, slug: str) -> list[AccessLogEntry]:
+    async with tenant_session(runtime, slug) as session:
+        return list(await read_access_log(session=session))
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def catalog(runtime: Runtime) -> None:
+    await sync_catalog(runtime)
+
+
+@pytest.fixture
+async def network(runtime: Runtime, make_tenant: TenantFactory, catalog: None) -> Network:
+    northwind = await make_tenant(label="nw")
+    globex = await make_tenant(SECOND_STORE, label="gx")
+    meridian = await make_tenant(label="md")
+    initech = await make_tenant(SECOND_STORE, label="it")
+    await raise_findings(runtime, northwind.slug, ("observation", 1))
+    await raise_findings(runtime, globex.slug, ("major_nonconformity", 2))
+    await raise_findings(runtime, meridian.slug, ("minor_nonconformity", 2))
+    await raise_findings(runtime, initech.slug, ("major_nonconformity", 3), ("observation", 1))
+    ids = {
+        globex.slug: await grant(runtime, globex.slug, northwind.slug, "full"),
+        meridian.slug: await grant(runtime, meridian.slug, northwind.slug, "summary"),
+        initech.slug: await grant(
+            runtime, initech.slug, northwind.slug, "aggregate", min_group_size=3
+        ),
+    }
+    return Network(northwind, globex, meridian, initech, ids)
+
+
+def nadia(network: Network, *roles: str) -> Principal:
+    return Principal.of(network.northwind.slug, "nadia", *(roles or ("quality_manager",)))
+
+
+# ------------------------------------------------------------------ the reads
+
+
+async def test_each_owner_at_its_level_and_each_grantor_logs_the_read(
+    runtime: Runtime, network: Network
+) -> None:
+    read = await read_records(
+        runtime,
+        authorizer=network.engine().for_request(),
+        principal=nadia(network),
+        record_type="finding",
+        process=PROCESS,
+        request_id="req-1",
+    )
+    assert read.errors == []
+    nw, gx, md, it = (t.slug for t in (network.northwind, *network.owners))
+    assert [(p.owner, p.level.value) for p in read.plan] == sorted(
+        [(nw, "full"), (gx, "full"), (md, "summary"), (it, "aggregate")],
+        key=lambda p: (p[0] != nw, p[0]),
+    )
+    by_owner: dict[str, list[dict[str, Any]]] = {}
+    for record in read.records:
+        by_owner.setdefault(record["owner"], []).append(dict(record))
+    assert sorted(by_owner) == sorted([nw, gx, md])
+    every_column = {c.key for c in table_for("finding").c}
+    for owner in (nw, gx):
+        assert len(by_owner[owner]) == (1 if owner == nw else 2)
+        for record in by_owner[owner]:
+            assert record["level"] == "full" and set(record["fields"]) == every_column
+            assert record["fields"]["title"] and record["fields"]["owner"] == "user:li.wei"
+    assert len(by_owner[md]) == 2
+    for record in by_owner[md]:
+        assert record["level"] == "summary"
+        assert set(record["fields"]) == SUMMARY_FIELDS["finding"]
+        assert record["fields"]["grade"] == "minor_nonconformity"
+    # initech: 3 major/open released; the single observation (1 < 3) is suppressed.
+    assert [(g.owner, dict(g.key), g.count) for g in read.aggregates] == [
+        (it, {"grade": "major_nonconformity", "state": "open"}, 3)
+    ]
+    assert read.suppressed == {it: 1}
+
+    for tenant, level, count in ((gx, "full", 2), (md, "summary", 2), (it, "aggregate", 3)):
+        [entry] = await log_of(runtime, tenant)
+        assert (entry.level, entry.records, entry.record_type) == (level, count, "finding")
+        assert entry.agreement_id == network.agreements[tenant]
+        assert (entry.grantee, entry.principal, entry.request_id) == (nw, f"{nw}/nadia", "req-1")
+    assert await log_of(runtime, nw) == [], "own reads are not cross-tenant and not logged"
+
+
+async def test_revocation_holds_from_the_next_call(runtime: Runtime, network: Network) -> None:
+    engine = network.engine()
+
+    async def owners() -> set[str]:
+        read = await read_records(
+            runtime,
+            authorizer=engine.for_request(),
+            principal=nadia(network),
+            record_type="finding",
+            process=PROCESS,
+        )
+        return {r["owner"] for r in read.records} | {g.owner for g in read.aggregates}
+
+    assert network.globex.slug in await owners()
+    async with runtime.control_session() as session:
+        await agreements.revoke(
+            session=session,
+            agreement_id=network.agreements[network.globex.slug],
+            tenant=network.globex.slug,
+            actor="user:anna",
+            reason="project over",
+        )
+    assert await owners() == {t.slug for t in (network.northwind, network.meridian)} | {
+        network.initech.slug
+    }
+    assert len(await log_of(runtime, network.globex.slug)) == 1, "no log for a revoked grant"
+
+
+async def test_the_action_gate_denies_even_with_an_agreement(
+    runtime: Runtime, network: Network
+) -> None:
+    engine = network.engine()
+    for principal, process in (
+        (nadia(network, "viewer"), PROCESS),  # no RACI role: own records only
+        (nadia(network), None),  # outside the process the RACI grant is scoped to
+        (nadia(network), "another-process"),
+    ):
+        read = await read_records(
+            runtime,
+            authorizer=engine.for_request(),
+            principal=principal,
+            record_type="finding",
+            process=process,
+        )
+        assert {r["owner"] for r in read.records} == {network.northwind.slug}
+        assert read.aggregates == [] and read.errors == []
+    for owner in network.owners:
+        assert await log_of(runtime, owner.slug) == []
+    # An agreement without a RACI role is nothing either: meridian shares its incidents,
+    # but the process governs findings only.
+    await grant(
+        runtime, network.meridian.slug, network.northwind.slug, "full", record_types=["incident"]
+    )
+    await report_incidents(runtime, network.meridian.slug, 1)
+    read = await read_records(
+        runtime,
+        authorizer=engine.for_request(),
+        principal=nadia(network),
+        record_type="incident",
+        process=PROCESS,
+    )
+    assert [p.owner for p in read.plan] == [network.northwind.slug]
+    assert read.records == [] and await log_of(runtime, network.meridian.slug) == []
+
+
+@pytest.fixture
+async def dead_tenant(runtime: Runtime) -> AsyncIterator[str]:
+    store, slug = f"down_{secrets.token_hex(3)}", unique_slug("down")
+    url = "postgresql://postgres@127.0.0.1:1/none"
+    async with runtime.control_session() as session:
+        await upsert_store(session, name=store, region="nowhere", url=url)
+        session.add(
+            Tenant(
+                slug=slug,
+                legal_name="Offline Partner Ltd",
+                jurisdiction="DE",
+                store=store,
+                status=TenantStatus.ACTIVE,
+                activated_at=datetime.now(UTC),
+            )
+        )
+    runtime.stores.register(store, url)
+    try:
+        yield slug
+    finally:
+        await runtime.stores.forget(store)
+        async with runtime.control_session() as session:
+            await session.execute(
+                delete(agreements.Agreement).where(agreements.Agreement.grantor == slug)
+            )
+            await session.execute(delete(Tenant).where(Tenant.slug == slug))
+            await session.execute(delete(Store).where(Store.name == store))
+
+
+async def test_an_unreachable_owner_is_an_error_beside_the_others_data(
+    runtime: Runtime, network: Network, dead_tenant: str
+) -> None:
+    await grant(runtime, dead_tenant, network.northwind.slug, "full")
+    read = await read_records(
+        runtime,
+        authorizer=network.engine(dead_tenant).for_request(),
+        principal=nadia(network),
+        record_type="finding",
+        process=PROCESS,
+        owner_timeout=5,
+    )
+    assert [(e.tenant, e.code) for e in read.errors] == [(dead_tenant, "TENANT_UNAVAILABLE")]
+    assert dead_tenant in read.errors[0].message
+    assert {r["owner"] for r in read.records} == {
+        t.slug for t in (network.northwind, network.globex, network.meridian)
+    }
+    assert [g.owner for g in read.aggregates] == [network.initech.slug]
+    assert dead_tenant in {p.owner for p in read.plan}
+    async with runtime.control_session() as session:
+        assert await session.scalar(select(Tenant.store).where(Tenant.slug == dead_tenant))
