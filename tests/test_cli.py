@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -207,6 +206,9 @@ def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
     port = _free_port()
     env = subprocess_env(ACCORD_DATA_DIR=str(tmp_path / "data"))
     env.pop("ACCORD_STORES")
+    # Embedded servers of its own: tenant roles are server-wide, and the demo's fixed slugs
+    # (northwind, globex, …) may already exist on a shared server from another deployment.
+    env.pop("ACCORD_DATABASE_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "accord", "demo", "--port", str(port)],
         env=env,
@@ -249,9 +251,8 @@ def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
             raise
     assert proc.returncode == 0, stderr
     assert "http://127.0.0.1" in stderr
-    if not os.environ.get("ACCORD_TEST_DATABASE_URL"):
-        # Embedded servers stop when the demo exits.
-        assert not (tmp_path / "data" / "demo" / "postgres" / "postmaster.pid").exists()
+    # Embedded servers stop when the demo exits.
+    assert not (tmp_path / "data" / "demo" / "postgres" / "postmaster.pid").exists()
 
 
 async def test_gaps_reports_a_tenant_against_a_standard(make_tenant: TenantFactory) -> None:
