@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -80,6 +80,15 @@ def _begin_as(role: str) -> bytes:
     # validated slug-derived name, quoted as a literal by psycopg itself.
     statement = sql.SQL("BEGIN; SELECT set_config('role', {}, true)").format(sql.Literal(role))
     return statement.as_bytes(None)
+
+
+def _drop_unless_idle(dbapi_connection: Any, record: Any) -> None:
+    """A pooled tenant connection must come back outside any transaction, or not at all."""
+    if dbapi_connection is None:  # already invalidated (e.g. the server went away)
+        return
+    status = dbapi_connection.driver_connection.info.transaction_status
+    if status != psycopg.pq.TransactionStatus.IDLE:
+        record.invalidate()
 
 
 class StoreRegistry:
@@ -158,8 +167,11 @@ class StoreRegistry:
                     isolation_level="AUTOCOMMIT",
                     pool_size=self._pool_size,
                     max_overflow=self._max_overflow,
-                    pool_reset_on_return="rollback",
+                    # Every tenant transaction ends in an explicit COMMIT or ROLLBACK; the
+                    # check-in guard below drops any connection that is not idle anyway.
+                    pool_reset_on_return=None,
                 )
+                event.listen(base.sync_engine, "checkin", _drop_unless_idle)
                 self._tenant_engines[tenant.store] = base
             scoped = base.execution_options(
                 schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: tenant.schema}
@@ -223,7 +235,9 @@ class StoreRegistry:
                 if session.new or session.dirty or session.deleted:
                     await session.flush()
             finally:
-                await session.close()
+                # Bound to our connection, closing the session only releases its state
+                # (no I/O), so it is done without a trip through the greenlet bridge.
+                session.sync_session.close()
             await conn.commit()
         finally:
             await conn.close()

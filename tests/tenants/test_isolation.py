@@ -110,3 +110,29 @@ async def test_suspended_and_offboarded_tenants_are_unreachable(
         async with tenant_session(runtime, tenant.slug):
             pass
     assert gone.value.reason == "TENANT_OFFBOARDED"
+
+
+async def test_a_connection_returned_inside_a_transaction_is_not_reused(
+    runtime: Runtime, make_tenant: TenantFactory
+) -> None:
+    """Closing rolls back what the driver still holds; the check-in guard drops the rest."""
+    a = await make_tenant(label="guard")
+    registry = StoreRegistry(pool_size=1, max_overflow=0)
+    registry.register("home", runtime.stores.url("home"))
+    try:
+        pool = registry._tenant_engine(a.scope)
+        async with pool.connect() as conn:
+            pid = await conn.scalar(text("select pg_backend_pid()"))
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
+            await raw.driver_connection.execute(  # type: ignore[union-attr]
+                "SELECT set_config('role', %s, true)", (a.scope.role,)
+            )
+        async with pool.connect() as conn:
+            fresh = await conn.scalar(text("select now() = statement_timestamp()"))
+            role = await conn.scalar(text("select current_setting('role')"))
+    finally:
+        await registry.dispose()
+    assert pid is not None
+    assert fresh is True
+    assert role == "none"
