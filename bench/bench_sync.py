@@ -171,7 +171,7 @@ async def _cleanup(runtime: Runtime, slugs: list[str]) -> None:
 async def main(records: int, small: int, page: int) -> None:
     dsn = _url()
     await ensure_database(dsn)
-    settings = Settings(_env_file=None, database_url=dsn, data_dir=REPO / ".accord" / "bench")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=dsn, data_dir=REPO / ".accord" / "bench")
     results: list[tuple[str, str]] = []
     async with open_runtime(settings) as runtime:
         await sync_catalog(runtime)

@@ -183,7 +183,7 @@ class StoreRegistry:
         base = self._tenant_engines.pop(store, None)
         self._scoped = {k: v for k, v in self._scoped.items() if k[0] != store}
         if base is not None:
-            await base.dispose(close=False)
+            await base.dispose()
 
     async def ping(self, name: str, *, within: float = 3.0) -> None:
         """Raise ``StoreUnavailable`` unless the store answers within ``within`` seconds."""

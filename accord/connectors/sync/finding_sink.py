@@ -11,7 +11,6 @@ source's status and why it was not applied, so the divergence is visible, never 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -83,7 +82,6 @@ class FindingSink(Sink):
     def row(self, candidate: Candidate, *, actor: str, now: datetime) -> dict[str, Any]:
         data: Any = candidate.model
         return {
-            "id": uuid.uuid4(),
             "source_system": data.source_system,
             "external_id": data.external_id,
             "fetched_at": data.fetched_at,
@@ -93,8 +91,8 @@ class FindingSink(Sink):
             "audit_id": data.audit_id,
             "reference": data.reference,
             "title": data.title,
-            "grade": data.grade,
-            "severity": data.severity,
+            "grade": data.grade.value,
+            "severity": data.severity.value,
             "clause_keys": data.clause_keys,
             "criteria": data.criteria,
             "condition": data.condition,

@@ -12,14 +12,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 
+from psycopg import sql
 from pydantic import BaseModel
-from sqlalchemy import Table, func, literal_column, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import ARRAY, UUID, Table, select
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.catalog.models import Clause
+from accord.connectors.sync.raw import driver, schema_of
 from accord.platform.errors import AccordError
 
 Reason = dict[str, Any]
@@ -70,13 +73,11 @@ class Sink:
     async def existing_hashes(
         self, session: AsyncSession, source_system: str, external_ids: Sequence[str]
     ) -> dict[str, str | None]:
-        t = self.table
-        rows = await session.execute(
-            select(t.c.external_id, t.c.content_hash).where(
-                t.c.source_system == source_system, t.c.external_id.in_(external_ids)
-            )
-        )
-        return {r[0]: r[1] for r in rows}
+        raw, translate = await driver(session)
+        query = _lookup_sql(self.table, schema_of(self.table, translate))
+        async with raw.cursor() as cur:
+            await cur.execute(query, (source_system, list(external_ids)))
+            return dict(await cur.fetchall())
 
     async def upsert(
         self, session: AsyncSession, candidates: Sequence[Candidate], *, actor: str
@@ -85,28 +86,113 @@ class Sink:
             return []
         now = datetime.now(UTC)
         rows = [self.row(c, actor=actor, now=now) for c in candidates]
-        t = self.table
-        stmt = pg_insert(t)
-        updates: dict[str, Any] = {
-            name: stmt.excluded[name] for name in rows[0] if name not in self.keep_on_update
-        }
-        updates["updated_at"] = func.now()
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[t.c.source_system, t.c.external_id],
-            set_=updates,
-            where=t.c.content_hash.is_distinct_from(stmt.excluded.content_hash),
-        ).returning(
-            t.c.id,
-            t.c.external_id,
-            literal_column("xmax = 0"),
-            t.c.state if "state" in t.c else literal_column("NULL"),
+        columns = tuple(rows[0])
+        raw, translate = await driver(session)
+        query, literal = _upsert_sql(
+            self.table, schema_of(self.table, translate), columns, self.keep_on_update
         )
+        # Column arrays: one statement per page, whatever its size.
+        params: list[list[Any]] = []
+        for i, name in enumerate(columns):
+            values = [r[name] for r in rows]
+            params.append([_array_literal(v) for v in values] if literal[i] else values)
         by_id = {c.external_id: c for c in candidates}
-        result = await session.execute(upsert, rows)
-        return [
-            Applied(r[0], r[1], bool(r[2]), None if r[3] is None else str(r[3]), by_id[r[1]])
-            for r in result
-        ]
+        async with raw.cursor() as cur:
+            await cur.execute(query, params)
+            return [
+                Applied(r[0], r[1], bool(r[2]), None if r[3] is None else str(r[3]), by_id[r[1]])
+                for r in await cur.fetchall()
+            ]
+
+
+def _quote(element: Any) -> str:
+    if element is None:
+        return "NULL"
+    return '"' + str(element).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _array_literal(items: Sequence[Any] | None) -> str | None:
+    """A PostgreSQL array literal with every element quoted (commas, braces, NULL are data)."""
+    if items is None:
+        return None
+    return "{" + ",".join(map(_quote, items)) + "}"
+
+
+@lru_cache(maxsize=256)
+def _lookup_sql(table: Table, schema: str) -> bytes:
+    return (
+        sql.SQL(
+            "SELECT external_id, content_hash FROM {}.{} "
+            "WHERE source_system = %s AND external_id = ANY(%s)"
+        )
+        .format(sql.Identifier(schema), sql.Identifier(table.name))
+        .as_bytes(None)
+    )
+
+
+@lru_cache(maxsize=256)
+def _upsert_sql(
+    table: Table, schema: str, columns: tuple[str, ...], keep_on_update: frozenset[str]
+) -> tuple[bytes, tuple[bool, ...]]:
+    """The page upsert, built once per table, tenant schema and column set.
+
+    ``INSERT … SELECT … FROM unnest(<one binary array per column>) ON CONFLICT
+    (source_system, external_id) DO UPDATE SET <changed columns>, updated_at = now() WHERE
+    content_hash IS DISTINCT FROM excluded.content_hash RETURNING id, external_id, xmax = 0,
+    state``: an unchanged record writes and returns nothing. Array columns cannot be
+    unnested from a ragged 2-D array, so they travel as array literals (the second element
+    of the result says which columns) and are cast back. A UUID primary key the rows leave
+    out is drawn by ``gen_random_uuid()``.
+    """
+    dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.name))
+    insert_columns = list(columns)
+    selected: list[sql.Composable] = []
+    arrays: list[sql.Composable] = []
+    literal: list[bool] = []
+    for name in columns:
+        column = table.c[name]
+        pg_type = sql.SQL(column.type.compile(dialect=dialect))
+        is_array = isinstance(column.type, ARRAY)
+        literal.append(is_array)
+        if is_array:
+            arrays.append(sql.SQL("%b::text[]"))
+            selected.append(sql.SQL("u.{}::{}").format(sql.Identifier(name), pg_type))
+        else:
+            arrays.append(sql.SQL("%b::{}[]").format(pg_type))
+            selected.append(sql.SQL("u.{}").format(sql.Identifier(name)))
+    missing = {c.name for c in table.c if c.default is not None} - set(columns)
+    for name in sorted(missing):
+        column = table.c[name]
+        # SQLAlchemy would fill Python-side column defaults in; this statement cannot.
+        assert column.primary_key and isinstance(column.type, UUID), (
+            f"rows for {table.name} must carry {name}"
+        )
+        insert_columns.append(name)
+        selected.append(sql.SQL("gen_random_uuid()"))
+    updates: list[sql.Composable] = [
+        sql.SQL("{0} = excluded.{0}").format(sql.Identifier(name))
+        for name in columns
+        if name not in keep_on_update and name != "updated_at"
+    ]
+    updates.append(sql.SQL("updated_at = now()"))
+    state = sql.SQL("t.state" if "state" in table.c else "NULL")
+    statement = sql.SQL(
+        "INSERT INTO {target} AS t ({columns}) SELECT {selected} FROM unnest({arrays}) "
+        "AS u({names}) "
+        "ON CONFLICT (source_system, external_id) DO UPDATE SET {updates} "
+        "WHERE t.content_hash IS DISTINCT FROM excluded.content_hash "
+        "RETURNING t.id, t.external_id, t.xmax = 0, {state}"
+    ).format(
+        target=target,
+        columns=sql.SQL(", ").join(map(sql.Identifier, insert_columns)),
+        selected=sql.SQL(", ").join(selected),
+        arrays=sql.SQL(", ").join(arrays),
+        names=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        updates=sql.SQL(", ").join(updates),
+        state=state,
+    )
+    return statement.as_bytes(None), tuple(literal)
 
 
 async def unknown_clauses(session: AsyncSession, keys: set[str]) -> set[str]:
@@ -125,14 +211,22 @@ async def taken_references(
     """References in ``pairs`` (reference, external_id) held by another record already."""
     if not pairs:
         return set()
-    refs = [p[0] for p in pairs]
-    rows = await session.execute(
-        select(table.c.reference, table.c.source_system, table.c.external_id).where(
-            table.c.reference.in_(refs)
-        )
-    )
+    raw, translate = await driver(session)
+    query = _references_sql(table, schema_of(table, translate))
+    async with raw.cursor() as cur:
+        await cur.execute(query, ([p[0] for p in pairs],))
+        rows = await cur.fetchall()
     mine = set(pairs)
     return {r[0] for r in rows if r[1] != source_system or (r[0], r[2]) not in mine}
+
+
+@lru_cache(maxsize=256)
+def _references_sql(table: Table, schema: str) -> bytes:
+    return (
+        sql.SQL("SELECT reference, source_system, external_id FROM {}.{} WHERE reference = ANY(%s)")
+        .format(sql.Identifier(schema), sql.Identifier(table.name))
+        .as_bytes(None)
+    )
 
 
 def safe_reason(exc: AccordError) -> Reason:
