@@ -1,10 +1,14 @@
-"""``create_app(settings)``: the Starlette application (health, readiness, GraphQL)."""
+"""``create_app(settings)``: the Starlette application (health, readiness, GraphQL).
+
+The lifespan opens what lives as long as the process: the runtime (unless one is given)
+and the policy engine, kept current across replicas by its LISTEN/NOTIFY listener.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,9 +18,11 @@ from starlette.routing import Route, WebSocketRoute
 
 from accord.compliance.catalog.service import sync_catalog
 from accord.graphql.app import AccordGraphQL
+from accord.graphql.cursors import CursorSigner, cursor_key
 from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings
+from accord.policies.notify import open_policy_engine
 from accord.tenants.identity.middleware import AuthenticationMiddleware
 
 
@@ -54,18 +60,23 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if runtime is not None:
-            app.state.runtime = runtime
-            yield
-            return
-        async with open_runtime(settings) as opened:
-            if settings.env != "prod":
-                # In production the migrations Job loads the catalog; in dev, start-up does.
-                await sync_catalog(opened)
-            app.state.runtime = opened
-            yield
+        async with AsyncExitStack() as stack:
+            current = runtime
+            if current is None:
+                current = await stack.enter_async_context(open_runtime(settings))
+                if settings.env != "prod":
+                    # In production the migrations Job loads the catalog; in dev, start-up does.
+                    await sync_catalog(current)
+            app.state.runtime = current
+            app.state.policy_engine = await stack.enter_async_context(open_policy_engine(current))
+            try:
+                yield
+            finally:
+                app.state.policy_engine = None
 
-    graphql = AccordGraphQL(_runtime, graphiql=settings.env != "prod")
+    graphql = AccordGraphQL(
+        _runtime, cursors=CursorSigner(cursor_key(settings)), graphiql=settings.env != "prod"
+    )
     app = Starlette(
         middleware=[Middleware(AuthenticationMiddleware)],
         routes=[

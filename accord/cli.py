@@ -17,6 +17,7 @@ from accord.commands._support import JsonOption, err, load_settings, out, run, w
 from accord.commands.catalog import catalog_app
 from accord.commands.identity import token
 from accord.commands.policies import authz_app, raci_app
+from accord.commands.schema import schema_app
 from accord.commands.sync import sync_app
 from accord.compliance.catalog.service import sync_catalog
 from accord.platform.errors import AccordError
@@ -51,6 +52,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(raci_app, name="raci")
 app.add_typer(authz_app, name="authz")
 app.add_typer(sync_app, name="sync")
+app.add_typer(schema_app, name="schema")
 app.command("token")(token)
 
 _settings = load_settings

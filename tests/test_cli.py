@@ -42,6 +42,7 @@ COMMANDS = {
     "token": "",
     "raci": "RACI matrices",
     "sync": "ERP connectors",
+    "schema": "The GraphQL schema",
     "authz": "action gate",
 }
 

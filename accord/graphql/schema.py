@@ -1,60 +1,58 @@
-"""The GraphQL schema of the gateway. Resolvers call services; they never write SQL."""
+"""The GraphQL schema of the gateway: each concept's queries merged into one ``Query``.
+
+Resolvers call services; they never write SQL. Public without a sign-in: ``tenants`` and
+``standards``; everything else answers UNAUTHENTICATED to an anonymous caller.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from enum import Enum
-
 import strawberry
-from strawberry.types import Info
+from strawberry.tools import merge_types
 
-from accord.graphql.context import Context
-from accord.tenants import service as tenant_service
-from accord.tenants.models import Tenant, TenantStatus
-
-
-@strawberry.enum
-class TenantStatusEnum(Enum):
-    ACTIVE = TenantStatus.ACTIVE.value
-    SUSPENDED = TenantStatus.SUSPENDED.value
-    OFFBOARDED = TenantStatus.OFFBOARDED.value
-
-
-@strawberry.type(
-    name="Tenant", description="A partner organisation and the store its data lives in."
+from accord.graphql.catalog import CatalogQueries
+from accord.graphql.errors import AccordErrors, AccordSchema
+from accord.graphql.findings.mutations.raise_finding import RaiseFindingPayload, raise_finding
+from accord.graphql.findings.mutations.respond import (
+    RespondToFindingPayload,
+    respond_to_finding,
 )
-class TenantType:
-    slug: str
-    legal_name: str
-    jurisdiction: str = strawberry.field(description="ISO 3166-1 alpha-2 country code.")
-    store: str
-    region: str
-    status: TenantStatusEnum
-    created_at: datetime
-    offboarded_at: datetime | None
+from accord.graphql.findings.mutations.transition import (
+    TransitionFindingPayload,
+    transition_finding,
+)
+from accord.graphql.findings.queries import FindingQueries
+from accord.graphql.findings.types import FindingType
+from accord.graphql.gaps import GapQueries
+from accord.graphql.history import HistoryQueries
+from accord.graphql.nodes import NodeQueries
+from accord.graphql.tenants import TenantQueries
 
-    @classmethod
-    def from_model(cls, tenant: Tenant, region: str) -> TenantType:
-        return cls(
-            slug=tenant.slug,
-            legal_name=tenant.legal_name,
-            jurisdiction=tenant.jurisdiction,
-            store=tenant.store,
-            region=region,
-            status=TenantStatusEnum(tenant.status),
-            created_at=tenant.created_at,
-            offboarded_at=tenant.offboarded_at,
-        )
+Query = merge_types(
+    "Query",
+    (
+        TenantQueries,
+        NodeQueries,
+        CatalogQueries,
+        FindingQueries,
+        GapQueries,
+        HistoryQueries,
+    ),
+)
 
 
 @strawberry.type
-class Query:
-    @strawberry.field(description="The partner organisations of this network.")
-    async def tenants(self, info: Info[Context, None]) -> list[TenantType]:
-        runtime = info.context.runtime
-        async with runtime.control_session() as session:
-            tenants = await tenant_service.list_tenants(session=session)
-        return [TenantType.from_model(t, runtime.regions.get(t.store, "")) for t in tenants]
+class Mutation:
+    raise_finding: RaiseFindingPayload = strawberry.mutation(
+        resolver=raise_finding, description="Raise a finding against clauses of the catalog."
+    )
+    respond_to_finding: RespondToFindingPayload = strawberry.mutation(
+        resolver=respond_to_finding, description="Respond to an open or reopened finding."
+    )
+    transition_finding: TransitionFindingPayload = strawberry.mutation(
+        resolver=transition_finding, description="Move a finding to another state."
+    )
 
 
-schema = strawberry.Schema(query=Query)
+schema = AccordSchema(
+    query=Query, mutation=Mutation, types=[FindingType], extensions=[AccordErrors]
+)

@@ -1,0 +1,93 @@
+"""How failures reach the client.
+
+* An ``AccordError`` raised by a resolver keeps its message; ``extensions`` carry its
+  ``code``, ``reason`` and ``field``.
+* Partial failures collected on the context (an owner that could not be read) are
+  appended to ``errors`` while the data is still returned.
+* Anything else is a bug: the client sees ``INTERNAL`` and a trace id, the log gets the
+  real exception under the same id.
+* Errors graphql-core raises itself (syntax, validation, variables) are the caller's:
+  ``BAD_USER_INPUT``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+
+from accord.compliance.sharing.reads import TenantError
+from accord.platform.errors import AccordError, ErrorCode
+
+log = logging.getLogger("accord.graphql")
+
+
+def _trace_id(context: object) -> str:
+    request_id = getattr(context, "request_id", None)
+    return request_id if isinstance(request_id, str) else "unknown"
+
+
+def public_error(error: GraphQLError, context: object) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, GraphQLError):  # raised as a GraphQL error on purpose
+        return error
+    extensions: dict[str, Any]
+    if isinstance(original, AccordError):
+        details = original.as_dict()
+        message = details.pop("message")
+        extensions = dict(details)
+    elif original is None:
+        message = error.message
+        extensions = dict(error.extensions or {})
+        extensions.setdefault("code", ErrorCode.BAD_USER_INPUT.value)
+    else:
+        trace = _trace_id(context)
+        log.error("Unexpected error in GraphQL (trace %s)", trace, exc_info=original)
+        message = f"Internal error. Quote trace id {trace} when reporting it."
+        extensions = {"code": ErrorCode.INTERNAL.value, "traceId": trace}
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
+class AccordErrors(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None:
+            return
+        context = self.execution_context.context
+        errors = [public_error(e, context) for e in result.errors or ()]
+        errors.extend(getattr(context, "errors", ()))
+        result.errors = errors or None
+
+
+class AccordSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Nothing here: ``AccordErrors`` logs the unexpected ones, with their trace id."""
+
+
+def tenant_errors(
+    info: strawberry.Info[Any, None], failures: Sequence[TenantError]
+) -> list[GraphQLError]:
+    """One error per owner that could not be read, at the field that asked."""
+    return [
+        GraphQLError(
+            f.message,
+            path=info.path.as_list(),
+            extensions={"code": f.code, "tenant": f.tenant},
+        )
+        for f in failures
+    ]

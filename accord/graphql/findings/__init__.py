@@ -1,0 +1,1 @@
+"""Findings in the gateway: types, the read queries, and the mutations (one per file)."""

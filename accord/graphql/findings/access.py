@@ -1,0 +1,82 @@
+"""Both gates before a finding changes, then the change in the owner's tenant session.
+
+Sovereignty: another organisation's finding may be changed only under an active agreement
+sharing its findings with the caller's organisation (at ``full`` or ``summary``); the
+answer comes back at that level. Action: Casbin decides ``authorize(principal, action,
+Resource(owner, "finding", process))``. A refusal is FORBIDDEN, except that a finding the
+caller could not even see is NOT_FOUND, so ids probe nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accord.compliance.findings import service as finding_service
+from accord.compliance.findings.models import Finding
+from accord.graphql.auth import require_tenant
+from accord.graphql.context import Context
+from accord.graphql.findings.types import FindingType
+from accord.graphql.relay import GlobalId
+from accord.platform.errors import AccordError, Forbidden, NotFound
+from accord.policies.schemas import Resource
+from accord.policies.vocab import user_subject
+from accord.tenants.agreements.models import SharingLevel
+from accord.tenants.agreements.service import grants_for
+from accord.tenants.sessions import tenant_session
+
+log = logging.getLogger("accord.graphql")
+
+#: What a mutation does to a finding, given its session, the finding and the actor.
+Change = Callable[[AsyncSession, Finding, str], Awaitable[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class Clearance:
+    owner: str
+    level: SharingLevel
+    actor: str
+
+
+def not_found() -> NotFound:
+    return NotFound("No such finding.", reason="FINDING_NOT_FOUND", field="id")
+
+
+async def clear(
+    context: Context,
+    *,
+    owner: str,
+    action: str,
+    process: str | None,
+    unshared: Callable[[], AccordError] = not_found,
+) -> Clearance:
+    """Pass both gates for ``action`` on ``owner``'s findings, or raise the refusal."""
+    principal, own = require_tenant(context)
+    level = SharingLevel.FULL
+    if owner != own:
+        async with context.runtime.control_session() as session:
+            grants = await grants_for(session=session, grantee=own, record_type="finding")
+        grant = next((g for g in grants if g.grantor == owner), None)
+        if grant is None or grant.level is SharingLevel.AGGREGATE:
+            raise unshared()
+        level = grant.level
+    resource = Resource(owner, "finding", process)
+    decision = context.authorizer.authorize(principal, action, resource)
+    if not decision.allowed:
+        log.info("%s/%s: %s", principal.tenant, principal.subject, decision.explain)
+        raise Forbidden(f"You may not {action} {resource.describe()}.", reason="ACTION_DENIED")
+    return Clearance(owner, level, user_subject(own, principal.subject))
+
+
+async def change_finding(
+    context: Context, *, id: str, action: str, process: str | None, change: Change
+) -> FindingType:
+    gid = GlobalId.decode(id, expected="Finding")
+    clearance = await clear(context, owner=gid.tenant, action=action, process=process)
+    async with tenant_session(context.runtime, gid.tenant) as session:
+        finding = await finding_service.get_finding(session=session, finding_id=gid.record_id)
+        finding = await change(session, finding, clearance.actor)
+        return FindingType.from_model(gid.tenant, clearance.level, finding)

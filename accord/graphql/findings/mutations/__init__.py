@@ -1,0 +1,1 @@
+"""Finding mutations, one per file; each returns a payload with ``errors``."""

@@ -1,0 +1,211 @@
+"""The GraphQL shape of findings. Fields a ``summary`` grant withholds are nullable and
+null when withheld; ``level`` says which view the caller got."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from accord.compliance.findings.models import Finding, FindingGrade, Severity, VerificationResult
+from accord.compliance.findings.states import FindingState
+from accord.compliance.sharing.fields import SUMMARY_FIELDS
+from accord.compliance.sharing.reads import SharedRecord
+from accord.graphql.context import Context
+from accord.graphql.pagination import PageInfo
+from accord.graphql.relay import GlobalId, Node
+from accord.graphql.tenants import TenantType
+from accord.tenants.agreements.models import SharingLevel
+
+
+@strawberry.enum(name="FindingGrade")
+class FindingGradeEnum(Enum):
+    MAJOR_NONCONFORMITY = FindingGrade.MAJOR_NONCONFORMITY.value
+    MINOR_NONCONFORMITY = FindingGrade.MINOR_NONCONFORMITY.value
+    OBSERVATION = FindingGrade.OBSERVATION.value
+    OPPORTUNITY_FOR_IMPROVEMENT = FindingGrade.OPPORTUNITY_FOR_IMPROVEMENT.value
+
+
+@strawberry.enum(name="Severity")
+class SeverityEnum(Enum):
+    LOW = Severity.LOW.value
+    MEDIUM = Severity.MEDIUM.value
+    HIGH = Severity.HIGH.value
+    CRITICAL = Severity.CRITICAL.value
+
+
+@strawberry.enum(name="FindingState")
+class FindingStateEnum(Enum):
+    OPEN = FindingState.OPEN.value
+    RESPONDED = FindingState.RESPONDED.value
+    CAPA_PLANNED = FindingState.CAPA_PLANNED.value
+    CAPA_IMPLEMENTED = FindingState.CAPA_IMPLEMENTED.value
+    VERIFICATION = FindingState.VERIFICATION.value
+    CLOSED = FindingState.CLOSED.value
+    REOPENED = FindingState.REOPENED.value
+
+
+@strawberry.enum(name="VerificationResult")
+class VerificationResultEnum(Enum):
+    PASSED = VerificationResult.PASSED.value
+    FAILED = VerificationResult.FAILED.value
+
+
+@strawberry.enum(name="SharingLevel", description="How much of a record the caller may see.")
+class SharingLevelEnum(Enum):
+    FULL = SharingLevel.FULL.value
+    SUMMARY = SharingLevel.SUMMARY.value
+
+
+_WITHHELD = "Null when the owner shares only a summary with you."
+
+
+def _opt(enum: Any, value: object) -> Any:
+    return None if value is None else enum(value)
+
+
+@strawberry.type(name="Finding", description="An audit finding, owned by one tenant.")
+class FindingType(Node):
+    tenant: str = strawberry.field(description="The tenant that owns the finding.")
+    level: SharingLevelEnum
+    reference: str
+    audit_id: uuid.UUID | None
+    grade: FindingGradeEnum
+    severity: SeverityEnum
+    clause_keys: list[str]
+    state: FindingStateEnum
+    raised_at: datetime
+    response_due_at: date | None
+    verification_result: VerificationResultEnum | None
+    verified_at: datetime | None
+    reopened_at: datetime | None
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    # Withheld at the summary level (free text and people): null when withheld.
+    title: str | None = strawberry.field(description=_WITHHELD)
+    criteria: str | None = strawberry.field(description=_WITHHELD)
+    condition: str | None = strawberry.field(description=_WITHHELD)
+    cause: str | None = strawberry.field(description=_WITHHELD)
+    response: str | None = strawberry.field(description=_WITHHELD)
+    reopened_reason: str | None = strawberry.field(description=_WITHHELD)
+    raised_by: str | None = strawberry.field(description=_WITHHELD)
+    owner: str | None = strawberry.field(
+        description="Who addresses the finding (a person). " + _WITHHELD
+    )
+    verified_by: str | None = strawberry.field(description=_WITHHELD)
+    reopened_by: str | None = strawberry.field(description=_WITHHELD)
+    closed_by: str | None = strawberry.field(description=_WITHHELD)
+
+    @strawberry.field(description="The owning tenant.")
+    async def owning_tenant(self, info: strawberry.Info[Context, None]) -> TenantType | None:
+        tenant = await info.context.loaders.tenant_by_slug.load(self.tenant)
+        if tenant is None:
+            return None
+        return TenantType.from_model(tenant, info.context.runtime.regions.get(tenant.store, ""))
+
+    @classmethod
+    def from_fields(cls, tenant: str, level: SharingLevel, fields: dict[str, Any]) -> FindingType:
+        if level is SharingLevel.SUMMARY:
+            fields = {k: v for k, v in fields.items() if k in SUMMARY_FIELDS["finding"]}
+        f = fields.get
+        return cls(
+            id=GlobalId("Finding", tenant, fields["id"]).encode(),
+            tenant=tenant,
+            level=SharingLevelEnum(level.value),
+            reference=fields["reference"],
+            audit_id=f("audit_id"),
+            grade=FindingGradeEnum(fields["grade"]),
+            severity=SeverityEnum(fields["severity"]),
+            clause_keys=list(fields["clause_keys"]),
+            state=FindingStateEnum(fields["state"]),
+            raised_at=fields["raised_at"],
+            response_due_at=f("response_due_at"),
+            verification_result=_opt(VerificationResultEnum, f("verification_result")),
+            verified_at=f("verified_at"),
+            reopened_at=f("reopened_at"),
+            closed_at=f("closed_at"),
+            created_at=fields["created_at"],
+            updated_at=fields["updated_at"],
+            title=f("title"),
+            criteria=f("criteria"),
+            condition=f("condition"),
+            cause=f("cause"),
+            response=f("response"),
+            reopened_reason=f("reopened_reason"),
+            raised_by=f("raised_by"),
+            owner=f("owner"),
+            verified_by=f("verified_by"),
+            reopened_by=f("reopened_by"),
+            closed_by=f("closed_by"),
+        )
+
+    @classmethod
+    def from_shared(cls, record: SharedRecord) -> FindingType:
+        return cls.from_fields(record["owner"], SharingLevel(record["level"]), record["fields"])
+
+    @classmethod
+    def from_model(cls, tenant: str, level: SharingLevel, finding: Finding) -> FindingType:
+        columns = {c.key: getattr(finding, c.key) for c in Finding.__table__.c}
+        return cls.from_fields(tenant, level, columns)
+
+
+@strawberry.type(name="FindingEdge")
+class FindingEdge:
+    cursor: str
+    node: FindingType
+
+
+@strawberry.type(name="FindingConnection")
+class FindingConnection:
+    edges: list[FindingEdge]
+    page_info: PageInfo
+
+
+@strawberry.input(description="Narrows a findings listing; every given part must match.")
+class FindingFilter:
+    tenants: list[str] | None = None
+    grade: list[FindingGradeEnum] | None = None
+    state: list[FindingStateEnum] | None = None
+    clause: str | None = strawberry.field(
+        default=None, description="A clause key the finding names, e.g. 'iso9001:2015/8.4'."
+    )
+
+    def normalised(self) -> dict[str, object]:
+        return {
+            "tenants": sorted(self.tenants or []),
+            "grade": sorted(g.value for g in self.grade or []),
+            "state": sorted(s.value for s in self.state or []),
+            "clause": self.clause,
+        }
+
+    def matches(self, finding: FindingType) -> bool:
+        return (
+            (not self.tenants or finding.tenant in self.tenants)
+            and (not self.grade or finding.grade in self.grade)
+            and (not self.state or finding.state in self.state)
+            and (self.clause is None or self.clause in finding.clause_keys)
+        )
+
+
+@strawberry.type
+class FindingAggregateGroup:
+    tenant: str
+    grade: FindingGradeEnum
+    state: FindingStateEnum
+    count: int
+
+
+@strawberry.type
+class SuppressedGroups:
+    tenant: str
+    groups: int = strawberry.field(description="Groups withheld below the minimum group size.")
+
+
+@strawberry.type
+class FindingAggregates:
+    groups: list[FindingAggregateGroup]
+    suppressed: list[SuppressedGroups]
