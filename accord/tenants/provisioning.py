@@ -239,7 +239,9 @@ async def migrate_all(
 ) -> int:
     """Bring every live tenant schema to head; returns how many schemas were visited.
 
-    ``on_tenant`` is called after each tenant with the seconds it took (progress bars).
+    One tenant at a time: Alembic's ``op``/``context`` are process-wide proxies, so two
+    migrations must never interleave in one process. ``on_tenant`` is called after each
+    tenant with the seconds it took (progress bars).
     """
     await runtime.upgrade_catalogs()
     async with runtime.control_session() as session:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.platform.db import CONTROL_SCHEMA, quote_ident
@@ -95,14 +98,80 @@ async def control_is_current(conn: AsyncConnection) -> bool:
     return await current_revision(conn, CONTROL_SCHEMA) == head_revision(CONTROL_LOCATION)
 
 
-async def upgrade_tenant(conn: AsyncConnection, *, schema: str, role: str) -> None:
-    """Bring one tenant schema to head and re-apply the tenant role's grants."""
-    await conn.run_sync(
-        lambda sync: command.upgrade(
-            _config(TENANT_LOCATION, connection=sync, tenant_schema=schema), "heads"
+@lru_cache(maxsize=1)
+def _tenant_script() -> ScriptDirectory:
+    # Read the tenant revisions once per process, not once per tenant schema.
+    return ScriptDirectory.from_config(_config(TENANT_LOCATION))
+
+
+@lru_cache(maxsize=1)
+def _fresh_schema_sql() -> str:
+    """The whole tenant plane as one SQL script, base → heads, rendered once per process.
+
+    Tenant scripts create unqualified objects, so the same text serves every schema under
+    a transaction-local search_path; sending it as one message saves a round trip per
+    statement when many schemas are created (provisioning, restores, new deployments).
+    """
+    script = _tenant_script()
+    buffer = io.StringIO()
+    config = _config(TENANT_LOCATION)
+    config.output_buffer = buffer
+
+    def upgrade(rev: Any, context: Any) -> Any:
+        return script._upgrade_revs("heads", rev)
+
+    env = EnvironmentContext(config, script, fn=upgrade, as_sql=True, destination_rev="heads")
+    with env:
+        env.configure(
+            url="postgresql://",
+            dialect_name="postgresql",
+            # "named" so that a literal % (e.g. in a RAISE format) is not doubled: the
+            # script is sent without parameters.
+            dialect_opts={"paramstyle": "named"},
+            output_buffer=buffer,
+            transactional_ddl=False,
         )
-    )
+        with env.begin_transaction():
+            env.run_migrations()
+    return buffer.getvalue()
+
+
+def _current_heads(sync: Connection, schema: str) -> tuple[str, ...]:
+    ctx = MigrationContext.configure(sync, opts={"version_table_schema": schema})
+    return tuple(sorted(ctx.get_current_heads()))
+
+
+def _upgrade_tenant_sync(sync: Connection, schema: str) -> None:
+    """Apply the pending tenant revisions to ``schema`` (the same steps as ``env.py``)."""
+    script = _tenant_script()
+
+    def upgrade(rev: Any, context: Any) -> Any:
+        return script._upgrade_revs("heads", rev)
+
+    env = EnvironmentContext(_config(TENANT_LOCATION), script, fn=upgrade, destination_rev="heads")
+    with env:
+        env.configure(connection=sync, version_table_schema=schema)
+        with env.begin_transaction():
+            env.run_migrations()
+
+
+async def upgrade_tenant(conn: AsyncConnection, *, schema: str, role: str) -> bool:
+    """Bring one tenant schema to head and re-apply the tenant role's grants.
+
+    Returns whether anything was applied (grants are re-applied only then). Not safe to
+    run concurrently in one process: Alembic's ``op`` and ``context`` are process-wide.
+    """
+    await conn.execute(select(func.set_config("search_path", schema, True)))
+    current = await conn.run_sync(lambda sync: _current_heads(sync, schema))
+    if set(current) == set(_tenant_script().get_heads()):
+        return False
+    if not current:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.execute(_fresh_schema_sql().encode())  # type: ignore[union-attr]
+    else:
+        await conn.run_sync(lambda sync: _upgrade_tenant_sync(sync, schema))
     await apply_tenant_grants(conn, schema=schema, role=role)
+    return True
 
 
 async def apply_tenant_grants(conn: AsyncConnection, *, schema: str, role: str) -> None:
