@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from sqlalchemy import MetaData, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from accord.platform.errors import NotFound, StoreUnavailable
 from accord.platform.naming import role_name, schema_name
@@ -80,6 +81,35 @@ def _begin_as(role: str) -> bytes:
     # validated slug-derived name, quoted as a literal by psycopg itself.
     statement = sql.SQL("BEGIN; SELECT set_config('role', {}, true)").format(sql.Literal(role))
     return statement.as_bytes(None)
+
+
+def _checkout_and_begin(engine: Engine, statement: bytes) -> Connection:
+    """Check a connection out and open the tenant transaction, in one bridge crossing.
+
+    With the driver in autocommit mode SQLAlchemy's ``begin`` does no I/O; it only makes
+    the later commit (or the rollback on close) reach the driver. The one statement sent
+    opens the transaction and switches role, and doubles as the liveness check.
+    """
+    connection = engine.connect()
+    try:
+        connection.begin()
+        driver: psycopg.AsyncConnection[Any] = connection.connection.driver_connection  # type: ignore[assignment]
+        await_only(driver.execute(statement))
+    except psycopg.OperationalError:
+        connection.invalidate()
+        connection.close()
+        raise
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _commit_and_release(connection: Connection) -> None:
+    try:
+        connection.commit()
+    finally:
+        connection.close()
 
 
 def _drop_unless_idle(dbapi_connection: Any, record: Any) -> None:
@@ -203,25 +233,17 @@ class StoreRegistry:
 
     async def _open_tenant_transaction(self, tenant: TenantScope) -> AsyncConnection:
         for attempt in (1, 2):
-            conn = await self._tenant_engine(tenant).connect()
+            engine = self._tenant_engine(tenant)
             try:
-                # With the driver in autocommit mode, SQLAlchemy's begin does no I/O; it
-                # only makes the later commit (and rollback on error) reach the driver.
-                sync = conn.sync_connection
-                assert sync is not None
-                sync.begin()
-                driver: psycopg.AsyncConnection[Any] = sync.connection.driver_connection  # type: ignore[assignment]
-                await driver.execute(_begin_as(tenant.role))
-                return conn
+                sync = await greenlet_spawn(
+                    _checkout_and_begin, engine.sync_engine, _begin_as(tenant.role)
+                )
             except psycopg.OperationalError:
-                await conn.invalidate()
-                await conn.close()
                 if attempt == 2:
                     raise
                 await self._restart_tenant_pool(tenant.store)
-            except BaseException:
-                await conn.close()
-                raise
+                continue
+            return AsyncConnection(engine, sync)
         raise AssertionError("unreachable")
 
     @asynccontextmanager
@@ -238,9 +260,13 @@ class StoreRegistry:
                 # Bound to our connection, closing the session only releases its state
                 # (no I/O), so it is done without a trip through the greenlet bridge.
                 session.sync_session.close()
-            await conn.commit()
-        finally:
-            await conn.close()
+        except BaseException:
+            await conn.close()  # rolls the transaction back
+            raise
+        sync = conn.sync_connection
+        assert sync is not None
+        # Commit and return the connection to the pool in one trip through the bridge.
+        await greenlet_spawn(_commit_and_release, sync)
 
     @asynccontextmanager
     async def control_session(self, store: str) -> AsyncIterator[AsyncSession]:
