@@ -15,10 +15,12 @@ from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accord.compliance.catalog.service import sync_catalog
-from accord.graphql.app import AccordGraphQL
+from accord.graphql.app import AccordGraphQL, refusal
 from accord.graphql.cursors import CursorSigner, cursor_key
+from accord.graphql.limits import MAX_BODY_BYTES
 from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings
@@ -55,6 +57,55 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Answers 413 (a coded JSON error) to a request body above ``max_bytes``: at once when
+    Content-Length says so, else as soon as the bytes received pass the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"The request body is larger than {self.max_bytes} bytes."
+        await refusal(message, 413, reason="BODY_TOO_LARGE")(scope, receive, send)
+
+
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlette:
     """The ASGI app. With ``runtime`` given (tests, demo), it is used and not closed."""
 
@@ -75,10 +126,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
                 app.state.policy_engine = None
 
     graphql = AccordGraphQL(
-        _runtime, cursors=CursorSigner(cursor_key(settings)), graphiql=settings.env != "prod"
+        _runtime, cursors=CursorSigner(cursor_key(settings)), production=settings.env == "prod"
     )
     app = Starlette(
-        middleware=[Middleware(AuthenticationMiddleware)],
+        middleware=[Middleware(BodySizeLimit), Middleware(AuthenticationMiddleware)],
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),

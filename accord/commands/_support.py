@@ -67,3 +67,14 @@ def with_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
             return await fn(runtime)
 
     return run(main())
+
+
+def with_synced_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Like ``with_runtime``, with every store's catalog brought up to the shipped data."""
+    from accord.compliance.catalog.service import sync_catalog
+
+    async def main(runtime: Runtime) -> T:
+        await sync_catalog(runtime)
+        return await fn(runtime)
+
+    return with_runtime(main)

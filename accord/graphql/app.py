@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cross_web import HTTPException
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from accord.graphql.context import Context, build_context, request_id_from
 from accord.graphql.cursors import CursorSigner
-from accord.graphql.schema import schema
+from accord.graphql.schema import schema_for
+from accord.platform.errors import ErrorCode
 from accord.platform.runtime import Runtime
 from accord.policies.engine import PolicyEngine
 from accord.tenants.identity.middleware import principal_of
@@ -23,16 +26,29 @@ class AccordGraphQL(GraphQL[Context, None]):
         runtime_of: Callable[[HTTPConnection], Runtime],
         *,
         cursors: CursorSigner,
-        graphiql: bool,
+        production: bool,
     ) -> None:
+        # No batching (the schema has no batching_config): a JSON array body is refused.
         super().__init__(
-            schema,
-            graphql_ide="graphiql" if graphiql else None,
+            schema_for(production=production),
+            graphql_ide=None if production else "graphiql",
             # Queries over GET are fine; a mutation never rides a GET (CSRF, caches, logs).
             allow_queries_via_get=True,
         )
         self._runtime_of = runtime_of
         self._cursors = cursors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """As strawberry's, but a request refused before execution (bad JSON, a batch, a
+        mutation over GET) gets a coded GraphQL error instead of plain text."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            response = refusal(exc.reason, exc.status_code)
+        await response(scope, receive, send)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -45,3 +61,13 @@ class AccordGraphQL(GraphQL[Context, None]):
             cursors=self._cursors,
             request_id=request_id_from(request.headers.get("x-request-id")),
         )
+
+
+def refusal(message: str, status_code: int, *, reason: str | None = None) -> JSONResponse:
+    """A request-level refusal, shaped as a GraphQL response with a coded error."""
+    code = ErrorCode.NOT_FOUND if status_code == 404 else ErrorCode.BAD_USER_INPUT
+    extensions = {"code": code.value} | ({"reason": reason} if reason else {})
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": extensions}]},
+        status_code=status_code,
+    )

@@ -7,7 +7,7 @@
 * Anything else is a bug: the client sees ``INTERNAL`` and a trace id, the log gets the
   real exception under the same id.
 * Errors graphql-core raises itself (syntax, validation, variables) are the caller's:
-  ``BAD_USER_INPUT``.
+  ``BAD_USER_INPUT``. In production their "Did you mean …?" hints are dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from accord.compliance.sharing.reads import TenantError
+from accord.graphql.limits import without_suggestions
 from accord.platform.errors import AccordError, ErrorCode
 
 log = logging.getLogger("accord.graphql")
@@ -32,7 +33,9 @@ def _trace_id(context: object) -> str:
     return request_id if isinstance(request_id, str) else "unknown"
 
 
-def public_error(error: GraphQLError, context: object) -> GraphQLError:
+def public_error(
+    error: GraphQLError, context: object, *, hide_suggestions: bool = False
+) -> GraphQLError:
     original = error.original_error
     if isinstance(original, GraphQLError):  # raised as a GraphQL error on purpose
         return error
@@ -42,7 +45,7 @@ def public_error(error: GraphQLError, context: object) -> GraphQLError:
         message = details.pop("message")
         extensions = dict(details)
     elif original is None:
-        message = error.message
+        message = without_suggestions(error.message) if hide_suggestions else error.message
         extensions = dict(error.extensions or {})
         extensions.setdefault("code", ErrorCode.BAD_USER_INPUT.value)
     else:
@@ -61,15 +64,22 @@ def public_error(error: GraphQLError, context: object) -> GraphQLError:
 
 
 class AccordErrors(SchemaExtension):
+    hide_suggestions = False
+
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         if result is None:
             return
         context = self.execution_context.context
-        errors = [public_error(e, context) for e in result.errors or ()]
+        hide = self.hide_suggestions
+        errors = [public_error(e, context, hide_suggestions=hide) for e in result.errors or ()]
         errors.extend(getattr(context, "errors", ()))
         result.errors = errors or None
+
+
+class AccordProductionErrors(AccordErrors):
+    hide_suggestions = True
 
 
 class AccordSchema(strawberry.Schema):

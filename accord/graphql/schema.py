@@ -6,11 +6,15 @@ Resolvers call services; they never write SQL. Public without a sign-in: ``tenan
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
+
 import strawberry
+from strawberry.extensions import SchemaExtension
 from strawberry.tools import merge_types
 
 from accord.graphql.catalog import CatalogQueries
-from accord.graphql.errors import AccordErrors, AccordSchema
+from accord.graphql.errors import AccordErrors, AccordProductionErrors, AccordSchema
 from accord.graphql.findings.mutations.raise_finding import RaiseFindingPayload, raise_finding
 from accord.graphql.findings.mutations.respond import (
     RespondToFindingPayload,
@@ -24,6 +28,7 @@ from accord.graphql.findings.queries import FindingQueries
 from accord.graphql.findings.types import FindingType
 from accord.graphql.gaps import GapQueries
 from accord.graphql.history import HistoryQueries
+from accord.graphql.limits import limit_extensions
 from accord.graphql.nodes import NodeQueries
 from accord.graphql.tenants import TenantQueries
 
@@ -53,6 +58,16 @@ class Mutation:
     )
 
 
-schema = AccordSchema(
-    query=Query, mutation=Mutation, types=[FindingType], extensions=[AccordErrors]
-)
+@cache
+def schema_for(*, production: bool) -> AccordSchema:
+    """The schema with its limits; in production also without introspection or hints."""
+    errors: Callable[[], SchemaExtension] = AccordProductionErrors if production else AccordErrors
+    return AccordSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[FindingType],
+        extensions=[*limit_extensions(production=production), errors],
+    )
+
+
+schema = schema_for(production=False)

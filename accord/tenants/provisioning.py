@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from accord.platform.db import TENANT_SCHEMA_PLACEHOLDER, TenantScope, quote_ident
-from accord.platform.errors import Conflict
+from accord.platform.errors import AccordError, Conflict
 from accord.platform.eventlog import append_event
 from accord.platform.migrations.runner import upgrade_tenant
 from accord.platform.naming import validate_slug
@@ -235,21 +235,33 @@ async def resume_tenant(
 
 
 async def migrate_all(
-    runtime: Runtime, *, on_tenant: Callable[[Tenant, float], None] | None = None
+    runtime: Runtime,
+    *,
+    on_tenant: Callable[[Tenant, float], None] | None = None,
+    on_failure: Callable[[Tenant, AccordError], None] | None = None,
 ) -> int:
-    """Bring every live tenant schema to head; returns how many schemas were visited.
+    """Bring every live tenant schema to head; returns how many schemas are at head.
 
     One tenant at a time: Alembic's ``op``/``context`` are process-wide proxies, so two
-    migrations must never interleave in one process. ``on_tenant`` is called after each
-    tenant with the seconds it took (progress bars).
+    migrations must never interleave in one process. A tenant that cannot be migrated (its
+    schema is missing, its store is down) is reported through ``on_failure`` and the others
+    go on. ``on_tenant`` is called after each tenant with the seconds it took.
     """
     await runtime.upgrade_catalogs()
     async with runtime.control_session() as session:
         tenants = list(await tenant_service.list_tenants(session=session, include_offboarded=False))
+    done = 0
     for tenant in tenants:
         started = time.perf_counter()
-        async with runtime.stores.engine(tenant.store).begin() as conn:
-            await upgrade_tenant(conn, schema=tenant.scope.schema, role=tenant.scope.role)
+        try:
+            async with runtime.stores.engine(tenant.store).begin() as conn:
+                await upgrade_tenant(conn, schema=tenant.scope.schema, role=tenant.scope.role)
+        except AccordError as exc:
+            if on_failure is None:
+                raise
+            on_failure(tenant, exc)
+            continue
+        done += 1
         if on_tenant is not None:
             on_tenant(tenant, time.perf_counter() - started)
-    return len(tenants)
+    return done

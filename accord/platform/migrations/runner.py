@@ -16,6 +16,7 @@ from sqlalchemy import Connection, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.platform.db import CONTROL_SCHEMA, quote_ident
+from accord.platform.errors import AccordError, ErrorCode
 
 _HERE = Path(__file__).resolve().parent
 CONTROL_LOCATION = _HERE / "control"
@@ -161,6 +162,16 @@ async def upgrade_tenant(conn: AsyncConnection, *, schema: str, role: str) -> bo
     Returns whether anything was applied (grants are re-applied only then). Not safe to
     run concurrently in one process: Alembic's ``op`` and ``context`` are process-wide.
     """
+    exists = await conn.scalar(
+        text("select exists (select 1 from pg_namespace where nspname = :s)"), {"s": schema}
+    )
+    if not exists:
+        raise AccordError(
+            f"Schema {schema} is missing from its store; restore the tenant from its export "
+            "or offboard it.",
+            reason="TENANT_SCHEMA_MISSING",
+            code=ErrorCode.NOT_FOUND,
+        )
     await conn.execute(select(func.set_config("search_path", schema, True)))
     current = await conn.run_sync(lambda sync: _current_heads(sync, schema))
     if set(current) == set(_tenant_script().get_heads()):
