@@ -23,7 +23,7 @@ date format) is one small change and quarantined records can be replayed through
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from importlib import resources
@@ -109,6 +109,9 @@ class RecordMapping:
         self.rules = [_rule(t, s, formats) for t, s in (spec.get("fields") or {}).items()]
         state = spec.get("state")
         self.state_rule = _rule("state", state, formats) if state else None
+        # Each rule compiled once into a closure: ``apply`` interprets no rule per record.
+        self._steps = [_compile(rule, self.zone) for rule in self.rules]
+        self._state_step = _compile(self.state_rule, self.zone) if self.state_rule else None
 
     def _value(self, rule: Rule, payload: Mapping[str, Any]) -> Any:
         if rule.const is not _MISSING:
@@ -170,12 +173,12 @@ class RecordMapping:
         """(mapped fields, mapped state or None, reasons); no reasons means it mapped."""
         out: dict[str, Any] = {}
         reasons: list[Reason] = []
-        for rule in self.rules:
-            self.map_rule(rule, payload, out, reasons)
+        for step in self._steps:
+            step(payload, out, reasons)
         state: str | None = None
-        if self.state_rule is not None:
+        if self._state_step is not None:
             holder: dict[str, Any] = {}
-            self.map_rule(self.state_rule, payload, holder, reasons)
+            self._state_step(payload, holder, reasons)
             state = holder.get("state")
         return out, state, reasons
 
@@ -191,6 +194,109 @@ class _CodeError(ValueError):
     def __init__(self, code: str, known: list[str]) -> None:
         super().__init__(code)
         self.code, self.known = code, known
+
+
+Step = Callable[[Mapping[str, Any], dict[str, Any], list[Reason]], None]
+
+
+def _getter(rule: Rule) -> Callable[[Mapping[str, Any]], Any]:
+    """The raw value of ``rule`` in a payload, as ``RecordMapping._value`` reads it."""
+    if rule.const is not _MISSING:
+        const = rule.const
+        return lambda payload: const
+    if rule.template is not None:
+        template_format, fields = rule.template.format_map, rule.template_fields
+
+        def from_template(payload: Mapping[str, Any]) -> Any:
+            for f in fields:
+                v = payload.get(f)
+                if v is None or (isinstance(v, str) and not v.strip()):
+                    return None
+            return template_format(payload)
+
+        return from_template
+    if rule.source:
+        source = rule.source
+        return lambda payload: payload.get(source)
+    return lambda payload: None
+
+
+def _converter(rule: Rule, zone: tzinfo) -> Callable[[Any], Any] | None:
+    """``RecordMapping._convert`` specialised to ``rule``; None when it is the identity."""
+    formats, separator = rule.formats, rule.separator
+    kind: Callable[[Any], Any] | None
+    match rule.kind:
+        case "datetime":
+
+            def kind(value: Any) -> Any:
+                return parse_datetime(value, formats, zone)
+
+        case "date":
+
+            def kind(value: Any) -> Any:
+                return parse_date(value, formats, zone)
+
+        case "list":
+
+            def kind(value: Any) -> Any:
+                items = value if isinstance(value, list) else str(value).split(separator)
+                return [str(i).strip() for i in items if str(i).strip()]
+
+        case "text":
+
+            def kind(value: Any) -> Any:
+                return str(value).strip()
+
+        case _:
+            kind = None
+    if rule.codes is None:
+        return kind
+    codes = rule.codes
+    known = sorted(codes)
+
+    def coded(value: Any) -> Any:
+        key = str(value).strip()
+        try:
+            value = codes[key]
+        except KeyError:
+            raise _CodeError(key, known) from None
+        return value if kind is None else kind(value)
+
+    return coded
+
+
+def _compile(rule: Rule, zone: tzinfo) -> Step:
+    """``RecordMapping.map_rule`` specialised to ``rule``: the same values and reasons."""
+    get, convert = _getter(rule), _converter(rule, zone)
+    target, default, required = rule.target, rule.default, rule.required
+    has_default = default is not _MISSING
+    bad_value = "BAD_DATE" if rule.kind in ("date", "datetime") else "INVALID_VALUE"
+
+    def step(payload: Mapping[str, Any], out: dict[str, Any], reasons: list[Reason]) -> None:
+        value = get(payload)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if has_default:
+                out[target] = default
+            elif required:
+                reasons.append(_reason(rule, "REQUIRED", "no value in the source"))
+            return
+        if convert is None:
+            out[target] = value
+            return
+        try:
+            out[target] = convert(value)
+        except _CodeError as exc:
+            reasons.append(
+                _reason(
+                    rule,
+                    "UNKNOWN_CODE",
+                    f"{exc.code!r} is not in the code list ({', '.join(exc.known)})",
+                )
+            )
+        except ValueError as exc:
+            reasons.append(_reason(rule, bad_value, str(exc)))
+
+    return step
 
 
 def _reason(rule: Rule, reason: str, message: str) -> Reason:

@@ -20,10 +20,11 @@ from sqlalchemy import exists, select, update
 from accord.connectors.framework.errors import DeltaExpired, FatalError
 from accord.connectors.framework.mapping import compile_mapping
 from accord.connectors.framework.state import Bookmark
+from accord.connectors.framework.streams import Page
 from accord.connectors.instances import Loaded
 from accord.connectors.models import ConnectorInstance, QuarantineEntry, SyncRun
 from accord.connectors.sync import runs
-from accord.connectors.sync.pages import PageContext, process_page
+from accord.connectors.sync.pages import PageContext, Prepared, prepare_page, process_page
 from accord.connectors.sync.sinks import Sink
 from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime
@@ -92,6 +93,20 @@ async def _prefetch(pages: AsyncIterator[T]) -> AsyncIterator[T]:
                 await pending
 
 
+async def _prepared(
+    pages: AsyncIterator[Page], ctx: PageContext, expect_changes: list[bool]
+) -> AsyncIterator[tuple[Page, Prepared | None]]:
+    """``pages``, each hashed, mapped and validated as it arrives (inside ``_prefetch``, that
+    is while the page before it waits on PostgreSQL) if ``expect_changes[0]``, which the
+    loop keeps up to date. Most records unchanged (a re-sync): nothing is done ahead, as
+    validating records that are then skipped costs more than the overlap saves."""
+    async for page in pages:
+        if expect_changes[0]:
+            yield page, prepare_page(ctx, page.records, page.positions, validate=True)
+        else:
+            yield page, None
+
+
 async def run_stream(
     runtime: Runtime,
     loaded: Loaded,
@@ -124,12 +139,19 @@ async def run_stream(
         while True:
             try:
                 reader = source.open_reader(stream, config, client)
-                async for page in _prefetch(reader.pages(bookmark)):
+                # Learnt from the pages written so far: a re-sync never validates ahead in vain,
+                # an initial sync forgoes the overlap on its first two pages only.
+                expect_changes = [False]
+                async for page, prepared in _prefetch(
+                    _prepared(reader.pages(bookmark), ctx, expect_changes)
+                ):
                     async with tenant_session(runtime, row.tenant) as session:
                         current = await runs.own_stream(
                             session, run_id=run.id, instance_id=row.id, stream=stream.name
                         )
-                        counts = await process_page(session, ctx, page.records, page.positions)
+                        counts = await process_page(
+                            session, ctx, page.records, page.positions, prepared=prepared
+                        )
                         bookmark = current.after_page(page.cursor, page.high_water)
                         await runs.commit_page(
                             session,
@@ -140,6 +162,7 @@ async def run_stream(
                             counts=counts,
                             retries=client.retries,
                         )
+                    expect_changes[0] = counts["unchanged"] * 2 < counts["fetched"]
                     for key, value in counts.items():
                         result.counts[key] += value
                     if progress is not None:

@@ -55,6 +55,12 @@ def event_canonical(
     )
 
 
+def change_text(change: dict[str, Any]) -> str:
+    """The canonical text of an event's change (what its digest and ``jsonb`` column use)."""
+    # A change of plain JSON values is what ``jsonable`` would return unchanged.
+    return _dumps(change) if plain(change) else canonical_text(jsonable(change))
+
+
 def at_text(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -83,7 +89,10 @@ async def append_events(
     actor: str,
     events: Sequence[PendingEvent],
     at: datetime | None = None,
+    texts: Sequence[str | None] | None = None,
 ) -> int:
+    """Append ``events`` to the chain; ``texts[i]``, if given, is ``change_text`` of event i's
+    change, computed ahead."""
     if not events:
         return 0
     await session.execute(
@@ -108,25 +117,27 @@ async def append_events(
     prevs: list[str] = [""] * n
     hashes: list[str] = [""] * n
     sha256 = hashlib.sha256
+    # ``event_canonical`` with what is constant per page (or per action) encoded once.
+    head = {
+        a: f'{{"action":{_dumps(a)},"actor":{_dumps(actor)},"at":{_dumps(stamp)},"change":'
+        for a in {e[0] for e in events}
+    }
+    tail = {t: f',"record_type":{_dumps(t)},"seq":' for t in {e[1] for e in events}}
+    prev_text = _dumps(prev_hash)
     for i, (action, record_type, record_id, change) in enumerate(events):
         seq += 1
-        # A change of plain JSON values is what ``jsonable`` would return unchanged.
-        change_text = _dumps(change) if plain(change) else canonical_text(jsonable(change))
+        known = texts[i] if texts is not None else None
+        text = known if known is not None else change_text(change)
         digest = sha256(
-            event_canonical(
-                seq=seq,
-                at_text=stamp,
-                actor=actor,
-                action=action,
-                record_type=record_type,
-                record_id=record_id,
-                change_text=change_text,
-                prev_hash=prev_hash,
+            (
+                f'{head[action]}{text},"prev_hash":{prev_text},'
+                f'"record_id":{_dumps(record_id)}{tail[record_type]}{seq}}}'
             ).encode()
         ).hexdigest()
         seqs[i], actions[i], types[i], ids[i] = seq, action, record_type, record_id
-        changes[i], prevs[i], hashes[i] = change_text, prev_hash, digest
+        changes[i], prevs[i], hashes[i] = text, prev_hash, digest
         prev_hash = digest
+        prev_text = f'"{digest}"'  # hex: nothing to escape
     raw, translate = await driver(session)
     query = _insert_sql(schema_of(EventLogEntry.__table__, translate))  # type: ignore[arg-type]
     async with raw.cursor() as cur:

@@ -18,7 +18,7 @@ from accord.compliance.audits.common import _reason as pydantic_reason
 from accord.connectors.framework.hashing import payload_digest
 from accord.connectors.framework.mapping import RecordMapping
 from accord.connectors.models import QuarantineEntry
-from accord.connectors.sync.events import PendingEvent, append_events
+from accord.connectors.sync.events import PendingEvent, append_events, change_text
 from accord.connectors.sync.sinks import Candidate, Sink, reason
 
 
@@ -62,16 +62,30 @@ def _event_change(c: Candidate) -> dict[str, Any]:
     return change
 
 
-async def process_page(
-    session: AsyncSession,
+@dataclass(slots=True)
+class Prepared:
+    """A page's CPU work done ahead of its transaction (hashes, optionally mapping)."""
+
+    by_id: dict[str, Candidate]
+    orphans: list[Candidate]
+    fetched_at: datetime
+    #: Every candidate in ``by_id`` went through ``_validate`` already.
+    validated: bool = False
+
+
+def prepare_page(
     ctx: PageContext,
     records: Sequence[dict[str, Any]],
     positions: Sequence[int] | None = None,
     *,
-    skip_unchanged: bool = True,
-    rejected: set[str] | None = None,
-) -> dict[str, int]:
-    """Write one page; returns the counts it adds to the run."""
+    validate: bool = False,
+) -> Prepared:
+    """Hash (and with ``validate``, map and validate) a page; needs no database.
+
+    The sync loop runs it for the next page while the current one waits on PostgreSQL.
+    Validating before unchanged records are skipped costs work a re-sync would not do, so
+    the caller asks for it only when most records are expected to be new or changed.
+    """
     fetched_at = datetime.now(UTC)
     by_id: dict[str, Candidate] = {}
     orphans: list[Candidate] = []
@@ -95,6 +109,32 @@ async def process_page(
             orphans.append(c)
         else:
             by_id[c.external_id] = c  # a record listed twice: the later one wins
+    if validate:
+        for c in by_id.values():
+            _validate(ctx, c, fetched_at)
+            if not c.reasons:
+                c.change = _event_change(c)
+                c.change_text = change_text(c.change)
+    return Prepared(by_id, orphans, fetched_at, validate)
+
+
+async def process_page(
+    session: AsyncSession,
+    ctx: PageContext,
+    records: Sequence[dict[str, Any]],
+    positions: Sequence[int] | None = None,
+    *,
+    skip_unchanged: bool = True,
+    rejected: set[str] | None = None,
+    prepared: Prepared | None = None,
+) -> dict[str, int]:
+    """Write one page; returns the counts it adds to the run.
+
+    ``prepared`` is ``prepare_page`` of the same ``records`` and ``positions``, done ahead.
+    """
+    if prepared is None:
+        prepared = prepare_page(ctx, records, positions)
+    by_id, orphans, fetched_at = prepared.by_id, prepared.orphans, prepared.fetched_at
     counts = {
         "fetched": len(records),
         "created": 0,
@@ -109,8 +149,9 @@ async def process_page(
             if by_id[external_id].payload_hash == digest:
                 del by_id[external_id]
                 counts["unchanged"] += 1
-    for c in by_id.values():
-        _validate(ctx, c, fetched_at)
+    if not prepared.validated:
+        for c in by_id.values():
+            _validate(ctx, c, fetched_at)
     mapped = [c for c in by_id.values() if not c.reasons]
     if mapped:
         await ctx.sink.check(session, mapped)
@@ -120,18 +161,21 @@ async def process_page(
     applied = await ctx.sink.upsert(session, good, actor=ctx.actor)
     counts["unchanged"] += len(good) - len(applied)
     events: list[PendingEvent] = []
+    texts: list[str | None] = []
     kind = ctx.sink.record_type
     for item in applied:
         counts["created" if item.created else "updated"] += 1
+        c = item.candidate
         events.append(
             (
                 f"{kind}.imported" if item.created else f"{kind}.source_changed",
                 kind,
                 str(item.id),
-                _event_change(item.candidate),
+                c.change if c.change is not None else _event_change(c),
             )
         )
-    await append_events(session, actor=ctx.actor, events=events)
+        texts.append(c.change_text)
+    await append_events(session, actor=ctx.actor, events=events, texts=texts)
     await ctx.sink.after_upsert(session, applied, actor=ctx.actor)
     if ctx.open_quarantine and good:
         await mark_superseded(session, ctx, [c.external_id for c in good if c.external_id])

@@ -37,6 +37,9 @@ class Candidate:
     model: BaseModel | None = None
     state: str | None = None
     reasons: list[Reason] = field(default_factory=list)
+    #: The change its event will carry and that change's canonical text, when built ahead.
+    change: dict[str, Any] | None = None
+    change_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
