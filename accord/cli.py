@@ -14,6 +14,7 @@ from rich.table import Table
 
 from accord.commands._support import JsonOption, err, load_settings, out, run
 from accord.commands._support import with_synced_runtime as _with_runtime
+from accord.commands.agreements import agreement_app
 from accord.commands.catalog import catalog_app
 from accord.commands.gaps import gaps
 from accord.commands.identity import token
@@ -39,6 +40,7 @@ app = typer.Typer(
 )
 app.command("gaps")(gaps)
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(agreement_app, name="agreement")
 app.add_typer(store_app, name="store")
 app.add_typer(audit_app, name="audit")
 app.add_typer(catalog_app, name="catalog")

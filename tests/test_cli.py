@@ -43,6 +43,8 @@ COMMANDS = {
     "raci": "RACI matrices",
     "sync": "ERP connectors",
     "schema": "The GraphQL schema",
+    "agreement": "Data-sharing agreements",
+    "agreement propose": "once the grantee accepts",
     "authz": "action gate",
 }
 
@@ -313,3 +315,57 @@ async def test_the_grantor_reads_its_access_log(
     assert [(e["grantee"], e["record_type"], e["records"]) for e in json.loads(result.stdout)] == [
         (grantee.slug, "kpi", 4)
     ]
+
+
+async def test_agreement_lifecycle_through_the_cli(make_tenant: TenantFactory) -> None:
+    grantor, grantee = await make_tenant(label="cga"), await make_tenant(label="cgb")
+    proposed = accord(
+        "agreement",
+        "propose",
+        "--grantor",
+        grantor.slug,
+        "--grantee",
+        grantee.slug,
+        "--types",
+        "finding,capa",
+        "--level",
+        "summary",
+        "--purpose",
+        "Supplier quality",
+        "--json",
+    )
+    assert proposed.returncode == 0, proposed.stderr
+    agreement_id = json.loads(proposed.stdout)["id"]
+    wrong = accord("agreement", "activate", agreement_id, "--tenant", grantee.slug)
+    assert wrong.returncode == 2
+    assert "FORBIDDEN/NOT_GRANTOR" in wrong.stderr
+    assert accord("agreement", "accept", agreement_id, "--tenant", grantee.slug).returncode == 0
+    activated = accord("agreement", "activate", agreement_id, "--tenant", grantor.slug)
+    assert "is active" in activated.stdout
+    listed = json.loads(accord("agreement", "list", "--tenant", grantee.slug, "--json").stdout)
+    assert [(a["grantor"], a["level"], a["state"]) for a in listed] == [
+        (grantor.slug, "summary", "active")
+    ]
+    revoked = accord(
+        "agreement", "revoke", agreement_id, "--tenant", grantee.slug, "--reason", "audit over"
+    )
+    assert "is revoked" in revoked.stdout
+    bad = accord(
+        "agreement",
+        "propose",
+        "--grantor",
+        grantor.slug,
+        "--grantee",
+        grantor.slug,
+        "--types",
+        "payroll",
+        "--level",
+        "full",
+        "--purpose",
+        "x",
+    )
+    assert bad.returncode == 2
+    assert "BAD_USER_INPUT/SELF_GRANT" in bad.stderr
+    garbage = accord("agreement", "accept", "not-an-id", "--tenant", grantee.slug)
+    assert garbage.returncode == 2
+    assert "BAD_USER_INPUT/BAD_ID" in garbage.stderr
