@@ -50,14 +50,11 @@ app.add_typer(sync_app, name="sync")
 app.add_typer(schema_app, name="schema")
 app.command("token")(token)
 
-_settings = load_settings
-_run = run
-
 
 @app.command()
 def config(as_json: JsonOption = False) -> None:
     """Print the effective settings (from ACCORD_* variables), secrets masked."""
-    effective = _settings().effective()
+    effective = load_settings().effective()
     if as_json:
         out.print_json(json.dumps(effective))
         return
@@ -135,7 +132,7 @@ PortOption = Annotated[int | None, typer.Option(help="Port (default 8000).")]
 @app.command()
 def serve(host: HostOption = None, port: PortOption = None) -> None:
     """Serve the API (GraphQL on /graphql, /healthz, /readyz)."""
-    settings = _settings()
+    settings = load_settings()
 
     async def run(runtime: Runtime) -> None:
         await _serve(settings, runtime, host or settings.host, port or settings.port)
@@ -160,7 +157,7 @@ def demo(
     from accord.demo import demo_settings, seed_demo
 
     async def main() -> None:
-        settings = await demo_settings(_settings())
+        settings = await demo_settings(load_settings())
         err.print("[bold]Accord demo[/bold]: starting stores eu-central and us-east …")
         async with open_runtime(settings) as runtime:
             await sync_catalog(runtime)
@@ -178,7 +175,7 @@ def demo(
             )
             await _serve(settings, runtime, h, p)
 
-    _run(main())
+    run(main())
 
 
 def main() -> None:

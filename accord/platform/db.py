@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
     AsyncSession,
-    async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
@@ -217,13 +216,12 @@ class StoreRegistry:
 
     async def ping(self, name: str, *, within: float = 3.0) -> None:
         """Raise ``StoreUnavailable`` unless the store answers within ``within`` seconds."""
+        engine = self.engine(name)  # an unknown store is NotFound, not "unreachable"
         try:
             async with asyncio.timeout(within):
-                async with self.engine(name).connect() as conn:
+                async with engine.connect() as conn:
                     await conn.execute(text("select 1"))
-        except (TimeoutError, OSError, Exception) as exc:
-            if isinstance(exc, NotFound):
-                raise
+        except Exception as exc:
             raise StoreUnavailable(
                 f"Store '{name}' ({mask_url(self._urls[name])}) is unreachable: "
                 f"{type(exc).__name__}.",
@@ -271,8 +269,8 @@ class StoreRegistry:
     @asynccontextmanager
     async def control_session(self, store: str) -> AsyncIterator[AsyncSession]:
         """A transaction on ``store`` as Accord itself (control plane); commits on success."""
-        maker = async_sessionmaker(self.engine(store), expire_on_commit=False)
-        async with maker() as session, session.begin():
+        session = AsyncSession(self.engine(store), expire_on_commit=False)
+        async with session, session.begin():
             yield session
 
     async def dispose(self) -> None:

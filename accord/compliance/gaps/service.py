@@ -34,7 +34,6 @@ from accord.compliance.evidence.models import Evidence
 from accord.compliance.findings.models import Finding, FindingGrade
 from accord.compliance.findings.states import FindingState
 from accord.compliance.mappings import service as mapping_service
-from accord.compliance.mappings.models import TenantClauseMapping
 from accord.compliance.vocab import Coverage
 
 NONCONFORMITY_GRADES = (FindingGrade.MAJOR_NONCONFORMITY, FindingGrade.MINOR_NONCONFORMITY)
@@ -69,11 +68,8 @@ async def _edges(session: AsyncSession, tenant_slug: str) -> list[MappingEdge]:
         global_edges = await mapping_service.mapping_edges(session=session)
         _edge_cache.clear()  # one catalog version is current at a time
         _edge_cache[version] = global_edges
-    own = await session.scalar(select(func.count()).select_from(TenantClauseMapping))
-    if not own:
-        return global_edges
-    everything = await mapping_service.mapping_edges(session=session, tenant_slug=tenant_slug)
-    return everything
+    own = await mapping_service.tenant_mapping_edges(session=session, tenant_slug=tenant_slug)
+    return [*global_edges, *own] if own else global_edges
 
 
 async def _direct_results(session: AsyncSession) -> tuple[dict[str, DirectResult], dict[str, int]]:

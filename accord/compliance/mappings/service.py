@@ -272,6 +272,16 @@ async def list_mapping_sets(*, session: AsyncSession) -> list[MappingSet]:
     return list(await session.scalars(select(MappingSet).order_by(MappingSet.id)))
 
 
+async def tenant_mapping_edges(*, session: AsyncSession, tenant_slug: str) -> list[MappingEdge]:
+    """The tenant's own mappings (``session`` is that tenant's session)."""
+    own = await session.scalars(
+        select(TenantClauseMapping).order_by(
+            TenantClauseMapping.mapping_set, TenantClauseMapping.position
+        )
+    )
+    return [writer.edge(row, tenant_slug, f"{row.mapping_set}#{row.position}") for row in own]
+
+
 async def mapping_edges(
     *, session: AsyncSession, tenant_slug: str | None = None
 ) -> list[MappingEdge]:
@@ -283,14 +293,7 @@ async def mapping_edges(
         )
     ]
     if tenant_slug is not None:
-        own = await session.scalars(
-            select(TenantClauseMapping).order_by(
-                TenantClauseMapping.mapping_set, TenantClauseMapping.position
-            )
-        )
-        edges.extend(
-            writer.edge(row, tenant_slug, f"{row.mapping_set}#{row.position}") for row in own
-        )
+        edges.extend(await tenant_mapping_edges(session=session, tenant_slug=tenant_slug))
     return edges
 
 
