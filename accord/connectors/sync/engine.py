@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -47,12 +48,22 @@ class RunResult:
     error: str | None = None
 
 
-def make_sink(record_type: str, source_system: str) -> Sink:
-    if record_type == "finding":
-        from accord.connectors.sync.finding_sink import FindingSink
+#: Record type -> "module:Class" of its sink; a sink takes the source system.
+SINKS: dict[str, str] = {
+    "finding": "accord.connectors.sync.finding_sink:FindingSink",
+}
 
-        return FindingSink(source_system)
-    raise AccordError(f"No sink for record type {record_type!r}.", reason="UNKNOWN_RECORD_TYPE")
+
+def make_sink(record_type: str, source_system: str) -> Sink:
+    target = SINKS.get(record_type)
+    if target is None:
+        raise AccordError(
+            f"No sink for record type {record_type!r} (known: {', '.join(sorted(SINKS))}).",
+            reason="UNKNOWN_RECORD_TYPE",
+        )
+    module, _, name = target.partition(":")
+    sink_class: Callable[[str], Sink] = getattr(importlib.import_module(module), name)
+    return sink_class(source_system)
 
 
 def page_context(
