@@ -22,6 +22,7 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
+from typing import Any
 
 from accord.platform.errors import BadInput
 from accord.platform.settings import Settings
@@ -81,8 +82,23 @@ class CursorSigner:
         body = json.dumps([fingerprint, key[0], key[1]], separators=(",", ":")).encode()
         return _b64encode(body + self._mac(body))
 
-    def decode(self, cursor: str, fingerprint: str) -> SortKey:
-        """The position in ``cursor``, if it is genuine and belongs to this query."""
+    def encode_parts(self, fingerprint: str, parts: list[Any]) -> str:
+        """A cursor for a position of any JSON-able parts (federated listings)."""
+        body = json.dumps([fingerprint, *parts], separators=(",", ":")).encode()
+        return _b64encode(body + self._mac(body))
+
+    def decode_parts(self, cursor: str, fingerprint: str) -> list[Any]:
+        """The parts of ``cursor``, if it is genuine and belongs to this query."""
+        body = self._checked(cursor)
+        query, *parts = json.loads(body)
+        if not isinstance(query, str) or query != fingerprint:
+            raise _bad(
+                "CURSOR_FOR_ANOTHER_QUERY",
+                "The cursor belongs to another query; page with the arguments it came from.",
+            )
+        return list(parts)
+
+    def _checked(self, cursor: str) -> bytes:
         try:
             raw = _b64decode(cursor)
         except (binascii.Error, ValueError):
@@ -90,10 +106,11 @@ class CursorSigner:
         body, mac = raw[:-_MAC_SIZE], raw[-_MAC_SIZE:]
         if len(raw) <= _MAC_SIZE or not hmac.compare_digest(mac, self._mac(body)):
             raise _bad("BAD_CURSOR", "The cursor is not one this API issued.")
-        query, position, record_id = json.loads(body)
-        if query != fingerprint:
-            raise _bad(
-                "CURSOR_FOR_ANOTHER_QUERY",
-                "The cursor belongs to another query; page with the arguments it came from.",
-            )
-        return int(position), str(record_id)
+        return body
+
+    def decode(self, cursor: str, fingerprint: str) -> SortKey:
+        """The position in ``cursor``, if it is genuine and belongs to this query."""
+        parts = self.decode_parts(cursor, fingerprint)
+        if len(parts) != 2:
+            raise _bad("BAD_CURSOR", "The cursor is malformed.")
+        return int(parts[0]), str(parts[1])

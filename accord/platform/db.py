@@ -9,7 +9,7 @@ bug cannot read another tenant's schema and nothing outlives the transaction.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +34,8 @@ from accord.platform.settings import async_url, mask_url
 
 CONTROL_SCHEMA = "accord"
 TENANT_SCHEMA_PLACEHOLDER = "tenant"
+#: The NOLOGIN role a federated read runs as (created and granted by the migration runner).
+FEDERATION_ROLE = "accord_federation"
 
 _NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -185,24 +187,27 @@ class StoreRegistry:
             self._engines[name] = engine
         return engine
 
+    def _base_tenant_engine(self, store: str) -> AsyncEngine:
+        base = self._tenant_engines.get(store)
+        if base is None:
+            base = create_async_engine(
+                self.url(store),
+                isolation_level="AUTOCOMMIT",
+                pool_size=self._pool_size,
+                max_overflow=self._max_overflow,
+                # Every tenant transaction ends in an explicit COMMIT or ROLLBACK; the
+                # check-in guard below drops any connection that is not idle anyway.
+                pool_reset_on_return=None,
+            )
+            event.listen(base.sync_engine, "checkin", _drop_unless_idle)
+            self._tenant_engines[store] = base
+        return base
+
     def _tenant_engine(self, tenant: TenantScope) -> AsyncEngine:
         key = (tenant.store, tenant.slug)
         scoped = self._scoped.get(key)
         if scoped is None:
-            base = self._tenant_engines.get(tenant.store)
-            if base is None:
-                base = create_async_engine(
-                    self.url(tenant.store),
-                    isolation_level="AUTOCOMMIT",
-                    pool_size=self._pool_size,
-                    max_overflow=self._max_overflow,
-                    # Every tenant transaction ends in an explicit COMMIT or ROLLBACK; the
-                    # check-in guard below drops any connection that is not idle anyway.
-                    pool_reset_on_return=None,
-                )
-                event.listen(base.sync_engine, "checkin", _drop_unless_idle)
-                self._tenant_engines[tenant.store] = base
-            scoped = base.execution_options(
+            scoped = self._base_tenant_engine(tenant.store).execution_options(
                 schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: tenant.schema}
             )
             self._scoped[key] = scoped
@@ -230,19 +235,45 @@ class StoreRegistry:
             ) from exc
 
     async def _open_tenant_transaction(self, tenant: TenantScope) -> AsyncConnection:
+        return await self._open_as(
+            tenant.store, lambda: self._tenant_engine(tenant), _begin_as(tenant.role)
+        )
+
+    async def _open_as(
+        self, store: str, engine_of: Callable[[], AsyncEngine], begin: bytes
+    ) -> AsyncConnection:
         for attempt in (1, 2):
-            engine = self._tenant_engine(tenant)
+            engine = engine_of()
             try:
-                sync = await greenlet_spawn(
-                    _checkout_and_begin, engine.sync_engine, _begin_as(tenant.role)
-                )
+                sync = await greenlet_spawn(_checkout_and_begin, engine.sync_engine, begin)
             except psycopg.OperationalError:
                 if attempt == 2:
                     raise
-                await self._restart_tenant_pool(tenant.store)
+                await self._restart_tenant_pool(store)
                 continue
             return AsyncConnection(engine, sync)
         raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def federation_connection(self, store: str) -> AsyncIterator[AsyncConnection]:
+        """One transaction on ``store`` as the federation role; commits on success.
+
+        The role reads the shareable record tables (and tallies) of the store's tenant
+        schemas and appends to their access logs, nothing more: a federated read names
+        each tenant's table explicitly, one ``UNION ALL`` branch per owner the planner
+        admitted. Tenant sessions remain the only way to write records.
+        """
+        conn = await self._open_as(
+            store, lambda: self._base_tenant_engine(store), _begin_as(FEDERATION_ROLE)
+        )
+        try:
+            yield conn
+        except BaseException:
+            await conn.close()
+            raise
+        sync = conn.sync_connection
+        assert sync is not None
+        await greenlet_spawn(_commit_and_release, sync)
 
     @asynccontextmanager
     async def tenant_session(self, tenant: TenantScope) -> AsyncIterator[AsyncSession]:

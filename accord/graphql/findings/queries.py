@@ -1,40 +1,53 @@
-"""Finding reads. Every one goes through ``read_records``: the sovereignty gate (agreements),
-the action gate (Casbin), the granted level and the grantors' access logs.
+"""Finding reads. Listings go through the federated read (``list_records``) and aggregates
+through ``read_records``: both apply the sovereignty gate (agreements), the action gate
+(Casbin), the granted level and the grantors' access logs.
 
-``read_records`` returns each owner's newest ``READ_WINDOW`` rows; filters and keyset
-pages are applied to that window here, after the gates. Pushing the filter and the
-cursor down into the per-owner queries is the federation work that follows.
+A listing pushes its filter, order and cursor into every owner's branch of one statement
+per store; see ``accord.compliance.sharing.federation``.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import strawberry
 
+from accord.compliance.sharing.federation import (
+    Condition,
+    ListedPage,
+    Position,
+    list_records,
+    python_type,
+)
 from accord.compliance.sharing.reads import SharedRead, read_records
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.errors import tenant_errors
 from accord.graphql.findings.types import (
+    FINDING_ORDERINGS,
     FindingAggregateGroup,
     FindingAggregates,
     FindingConnection,
     FindingEdge,
     FindingFilter,
     FindingGradeEnum,
+    FindingOrder,
     FindingStateEnum,
     FindingType,
     SuppressedGroups,
 )
-from accord.graphql.pagination import PageInfo, check_first, keyset_page, newest_first
+from accord.graphql.pagination import PageInfo, check_first
 from accord.graphql.relay import GlobalId
 from accord.platform.errors import AccordError, ErrorCode, NotFound
 
-READ_WINDOW = 1000
+Process = Annotated[
+    str | None,
+    strawberry.argument(description="The shared process the read is made in (RACI)."),
+]
 
 
-async def _read(info: strawberry.Info[Context, None], process: str | None) -> SharedRead:
+async def _aggregate_read(info: strawberry.Info[Context, None], process: str | None) -> SharedRead:
     context = info.context
     principal, _ = require_tenant(context)
     return await read_records(
@@ -44,26 +57,56 @@ async def _read(info: strawberry.Info[Context, None], process: str | None) -> Sh
         record_type="finding",
         process=process,
         request_id=context.request_id,
-        limit=READ_WINDOW,
+        limit=0,
     )
 
 
-def _sort_key(finding: FindingType) -> tuple[int, str]:
-    return newest_first(finding.created_at, finding.id)
+async def _list(
+    info: strawberry.Info[Context, None],
+    *,
+    order: FindingOrder,
+    conditions: list[Condition],
+    tenants: list[str] | None,
+    after: Position | None,
+    first: int,
+    process: str | None,
+) -> ListedPage:
+    context = info.context
+    principal, _ = require_tenant(context)
+    return await list_records(
+        context.runtime,
+        authorizer=context.authorizer,
+        principal=principal,
+        record_type="finding",
+        ordering=FINDING_ORDERINGS[order],
+        conditions=conditions,
+        tenants=tenants,
+        after=after,
+        first=first,
+        process=process,
+        request_id=context.request_id,
+    )
 
 
 async def find_finding(
     info: strawberry.Info[Context, None], gid: GlobalId, process: str | None
 ) -> FindingType:
-    read = await _read(info, process)
-    for failure in read.errors:
+    page = await _list(
+        info,
+        order=FindingOrder.CREATED_AT,
+        conditions=[Condition("id", "eq", gid.record_id)],
+        tenants=[gid.tenant],
+        after=None,
+        first=1,
+        process=process,
+    )
+    for failure in page.errors:
         if failure.tenant == gid.tenant:
             raise AccordError(
                 failure.message, reason="OWNER_UNREADABLE", code=ErrorCode.TENANT_UNAVAILABLE
             )
-    for record in read.records:
-        if record["owner"] == gid.tenant and record["fields"]["id"] == gid.record_id:
-            return FindingType.from_shared(record)
+    if page.records:
+        return FindingType.from_shared(page.records[0])
     # Missing, or not shared with you: the same answer, so ids reveal nothing.
     raise NotFound("No such finding.", reason="FINDING_NOT_FOUND", field="id")
 
@@ -80,33 +123,52 @@ class FindingQueries:
         first: int = 20,
         after: str | None = None,
         filter: FindingFilter | None = None,
-        process: Annotated[
-            str | None,
-            strawberry.argument(description="The shared process the read is made in (RACI)."),
-        ] = None,
+        order_by: FindingOrder = FindingOrder.CREATED_AT,
+        process: Process = None,
     ) -> FindingConnection:
         context = info.context
         principal, _ = require_tenant(context)
         check_first(first)
         wanted = filter or FindingFilter()
         fingerprint = context.cursors.fingerprint(
-            "findings", principal.tenant, principal.subject, process, wanted.normalised()
+            "findings",
+            principal.tenant,
+            principal.subject,
+            process,
+            order_by.value,
+            wanted.normalised(),
         )
-        start = context.cursors.decode(after, fingerprint) if after is not None else None
-        read = await _read(info, process)
-        failed = [e for e in read.errors if not wanted.tenants or e.tenant in wanted.tenants]
-        context.errors.extend(tenant_errors(info, failed))
-        rows = [f for f in map(FindingType.from_shared, read.records) if wanted.matches(f)]
-        page = keyset_page(rows, key=_sort_key, after=start, first=first)
+        ordering = FINDING_ORDERINGS[order_by]
+        start = (
+            Position.from_json(
+                context.cursors.decode_parts(after, fingerprint),
+                python_type("finding", ordering.column),
+            )
+            if after is not None
+            else None
+        )
+        page = await _list(
+            info,
+            order=order_by,
+            conditions=wanted.conditions(datetime.now(UTC).date()),
+            tenants=wanted.tenants,
+            after=start,
+            first=first,
+            process=process,
+        )
+        context.errors.extend(tenant_errors(info, page.errors))
         edges = [
-            FindingEdge(cursor=context.cursors.encode(fingerprint, key), node=node)
-            for key, node in page.items
+            FindingEdge(
+                cursor=context.cursors.encode_parts(fingerprint, position.as_json()),
+                node=FindingType.from_shared(record),
+            )
+            for record, position in zip(page.records, page.positions, strict=True)
         ]
         return FindingConnection(
             edges=edges,
             page_info=PageInfo(
                 has_next_page=page.has_next,
-                has_previous_page=page.has_previous,
+                has_previous_page=start is not None,
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
@@ -117,7 +179,7 @@ class FindingQueries:
         self,
         info: strawberry.Info[Context, None],
         id: strawberry.ID,
-        process: str | None = None,
+        process: Process = None,
     ) -> FindingType | None:
         return await find_finding(info, GlobalId.decode(id, expected="Finding"), process)
 
@@ -125,9 +187,9 @@ class FindingQueries:
         description="Counts by grade and state from owners that share findings in aggregate."
     )
     async def finding_aggregates(
-        self, info: strawberry.Info[Context, None], process: str | None = None
+        self, info: strawberry.Info[Context, None], process: Process = None
     ) -> FindingAggregates:
-        read = await _read(info, process)
+        read = await _aggregate_read(info, process)
         info.context.errors.extend(tenant_errors(info, read.errors))
         return FindingAggregates(
             groups=[

@@ -12,6 +12,7 @@ import strawberry
 
 from accord.compliance.findings.models import Finding, FindingGrade, Severity, VerificationResult
 from accord.compliance.findings.states import FindingState
+from accord.compliance.sharing.federation import Condition, Ordering
 from accord.compliance.sharing.fields import SUMMARY_FIELDS
 from accord.compliance.sharing.reads import SharedRecord
 from accord.graphql.context import Context
@@ -165,30 +166,103 @@ class FindingConnection:
     page_info: PageInfo
 
 
+@strawberry.enum(name="FindingOrder", description="How a findings listing is sorted.")
+class FindingOrder(Enum):
+    CREATED_AT = "created_at"
+    DUE_AT = "due_at"
+    RAISED_AT = "raised_at"
+
+
+#: Each ordering: sort column, descending, how NULLs sort (see the t0009 indexes).
+FINDING_ORDERINGS: dict[FindingOrder, Ordering] = {
+    FindingOrder.CREATED_AT: Ordering("created_at", descending=True),
+    FindingOrder.DUE_AT: Ordering("response_due_at", nulls_as="'infinity'::date"),
+    FindingOrder.RAISED_AT: Ordering("raised_at", descending=True),
+}
+
+_OPEN_STATES = [s.value for s in FindingState if s is not FindingState.CLOSED]
+
+
 @strawberry.input(description="Narrows a findings listing; every given part must match.")
 class FindingFilter:
-    tenants: list[str] | None = None
+    tenants: list[str] | None = strawberry.field(
+        default=None, description="Only these owning tenants."
+    )
     grade: list[FindingGradeEnum] | None = None
     state: list[FindingStateEnum] | None = None
+    severity: list[SeverityEnum] | None = None
     clause: str | None = strawberry.field(
         default=None, description="A clause key the finding names, e.g. 'iso9001:2015/8.4'."
     )
+    standard: str | None = strawberry.field(
+        default=None,
+        description="Only findings naming a clause of this standard, e.g. 'iso9001:2015'.",
+    )
+    owner: str | None = strawberry.field(
+        default=None,
+        description="Who addresses the finding. Owners sharing only summaries are left out "
+        "of a listing filtered on it.",
+    )
+    audit_id: uuid.UUID | None = None
+    overdue: bool | None = strawberry.field(
+        default=None, description="Not closed and past its response due date (or not overdue)."
+    )
+    due_from: date | None = None
+    due_to: date | None = None
+    raised_from: datetime | None = None
+    raised_to: datetime | None = None
 
     def normalised(self) -> dict[str, object]:
         return {
             "tenants": sorted(self.tenants or []),
             "grade": sorted(g.value for g in self.grade or []),
             "state": sorted(s.value for s in self.state or []),
+            "severity": sorted(s.value for s in self.severity or []),
             "clause": self.clause,
+            "standard": self.standard,
+            "owner": self.owner,
+            "audit": str(self.audit_id) if self.audit_id else None,
+            "overdue": self.overdue,
+            "due": [str(self.due_from), str(self.due_to)],
+            "raised": [str(self.raised_from), str(self.raised_to)],
         }
 
-    def matches(self, finding: FindingType) -> bool:
-        return (
-            (not self.tenants or finding.tenant in self.tenants)
-            and (not self.grade or finding.grade in self.grade)
-            and (not self.state or finding.state in self.state)
-            and (self.clause is None or self.clause in finding.clause_keys)
-        )
+    def conditions(self, today: date) -> list[Condition]:
+        """The filter as conditions every owner's branch applies in its own store."""
+        found: list[Condition] = []
+        if self.grade:
+            found.append(Condition("grade", "in", [g.value for g in self.grade]))
+        if self.state:
+            found.append(Condition("state", "in", [s.value for s in self.state]))
+        if self.severity:
+            found.append(Condition("severity", "in", [s.value for s in self.severity]))
+        if self.clause:
+            found.append(Condition("clause_keys", "contains", self.clause))
+        if self.standard:
+            found.append(Condition("clause_keys", "prefix", self.standard.rstrip("/") + "/"))
+        if self.owner:
+            found.append(Condition("owner", "eq", self.owner))
+        if self.audit_id:
+            found.append(Condition("audit_id", "eq", self.audit_id))
+        if self.overdue is True:
+            found.append(Condition("response_due_at", "lt", today))
+            found.append(Condition("state", "in", _OPEN_STATES))
+        elif self.overdue is False:
+            not_overdue = (
+                Condition("response_due_at", "is_null", None),
+                Condition("response_due_at", "ge", today),
+                Condition("state", "eq", FindingState.CLOSED.value),
+            )
+            found.append(Condition("response_due_at", "any", not_overdue))
+        if self.due_from:
+            found.append(Condition("response_due_at", "ge", self.due_from))
+        if self.due_to:
+            found.append(Condition("response_due_at", "le", self.due_to))
+        if self.raised_from:
+            found.append(Condition("raised_at", "ge", self.raised_from))
+        if self.raised_to:
+            found.append(Condition("raised_at", "le", self.raised_to))
+        return found
 
 
 @strawberry.type

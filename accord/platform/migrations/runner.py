@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from accord.platform.db import CONTROL_SCHEMA, quote_ident
+from accord.platform.db import CONTROL_SCHEMA, FEDERATION_ROLE, quote_ident
 from accord.platform.errors import AccordError, ErrorCode
 
 _HERE = Path(__file__).resolve().parent
@@ -54,6 +54,21 @@ async def upgrade_control(conn: AsyncConnection) -> None:
 
 
 TENANT_GROUP = "accord_tenant"
+#: Tenant tables the federation role may read (the shareable records and their tallies).
+FEDERATED_TABLES = frozenset(
+    {
+        "audits",
+        "findings",
+        "evidence",
+        "capas",
+        "management_reviews",
+        "kpis",
+        "risks",
+        "incident_reports",
+        "finding_tallies",
+        "capa_action_tallies",
+    }
+)
 
 
 async def ensure_tenant_group(conn: AsyncConnection) -> None:
@@ -67,6 +82,23 @@ async def ensure_tenant_group(conn: AsyncConnection) -> None:
             "DO $$ BEGIN CREATE ROLE accord_tenant NOLOGIN; "
             "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
         )
+
+
+async def ensure_federation_role(conn: AsyncConnection) -> None:
+    """The federation role, and Accord's own login allowed to switch to it."""
+    exists = await conn.scalar(
+        text("select exists (select 1 from pg_roles where rolname = :r)"), {"r": FEDERATION_ROLE}
+    )
+    if not exists:
+        await conn.exec_driver_sql(
+            "DO $$ BEGIN CREATE ROLE accord_federation NOLOGIN; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+    superuser = await conn.scalar(
+        text("select rolsuper from pg_roles where rolname = current_user")
+    )
+    if not superuser:
+        await conn.exec_driver_sql("GRANT accord_federation TO CURRENT_USER")
 
 
 async def upgrade_catalog(conn: AsyncConnection) -> None:
@@ -206,3 +238,20 @@ async def apply_tenant_grants(conn: AsyncConnection, *, schema: str, role: str) 
         )
     await ensure_tenant_group(conn)
     await conn.exec_driver_sql(f"GRANT {TENANT_GROUP} TO {r}")
+    await apply_federation_grants(conn, schema=schema)
+
+
+async def apply_federation_grants(conn: AsyncConnection, *, schema: str) -> None:
+    """Let federated reads see the schema's shareable tables and log to its access log."""
+    await ensure_federation_role(conn)
+    s, f = quote_ident(conn, schema), quote_ident(conn, FEDERATION_ROLE)
+    present = set(
+        await conn.scalars(
+            text("select tablename from pg_tables where schemaname = :s"), {"s": schema}
+        )
+    )
+    await conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {s} TO {f}")
+    for table in sorted(present & FEDERATED_TABLES):
+        await conn.exec_driver_sql(f"GRANT SELECT ON {s}.{quote_ident(conn, table)} TO {f}")
+    if "access_log" in present:
+        await conn.exec_driver_sql(f"GRANT INSERT ON {s}.access_log TO {f}")

@@ -1,0 +1,469 @@
+"""Federated listings: one keyset page of a record type across every owner one may read.
+
+The plan is ``plan_owners`` (both gates, per owner, fresh each call). The owners that
+contribute records (``full`` and ``summary``) are grouped by store, and each store gets
+**one** statement: a ``UNION ALL`` with one branch per owner, each branch already
+projected to the granted level (withheld columns come back as NULL, so free text never
+leaves an owner whose grant is ``summary``), filtered, positioned after the cursor and
+limited to a page, so every branch reads about a page through an index whatever the
+owner holds. Stores run concurrently; results are merged by the total order
+``(sort value, owner, id)``, which makes cursors stable across pages and stores.
+
+A store that fails or does not answer in time costs only its owners' rows: each becomes
+a ``TENANT_UNAVAILABLE`` entry naming the tenant. Suspended or offboarded owners are
+reported the same way.
+
+Every grantor whose rows were read gets one access-log row for the request (what it
+returned to this page), written per store in one statement. If that write fails, the
+store's rows are withheld from the answer: nothing leaves without its log entry.
+
+The statements run as the store's federation role (read on shareable tables, insert on
+access logs), not as a tenant role — which is what lets one statement span schemas. What
+a branch may read is decided here, by the planner, per owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any, Literal
+
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Select,
+    TableClause,
+    cast,
+    column,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    table,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from accord.compliance.sharing.fields import SUMMARY_FIELDS
+from accord.compliance.sharing.reads import (
+    OWNER_FAILURES,
+    Authorizer,
+    PlannedOwner,
+    SharedRecord,
+    TenantError,
+    _unavailable,
+    plan_owners,
+)
+from accord.compliance.sharing.registry import table_for
+from accord.platform.errors import BadInput
+from accord.platform.naming import schema_name
+from accord.platform.runtime import Runtime
+from accord.policies.schemas import Actor
+from accord.tenants.agreements.models import AccessLogEntry, SharingLevel
+from accord.tenants.models import Tenant, TenantStatus
+
+Op = Literal["in", "contains", "prefix", "is_null", "any", "lt", "le", "gt", "ge", "eq"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    """The listing's sort column; ties are broken by owner, then id, in the same direction.
+
+    ``nulls_as`` sorts NULLs as that SQL literal (e.g. ``'infinity'::date``: undated last);
+    the column's index must be on the same expression.
+    """
+
+    column: str
+    descending: bool = False
+    nulls_as: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A predicate every branch applies: ``column op value``.
+
+    ``contains``: an array column holds ``value``; ``prefix``: an element of an array
+    column starts with ``value``; ``any``: ``value`` is a tuple of conditions, one of
+    which must hold (``column`` names the first, for the summary-level check).
+    """
+
+    column: str
+    op: Op
+    value: Any
+
+    def columns(self) -> set[str]:
+        if self.op == "any":
+            return {name for c in self.value for name in c.columns()}
+        return {self.column}
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a page ends: the last item's sort value, owner and id."""
+
+    value: Any
+    owner: str
+    id: str
+
+    def as_json(self) -> list[Any]:
+        value = self.value
+        if isinstance(value, datetime | date):
+            value = value.isoformat()
+        return [value, self.owner, self.id]
+
+    @classmethod
+    def from_json(cls, parts: Sequence[Any], kind: type[Any] | None) -> Position:
+        if len(parts) != 3 or not isinstance(parts[1], str) or not isinstance(parts[2], str):
+            raise BadInput("The cursor is malformed.", reason="BAD_CURSOR", field="after")
+        value = parts[0]
+        try:
+            if value is not None and kind is datetime:
+                value = datetime.fromisoformat(value)
+            elif value is not None and kind is date:
+                value = date.fromisoformat(value)
+            uuid.UUID(parts[2])
+        except (TypeError, ValueError):
+            raise BadInput("The cursor is malformed.", reason="BAD_CURSOR", field="after") from None
+        return cls(value, parts[1], parts[2])
+
+
+@dataclass(slots=True)
+class ListedPage:
+    records: list[SharedRecord]
+    positions: list[Position]
+    has_next: bool
+    errors: list[TenantError]
+    plan: list[PlannedOwner] = field(default_factory=list)
+
+
+@lru_cache(maxsize=8192)
+def _table_in(record_type: str, schema: str) -> TableClause:
+    """The record table of one tenant schema, as a lightweight, explicitly qualified table."""
+    base = table_for(record_type)
+    return table(base.name, *(column(c.name, c.type) for c in base.c), schema=schema)
+
+
+def python_type(record_type: str, name: str) -> type[Any] | None:
+    column_type = table_for(record_type).c[name].type
+    if isinstance(column_type, DateTime):
+        return datetime
+    if isinstance(column_type, Date):
+        return date
+    return None
+
+
+def _sort_expression(t: TableClause, ordering: Ordering) -> ColumnElement[Any]:
+    col = t.c[ordering.column]
+    if ordering.nulls_as is None:
+        return col
+    return func.coalesce(col, literal_column(ordering.nulls_as))
+
+
+def _position_value(ordering: Ordering, value: Any, t: TableClause) -> ColumnElement[Any]:
+    if value is None:
+        if ordering.nulls_as is None:
+            raise BadInput("The cursor is malformed.", reason="BAD_CURSOR", field="after")
+        return literal_column(ordering.nulls_as)
+    return literal(value, t.c[ordering.column].type)
+
+
+def _after(t: TableClause, owner: str, ordering: Ordering, after: Position) -> ColumnElement[bool]:
+    """Rows of ``owner`` strictly after ``after`` in the total order (value, owner, id)."""
+    e = _sort_expression(t, ordering)
+    x = _position_value(ordering, after.value, t)
+    i = literal(uuid.UUID(after.id), t.c.id.type)
+    condition: ColumnElement[bool]
+    if not ordering.descending:
+        if owner == after.owner:
+            condition = tuple_(e, t.c.id) > tuple_(x, i)
+        else:
+            condition = e >= x if owner > after.owner else e > x
+    elif owner == after.owner:
+        condition = tuple_(e, t.c.id) < tuple_(x, i)
+    else:
+        condition = e <= x if owner < after.owner else e < x
+    return condition
+
+
+def _condition(t: TableClause, c: Condition) -> ColumnElement[bool]:
+    col = t.c[c.column]
+    result: ColumnElement[bool]
+    if c.op == "in":
+        result = col.in_(list(c.value))
+    elif c.op == "contains":
+        result = col.contains([c.value])
+    elif c.op == "prefix":
+        element = func.unnest(col).table_valued("k")
+        result = exists(select(1).select_from(element).where(element.c.k.startswith(c.value)))
+    elif c.op == "is_null":
+        result = col.is_(None)
+    elif c.op == "any":
+        result = or_(*(_condition(t, part) for part in c.value))
+    elif c.op == "eq":
+        result = col == c.value
+    elif c.op == "lt":
+        result = col < c.value
+    elif c.op == "le":
+        result = col <= c.value
+    elif c.op == "gt":
+        result = col > c.value
+    else:
+        result = col >= c.value
+    return result
+
+
+def _branch(
+    record_type: str,
+    owner: PlannedOwner,
+    *,
+    ordering: Ordering,
+    conditions: Sequence[Condition],
+    after: Position | None,
+    limit: int,
+) -> Select[Any]:
+    t = _table_in(record_type, schema_name(owner.owner))
+    shown = SUMMARY_FIELDS[record_type]
+    columns: list[ColumnElement[Any]] = [literal(owner.owner).label("_owner")]
+    for c in t.c:
+        visible = owner.level is SharingLevel.FULL or c.name in shown
+        columns.append(c.label(c.name) if visible else cast(null(), c.type).label(c.name))
+    e = _sort_expression(t, ordering)
+    stmt = select(*columns).where(*(_condition(t, c) for c in conditions))
+    if after is not None:
+        stmt = stmt.where(_after(t, owner.owner, ordering, after))
+    order = (e.desc(), t.c.id.desc()) if ordering.descending else (e.asc(), t.c.id.asc())
+    return stmt.order_by(*order).limit(limit)
+
+
+def store_statement(
+    record_type: str,
+    owners: Sequence[PlannedOwner],
+    *,
+    ordering: Ordering,
+    conditions: Sequence[Condition],
+    after: Position | None,
+    limit: int,
+) -> Select[Any]:
+    """One statement for one store: a page from each owner, merged and limited."""
+    branches = [
+        _branch(record_type, o, ordering=ordering, conditions=conditions, after=after, limit=limit)
+        for o in owners
+    ]
+    if len(branches) == 1:
+        return branches[0]
+    merged = union_all(*branches).subquery("merged")
+    key: ColumnElement[Any] = merged.c[ordering.column]
+    if ordering.nulls_as is not None:
+        key = func.coalesce(key, literal_column(ordering.nulls_as))
+    owner_key = merged.c._owner.collate("C")
+    parts = (key, owner_key, merged.c.id)
+    order = [p.desc() for p in parts] if ordering.descending else [p.asc() for p in parts]
+    return select(merged).order_by(*order).limit(limit)
+
+
+def _python_key(ordering: Ordering, record: SharedRecord) -> tuple[Any, ...]:
+    value = record["fields"][ordering.column]
+    missing = value is None
+    return (missing, value if not missing else 0, record["owner"], str(record["fields"]["id"]))
+
+
+async def _owner_stores(
+    runtime: Runtime, owners: Sequence[PlannedOwner]
+) -> tuple[dict[str, list[PlannedOwner]], list[TenantError]]:
+    """Readable owners grouped by store; suspended, offboarded or unknown ones as errors."""
+    wanted = {o.owner: o for o in owners}
+    async with runtime.control_session() as session:
+        rows = (
+            await session.execute(
+                select(Tenant.slug, Tenant.store, Tenant.status).where(
+                    Tenant.slug.in_(list(wanted))
+                )
+            )
+        ).all()
+    by_store: dict[str, list[PlannedOwner]] = {}
+    errors: list[TenantError] = []
+    seen: set[str] = set()
+    for slug, store, status in rows:
+        seen.add(slug)
+        if status == TenantStatus.ACTIVE:
+            by_store.setdefault(store, []).append(wanted[slug])
+        else:
+            errors.append(
+                TenantError(
+                    slug,
+                    "TENANT_UNAVAILABLE",
+                    f"Tenant '{slug}' is {status}; its records are missing.",
+                )
+            )
+    for slug in sorted(set(wanted) - seen):
+        errors.append(
+            TenantError(slug, "TENANT_UNAVAILABLE", f"Tenant '{slug}' is not registered.")
+        )
+    return by_store, errors
+
+
+async def _read_store(
+    runtime: Runtime, store: str, statement: Select[Any], within: float
+) -> list[Mapping[str, Any]]:
+    async with asyncio.timeout(within):
+        async with runtime.stores.federation_connection(store) as conn:
+            return list((await conn.execute(statement)).mappings().all())
+
+
+def _access_log_statement(
+    entries: Iterable[tuple[str, dict[str, Any]]],
+) -> Select[Any]:
+    """One statement appending each grantor's access-log row (data-modifying CTEs)."""
+    ctes = []
+    for n, (grantor, row) in enumerate(entries):
+        log_table = _access_log_in(schema_name(grantor))
+        ctes.append(insert(log_table).values(**row).cte(f"log{n}"))
+    return select(literal(1)).add_cte(*ctes)
+
+
+@lru_cache(maxsize=8192)
+def _access_log_in(schema: str) -> TableClause:
+    columns = (column(c.name, c.type) for c in AccessLogEntry.__table__.c if c.name != "id")
+    return table(AccessLogEntry.__tablename__, *columns, schema=schema)
+
+
+async def _log_store(
+    runtime: Runtime, store: str, entries: list[tuple[str, dict[str, Any]]], within: float
+) -> None:
+    async with asyncio.timeout(within):
+        async with runtime.stores.federation_connection(store) as conn:
+            await conn.execute(_access_log_statement(entries))
+
+
+async def list_records(
+    runtime: Runtime,
+    *,
+    authorizer: Authorizer,
+    principal: Actor,
+    record_type: str,
+    ordering: Ordering,
+    conditions: Sequence[Condition] = (),
+    tenants: Sequence[str] | None = None,
+    after: Position | None = None,
+    first: int = 20,
+    process: str | None = None,
+    request_id: str | None = None,
+    store_timeout: float = 10.0,
+) -> ListedPage:
+    """The ``first`` records after ``after`` across every owner the principal may read.
+
+    ``conditions`` apply to every branch; a summary-level owner is left out of a listing
+    filtered on a column it withholds (filtering on hidden data would reveal it).
+    """
+    plan = await plan_owners(
+        runtime,
+        authorizer=authorizer,
+        principal=principal,
+        record_type=record_type,
+        process=process,
+    )
+    shown = SUMMARY_FIELDS[record_type]
+    hidden_filter = any(c.columns() - shown for c in conditions) or ordering.column not in shown
+    owners = [
+        o
+        for o in plan
+        if o.level is not SharingLevel.AGGREGATE
+        and (not tenants or o.owner in tenants)
+        and not (o.level is SharingLevel.SUMMARY and hidden_filter)
+    ]
+    if not owners:
+        return ListedPage([], [], False, [], plan)
+    by_store, errors = await _owner_stores(runtime, owners)
+    limit = first + 1
+    stores = sorted(by_store)
+    statements = [
+        store_statement(
+            record_type,
+            by_store[s],
+            ordering=ordering,
+            conditions=conditions,
+            after=after,
+            limit=limit,
+        )
+        for s in stores
+    ]
+    results = await asyncio.gather(
+        *(
+            _read_store(runtime, s, st, store_timeout)
+            for s, st in zip(stores, statements, strict=True)
+        ),
+        return_exceptions=True,
+    )
+    rows_by_store: dict[str, list[SharedRecord]] = {}
+    levels = {o.owner: o.level.value for o in owners}
+    for store, result in zip(stores, results, strict=True):
+        if isinstance(result, BaseException):
+            if not isinstance(result, OWNER_FAILURES):
+                raise result
+            errors.extend(_unavailable(o.owner, result) for o in by_store[store])
+            continue
+        rows_by_store[store] = [
+            SharedRecord(
+                owner=r["_owner"],
+                level=levels[r["_owner"]],
+                record_type=record_type,
+                fields={k: v for k, v in r.items() if k != "_owner"},
+            )
+            for r in result
+        ]
+
+    page = [r for rows in rows_by_store.values() for r in rows]
+    page.sort(key=lambda r: _python_key(ordering, r), reverse=ordering.descending)
+    page = page[:limit]
+    # The grantors' access logs: one row per grantor read, one statement per store.
+    returned: dict[str, int] = {}
+    for record in page[:first]:
+        returned[record["owner"]] = returned.get(record["owner"], 0) + 1
+    now = datetime.now().astimezone()
+    log_by_store: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for store in rows_by_store:
+        for o in by_store[store]:
+            if o.grant is None:
+                continue
+            log_by_store.setdefault(store, []).append(
+                (
+                    o.owner,
+                    {
+                        "at": now,
+                        "grantee": str(principal.tenant),
+                        "principal": f"{principal.tenant}/{principal.subject}",
+                        "agreement_id": o.grant.agreement_id,
+                        "record_type": record_type,
+                        "level": o.level.value,
+                        "records": returned.get(o.owner, 0),
+                        "request_id": request_id,
+                    },
+                )
+            )
+    logged_stores = sorted(log_by_store)
+    outcomes = await asyncio.gather(
+        *(_log_store(runtime, s, log_by_store[s], store_timeout) for s in logged_stores),
+        return_exceptions=True,
+    )
+    withheld: set[str] = set()
+    for store, outcome in zip(logged_stores, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, OWNER_FAILURES):
+                raise outcome
+            # No log entry, no data: the grantor's log must record everything that left.
+            withheld.update(o.owner for o in by_store[store])
+            errors.extend(_unavailable(o.owner, outcome) for o in by_store[store])
+    records = [r for r in page[:first] if r["owner"] not in withheld]
+    positions = [
+        Position(r["fields"][ordering.column], r["owner"], str(r["fields"]["id"])) for r in records
+    ]
+    return ListedPage(records, positions, len(page) > first, errors, plan)
