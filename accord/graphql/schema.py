@@ -14,6 +14,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.tools import merge_types
 
 from accord.graphql.catalog import CatalogQueries
+from accord.graphql.dashboard import DashboardQueries
 from accord.graphql.errors import AccordErrors, AccordProductionErrors, AccordSchema
 from accord.graphql.findings.mutations.raise_finding import RaiseFindingPayload, raise_finding
 from accord.graphql.findings.mutations.respond import (
@@ -39,6 +40,7 @@ Query = merge_types(
         NodeQueries,
         CatalogQueries,
         FindingQueries,
+        DashboardQueries,
         GapQueries,
         HistoryQueries,
     ),

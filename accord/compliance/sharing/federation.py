@@ -276,7 +276,7 @@ def _python_key(ordering: Ordering, record: SharedRecord) -> tuple[Any, ...]:
     return (missing, value if not missing else 0, record["owner"], str(record["fields"]["id"]))
 
 
-async def _owner_stores(
+async def owner_stores(
     runtime: Runtime, owners: Sequence[PlannedOwner]
 ) -> tuple[dict[str, list[PlannedOwner]], list[TenantError]]:
     """Readable owners grouped by store; suspended, offboarded or unknown ones as errors."""
@@ -344,6 +344,54 @@ async def _log_store(
             await conn.execute(_access_log_statement(entries))
 
 
+async def log_reads(
+    runtime: Runtime,
+    *,
+    principal: Actor,
+    request_id: str | None,
+    reads: Sequence[tuple[str, PlannedOwner, str, int]],
+    at: datetime,
+    within: float,
+) -> dict[str, TenantError]:
+    """Append each grantor's access-log row for this request: one statement per store.
+
+    ``reads`` holds (store, owner, record type, records returned). Returns the owners whose
+    log could not be written: their data must be withheld (nothing leaves unlogged).
+    """
+    by_store: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    owners: dict[str, list[str]] = {}
+    for store, o, record_type, count in reads:
+        assert o.grant is not None
+        by_store.setdefault(store, []).append(
+            (
+                o.owner,
+                {
+                    "at": at,
+                    "grantee": str(principal.tenant),
+                    "principal": f"{principal.tenant}/{principal.subject}",
+                    "agreement_id": o.grant.agreement_id,
+                    "record_type": record_type,
+                    "level": o.level.value,
+                    "records": count,
+                    "request_id": request_id,
+                },
+            )
+        )
+        owners.setdefault(store, []).append(o.owner)
+    stores = sorted(by_store)
+    outcomes = await asyncio.gather(
+        *(_log_store(runtime, s, by_store[s], within) for s in stores), return_exceptions=True
+    )
+    failed: dict[str, TenantError] = {}
+    for store, outcome in zip(stores, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, OWNER_FAILURES):
+                raise outcome
+            for owner in owners[store]:
+                failed[owner] = _unavailable(owner, outcome)
+    return failed
+
+
 async def list_records(
     runtime: Runtime,
     *,
@@ -382,7 +430,7 @@ async def list_records(
     ]
     if not owners:
         return ListedPage([], [], False, [], plan)
-    by_store, errors = await _owner_stores(runtime, owners)
+    by_store, errors = await owner_stores(runtime, owners)
     limit = first + 1
     stores = sorted(by_store)
     statements = [
@@ -424,44 +472,24 @@ async def list_records(
     page = [r for rows in rows_by_store.values() for r in rows]
     page.sort(key=lambda r: _python_key(ordering, r), reverse=ordering.descending)
     page = page[:limit]
-    # The grantors' access logs: one row per grantor read, one statement per store.
     returned: dict[str, int] = {}
     for record in page[:first]:
         returned[record["owner"]] = returned.get(record["owner"], 0) + 1
-    now = datetime.now().astimezone()
-    log_by_store: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for store in rows_by_store:
-        for o in by_store[store]:
-            if o.grant is None:
-                continue
-            log_by_store.setdefault(store, []).append(
-                (
-                    o.owner,
-                    {
-                        "at": now,
-                        "grantee": str(principal.tenant),
-                        "principal": f"{principal.tenant}/{principal.subject}",
-                        "agreement_id": o.grant.agreement_id,
-                        "record_type": record_type,
-                        "level": o.level.value,
-                        "records": returned.get(o.owner, 0),
-                        "request_id": request_id,
-                    },
-                )
-            )
-    logged_stores = sorted(log_by_store)
-    outcomes = await asyncio.gather(
-        *(_log_store(runtime, s, log_by_store[s], store_timeout) for s in logged_stores),
-        return_exceptions=True,
+    failed = await log_reads(
+        runtime,
+        principal=principal,
+        request_id=request_id,
+        reads=[
+            (store, o, record_type, returned.get(o.owner, 0))
+            for store in rows_by_store
+            for o in by_store[store]
+            if o.grant is not None
+        ],
+        at=datetime.now().astimezone(),
+        within=store_timeout,
     )
-    withheld: set[str] = set()
-    for store, outcome in zip(logged_stores, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            if not isinstance(outcome, OWNER_FAILURES):
-                raise outcome
-            # No log entry, no data: the grantor's log must record everything that left.
-            withheld.update(o.owner for o in by_store[store])
-            errors.extend(_unavailable(o.owner, outcome) for o in by_store[store])
+    errors.extend(failed.values())
+    withheld = set(failed)
     records = [r for r in page[:first] if r["owner"] not in withheld]
     positions = [
         Position(r["fields"][ordering.column], r["owner"], str(r["fields"]["id"])) for r in records

@@ -6,8 +6,8 @@
 * ``finding_tallies`` (grade, state, clause) and ``capa_action_tallies`` (status, due
   date): counts kept by statement-level triggers with transition tables, so a dashboard
   reads a few hundred tally rows instead of scanning every finding. Each trigger adds the
-  new rows and subtracts the old ones of the statement in one upsert; a statement that
-  leaves a group at zero deletes it. ``recount_tallies()`` rebuilds both from the records
+  new rows and subtracts the old ones of the statement in one upsert, then drops groups
+  left at zero. ``recount_tallies()`` rebuilds both from the records
   (a test checks tallies equal a recount after random transitions).
 
 Revision ID: t0009
@@ -44,16 +44,15 @@ BEGIN
           SELECT grade, state, clause_keys, -1 AS d FROM old_rows
         ) AS changed, unnest(clause_keys) AS k
         GROUP BY 1, 2, 3 HAVING sum(d) <> 0
-      ), applied AS (
-        INSERT INTO %1$I.finding_tallies AS t (grade, state, clause_key, n)
-        SELECT grade, state, clause_key, n FROM delta
-        ON CONFLICT (grade, state, clause_key) DO UPDATE SET n = t.n + excluded.n
-        RETURNING grade, state, clause_key, n
       )
-      DELETE FROM %1$I.finding_tallies AS t USING applied AS a
-      WHERE a.n = 0 AND (t.grade, t.state, t.clause_key) = (a.grade, a.state, a.clause_key)
+      INSERT INTO %1$I.finding_tallies AS t (grade, state, clause_key, n)
+      SELECT grade, state, clause_key, n FROM delta
+      ON CONFLICT (grade, state, clause_key) DO UPDATE SET n = t.n + excluded.n
     $q$, TG_TABLE_SCHEMA,
-      CASE WHEN TG_OP = 'UPDATE' THEN 'new_rows' ELSE '(SELECT * FROM old_rows WHERE false)' END);
+      CASE WHEN TG_OP = 'UPDATE' THEN 'new_rows' ELSE '(SELECT * FROM old_rows WHERE false) AS nothing' END);
+    -- A group that reached zero goes (a separate statement: the upsert's effects are
+    -- not visible to other parts of the same statement).
+    EXECUTE format('DELETE FROM %I.%I WHERE n = 0', TG_TABLE_SCHEMA, TG_ARGV[0]);
   END IF;
   RETURN NULL;
 END
@@ -78,16 +77,15 @@ BEGIN
           SELECT status, due_at, -1 AS d FROM old_rows
         ) AS changed
         GROUP BY 1, 2 HAVING sum(d) <> 0
-      ), applied AS (
-        INSERT INTO %1$I.capa_action_tallies AS t (status, due_at, n)
-        SELECT status, due_at, n FROM delta
-        ON CONFLICT (status, due_at) DO UPDATE SET n = t.n + excluded.n
-        RETURNING status, due_at, n
       )
-      DELETE FROM %1$I.capa_action_tallies AS t USING applied AS a
-      WHERE a.n = 0 AND (t.status, t.due_at) = (a.status, a.due_at)
+      INSERT INTO %1$I.capa_action_tallies AS t (status, due_at, n)
+      SELECT status, due_at, n FROM delta
+      ON CONFLICT (status, due_at) DO UPDATE SET n = t.n + excluded.n
     $q$, TG_TABLE_SCHEMA,
-      CASE WHEN TG_OP = 'UPDATE' THEN 'new_rows' ELSE '(SELECT * FROM old_rows WHERE false)' END);
+      CASE WHEN TG_OP = 'UPDATE' THEN 'new_rows' ELSE '(SELECT * FROM old_rows WHERE false) AS nothing' END);
+    -- A group that reached zero goes (a separate statement: the upsert's effects are
+    -- not visible to other parts of the same statement).
+    EXECUTE format('DELETE FROM %I.%I WHERE n = 0', TG_TABLE_SCHEMA, TG_ARGV[0]);
   END IF;
   RETURN NULL;
 END
@@ -115,14 +113,14 @@ $fn$
 """
 
 
-def _triggers(table: str, function: str) -> None:
+def _triggers(table: str, function: str, tally: str) -> None:
     for event in ("INSERT", "UPDATE", "DELETE"):
         rows = {"INSERT": "NEW TABLE AS new_rows", "DELETE": "OLD TABLE AS old_rows"}.get(
             event, "OLD TABLE AS old_rows NEW TABLE AS new_rows"
         )
         op.execute(
             f"CREATE TRIGGER tally_{event.lower()} AFTER {event} ON {table} "
-            f"REFERENCING {rows} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+            f"REFERENCING {rows} FOR EACH STATEMENT EXECUTE FUNCTION {function}('{tally}')"
         )
 
 
@@ -154,8 +152,8 @@ def upgrade() -> None:
     op.execute(_FINDING_DELTA)
     op.execute(_ACTION_DELTA)
     op.execute(_RECOUNT)
-    _triggers("findings", "finding_tally_delta")
-    _triggers("capa_actions", "capa_action_tally_delta")
+    _triggers("findings", "finding_tally_delta", "finding_tallies")
+    _triggers("capa_actions", "capa_action_tally_delta", "capa_action_tallies")
     op.execute("SELECT recount_tallies()")
 
 

@@ -1,0 +1,208 @@
+"""The network dashboard: counts across every owner one may read, from maintained tallies.
+
+Open findings by grade, state and clause, and overdue CAPA actions, per owner. Each store
+answers with one statement per tally (a ``UNION ALL`` over its owners' tally tables, run
+as the federation role), so the cost follows the number of groups, not of records. Every
+level may see counts; for an ``aggregate`` grant, groups below the agreement's minimum
+group size are withheld and counted in ``suppressed``. Grantors log the read (the number
+of records the released counts cover), one statement per store; an owner whose store
+fails is reported ``TENANT_UNAVAILABLE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Select, TableClause, column, func, literal, select, table, union_all
+
+from accord.compliance.capa.models import ActionStatus
+from accord.compliance.findings.states import FindingState
+from accord.compliance.sharing.federation import log_reads, owner_stores
+from accord.compliance.sharing.reads import (
+    OWNER_FAILURES,
+    Authorizer,
+    PlannedOwner,
+    TenantError,
+    _unavailable,
+    plan_owners,
+)
+from accord.compliance.tallies import CapaActionTally, FindingTally
+from accord.platform.naming import schema_name
+from accord.platform.runtime import Runtime
+from accord.policies.schemas import Actor
+from accord.tenants.agreements.models import SharingLevel
+
+
+@dataclass(frozen=True, slots=True)
+class FindingCount:
+    owner: str
+    grade: str
+    state: str
+    clause_key: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueCount:
+    owner: str
+    count: int
+
+
+@dataclass(slots=True)
+class Dashboard:
+    open_findings: list[FindingCount]
+    overdue_actions: list[OverdueCount]
+    errors: list[TenantError]
+    #: owner → groups withheld below the minimum group size
+    suppressed: dict[str, int] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=8192)
+def _tally_in(model: type[Any], schema: str) -> TableClause:
+    base = model.__table__
+    return table(base.name, *(column(c.name, c.type) for c in base.c), schema=schema)
+
+
+def _findings_statement(owners: Sequence[PlannedOwner]) -> Select[Any]:
+    branches = []
+    for o in owners:
+        t = _tally_in(FindingTally, schema_name(o.owner))
+        stmt = select(
+            literal(o.owner).label("owner"), t.c.grade, t.c.state, t.c.clause_key, t.c.n
+        ).where(t.c.state != FindingState.CLOSED.value)
+        branches.append(stmt)
+    return branches[0] if len(branches) == 1 else select(union_all(*branches).subquery())
+
+
+def _overdue_statement(owners: Sequence[PlannedOwner], today: date) -> Select[Any]:
+    branches = []
+    for o in owners:
+        t = _tally_in(CapaActionTally, schema_name(o.owner))
+        stmt = select(
+            literal(o.owner).label("owner"), func.coalesce(func.sum(t.c.n), 0).label("n")
+        ).where(t.c.status != ActionStatus.DONE.value, t.c.due_at < today)
+        branches.append(stmt)
+    return branches[0] if len(branches) == 1 else select(union_all(*branches).subquery())
+
+
+async def _read_store(
+    runtime: Runtime,
+    store: str,
+    finding_owners: Sequence[PlannedOwner],
+    capa_owners: Sequence[PlannedOwner],
+    today: date,
+    within: float,
+) -> tuple[list[Any], list[Any]]:
+    async with asyncio.timeout(within):
+        async with runtime.stores.federation_connection(store) as conn:
+            findings = (
+                (await conn.execute(_findings_statement(finding_owners))).all()
+                if finding_owners
+                else []
+            )
+            overdue = (
+                (await conn.execute(_overdue_statement(capa_owners, today))).all()
+                if capa_owners
+                else []
+            )
+            return list(findings), list(overdue)
+
+
+async def network_dashboard(
+    runtime: Runtime,
+    *,
+    authorizer: Authorizer,
+    principal: Actor,
+    today: date,
+    process: str | None = None,
+    request_id: str | None = None,
+    store_timeout: float = 10.0,
+) -> Dashboard:
+    finding_plan, capa_plan = await asyncio.gather(
+        plan_owners(
+            runtime,
+            authorizer=authorizer,
+            principal=principal,
+            record_type="finding",
+            process=process,
+        ),
+        plan_owners(
+            runtime, authorizer=authorizer, principal=principal, record_type="capa", process=process
+        ),
+    )
+    everyone = {o.owner: o for o in [*finding_plan, *capa_plan]}
+    by_store, errors = await owner_stores(runtime, list(everyone.values()))
+    stores = sorted(by_store)
+    in_store = {s: {o.owner for o in by_store[s]} for s in stores}
+    results = await asyncio.gather(
+        *(
+            _read_store(
+                runtime,
+                s,
+                [o for o in finding_plan if o.owner in in_store[s]],
+                [o for o in capa_plan if o.owner in in_store[s]],
+                today,
+                store_timeout,
+            )
+            for s in stores
+        ),
+        return_exceptions=True,
+    )
+    levels = {o.owner: o for o in finding_plan}
+    capa_levels = {o.owner: o for o in capa_plan}
+    board = Dashboard([], [], errors)
+    covered: dict[tuple[str, str], int] = {}
+    answered: list[str] = []
+    for store, result in zip(stores, results, strict=True):
+        if isinstance(result, BaseException):
+            if not isinstance(result, OWNER_FAILURES):
+                raise result
+            board.errors.extend(_unavailable(o.owner, result) for o in by_store[store])
+            continue
+        answered.append(store)
+        findings, overdue = result
+        for owner, grade, state, clause_key, n in findings:
+            planned = levels[owner]
+            if planned.level is SharingLevel.AGGREGATE and n < planned.min_group_size:
+                board.suppressed[owner] = board.suppressed.get(owner, 0) + 1
+                continue
+            board.open_findings.append(FindingCount(owner, grade, state, clause_key, int(n)))
+            key = (owner, "finding")
+            covered[key] = covered.get(key, 0) + int(n)
+        for owner, n in overdue:
+            planned = capa_levels[owner]
+            if planned.level is SharingLevel.AGGREGATE and 0 < n < planned.min_group_size:
+                board.suppressed[owner] = board.suppressed.get(owner, 0) + 1
+                continue
+            board.overdue_actions.append(OverdueCount(owner, int(n)))
+            key = (owner, "capa")
+            covered[key] = covered.get(key, 0) + int(n)
+    for owner, planned in everyone.items():
+        if planned.level is SharingLevel.AGGREGATE and any(owner in in_store[s] for s in answered):
+            board.suppressed.setdefault(owner, 0)
+    failed = await log_reads(
+        runtime,
+        principal=principal,
+        request_id=request_id,
+        reads=[
+            (store, o, record_type, covered.get((o.owner, record_type), 0))
+            for store in answered
+            for record_type, plan in (("finding", finding_plan), ("capa", capa_plan))
+            for o in plan
+            if o.grant is not None and o.owner in in_store[store]
+        ],
+        at=datetime.now().astimezone(),
+        within=store_timeout,
+    )
+    if failed:
+        board.open_findings = [c for c in board.open_findings if c.owner not in failed]
+        board.overdue_actions = [c for c in board.overdue_actions if c.owner not in failed]
+        board.errors.extend(failed.values())
+    board.open_findings.sort(key=lambda c: (c.owner, c.grade, c.state, c.clause_key))
+    board.overdue_actions.sort(key=lambda c: c.owner)
+    return board

@@ -1,0 +1,372 @@
+"""Federated listings over HTTP: owners in two stores, one statement per store, the global
+order kept across pages, levels, filters pushed down, unreachable stores, access logs."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from accord.compliance.sharing.federation import Ordering, store_statement
+from accord.compliance.sharing.reads import PlannedOwner
+from accord.compliance.tallies import recount
+from accord.platform.runtime import Runtime
+from accord.policies import service as policy_service
+from accord.tenants.agreements.access import read_access_log
+from accord.tenants.agreements.models import SharingLevel
+from accord.tenants.models import Tenant
+from accord.tenants.sessions import tenant_session
+from tests.compliance.test_sharing_reads import grant
+from tests.conftest import SECOND_STORE, TenantFactory
+from tests.graphql.conftest import Api, raise_findings
+
+LISTING = """
+query($first: Int!, $after: String, $filter: FindingFilter, $order: FindingOrder!,
+      $process: String) {
+  findings(first: $first, after: $after, filter: $filter, orderBy: $order, process: $process) {
+    edges { cursor node { id tenant level reference responseDueAt createdAt title owner } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+TODAY = date.today()
+
+
+def network_matrix(process: str, owners: list[str], reader: str) -> str:
+    parties = ", ".join(f"role:{t}/quality_manager" for t in (*owners, reader))
+    return f"""
+name: Network {process}
+process: {process}
+owners: [{", ".join(owners)}]
+parties: [{parties}]
+activities:
+  - {{name: Follow findings, record_type: finding, actions: [close]}}
+raci:
+  Follow findings:
+    role:{owners[0]}/quality_manager: A
+    role:{reader}/quality_manager: I
+"""
+
+
+@dataclass
+class Network:
+    reader: Tenant
+    #: owner slug → level it grants the reader ("full" for the reader itself)
+    levels: dict[str, str]
+    stores: dict[str, str]
+    process: str
+    token: str
+
+
+@pytest.fixture
+async def network(api: Api, make_tenant: TenantFactory) -> AsyncIterator[Network]:
+    """A reader (home store) and five partners over two stores, at full and summary, each
+    owner with findings due on interleaved dates (and some undated)."""
+    reader = await make_tenant(label="rd")
+    partners = [
+        (await make_tenant(label="fa"), "full"),
+        (await make_tenant(SECOND_STORE, label="fb"), "full"),
+        (await make_tenant(SECOND_STORE, label="sc"), "summary"),
+        (await make_tenant(label="sd"), "summary"),
+        (await make_tenant(SECOND_STORE, label="fe"), "full"),
+    ]
+    levels = {reader.slug: "full"}
+    stores = {reader.slug: reader.store}
+    for tenant, level in partners:
+        await grant(api.runtime, tenant.slug, reader.slug, level)
+        levels[tenant.slug] = level
+        stores[tenant.slug] = tenant.store
+    for n, slug in enumerate(levels):
+        for day in range(4):
+            # Same due dates across owners (ties broken by owner, then id).
+            await raise_findings(
+                api.runtime, slug, 1, response_due_at=TODAY + timedelta(days=day * 2 + n % 2)
+            )
+        await raise_findings(api.runtime, slug, 1)  # undated: sorts last
+    process = f"network-{secrets.token_hex(4)}"
+    name = await api.import_matrix(
+        network_matrix(process, [t.slug for t, _ in partners], reader.slug)
+    )
+    token = await api.sign_in(reader, "rita", "quality_manager")
+    yield Network(reader, levels, stores, process, token)
+    async with api.runtime.control_session() as session:
+        await policy_service.delete_matrix(session=session, name=name)
+
+
+async def walk(
+    api: Api, network: Network, order: str, first: int, filter: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    after = None
+    for _ in range(100):
+        body = await api.post(
+            LISTING,
+            {
+                "first": first,
+                "after": after,
+                "order": order,
+                "filter": filter,
+                "process": network.process,
+            },
+            token=network.token,
+        )
+        assert "errors" not in body, body
+        listing = body["data"]["findings"]
+        seen.extend(e["node"] for e in listing["edges"])
+        if not listing["pageInfo"]["hasNextPage"]:
+            return seen
+        after = listing["pageInfo"]["endCursor"]
+    raise AssertionError("paging did not end")
+
+
+def owner_and_id(node: dict[str, Any]) -> tuple[str, str]:
+    from accord.graphql.relay import GlobalId
+
+    gid = GlobalId.decode(node["id"], expected="Finding")
+    return gid.tenant, str(gid.record_id)
+
+
+async def test_due_date_order_holds_across_owners_stores_and_pages(
+    api: Api, network: Network
+) -> None:
+    seen = await walk(api, network, "DUE_AT", first=4)
+    assert len(seen) == 6 * 5
+    assert len({n["id"] for n in seen}) == 30, "a record appeared twice"
+    assert {n["tenant"] for n in seen} == set(network.levels)
+    # The total order: due date (undated last), then owner, then id.
+    keys = [
+        (
+            n["responseDueAt"] is None,
+            n["responseDueAt"] or "",
+            *owner_and_id(n),
+        )
+        for n in seen
+    ]
+    assert keys == sorted(keys)
+    assert all(n["responseDueAt"] is None for n in seen[-6:])
+
+
+async def test_newest_first_pages_equal_one_big_page(api: Api, network: Network) -> None:
+    small = await walk(api, network, "CREATED_AT", first=3)
+    [big] = [await walk(api, network, "CREATED_AT", first=100)]
+    assert [n["id"] for n in small] == [n["id"] for n in big]
+    stamps = [n["createdAt"] for n in big]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+async def test_each_owner_is_seen_at_its_level(api: Api, network: Network) -> None:
+    seen = await walk(api, network, "DUE_AT", first=50)
+    for node in seen:
+        level = network.levels[node["tenant"]]
+        assert node["level"] == level.upper()
+        if level == "summary":
+            assert node["title"] is None and node["owner"] is None
+        else:
+            assert node["title"] and node["owner"] == "user:li.wei"
+
+
+async def test_filters_run_in_every_branch(api: Api, network: Network) -> None:
+    overdue_free = await walk(
+        api, network, "DUE_AT", first=7, filter={"dueFrom": str(TODAY + timedelta(days=4))}
+    )
+    assert len(overdue_free) == 6 * 2
+    assert all(n["responseDueAt"] >= str(TODAY + timedelta(days=4)) for n in overdue_free)
+    # A filter on a column summary owners withhold leaves those owners out entirely.
+    by_owner = await walk(api, network, "DUE_AT", first=10, filter={"owner": "user:li.wei"})
+    assert {n["tenant"] for n in by_owner} == {
+        t for t, level in network.levels.items() if level == "full"
+    }
+    some = sorted(network.levels)[:2]
+    only = await walk(api, network, "DUE_AT", first=10, filter={"tenants": some})
+    assert {n["tenant"] for n in only} == set(some)
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+
+@pytest.fixture
+def counted(runtime: Runtime) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    engines = [runtime.stores._base_tenant_engine(s).sync_engine for s in runtime.stores.names()]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", counter)
+
+
+async def test_one_statement_per_store_reads_every_owner(
+    api: Api, network: Network, counted: StatementCounter
+) -> None:
+    body = await api.post(
+        LISTING,
+        {"first": 10, "order": "DUE_AT", "process": network.process},
+        token=network.token,
+    )
+    assert len(body["data"]["findings"]["edges"]) == 10
+    reads = [s for s in counted.statements if "findings" in s and "SELECT" in s]
+    logs = [s for s in counted.statements if "INSERT INTO" in s and "access_log" in s]
+    assert len(reads) == 2, "one read per store"
+    assert all(s.count("UNION ALL") == 2 for s in reads), "3 owners in each store"
+    assert len(logs) == 2, "one access-log statement per store"
+
+
+async def test_each_grantor_logs_what_it_returned(api: Api, network: Network) -> None:
+    body = await api.post(
+        LISTING,
+        {"first": 12, "order": "DUE_AT", "process": network.process},
+        token=network.token,
+        headers={"x-request-id": "fed-log-1"},
+    )
+    returned: dict[str, int] = {}
+    for edge in body["data"]["findings"]["edges"]:
+        returned[edge["node"]["tenant"]] = returned.get(edge["node"]["tenant"], 0) + 1
+    for slug, level in network.levels.items():
+        if slug == network.reader.slug:
+            continue
+        async with tenant_session(api.runtime, slug) as session:
+            entries = [
+                e for e in await read_access_log(session=session) if e.request_id == "fed-log-1"
+            ]
+        assert len(entries) == 1, slug
+        [entry] = entries
+        assert entry.grantee == network.reader.slug
+        assert entry.level == level
+        assert entry.records == returned.get(slug, 0)
+
+
+async def test_a_store_that_is_down_costs_only_its_tenants(api: Api, network: Network) -> None:
+    runtime = api.runtime
+    url = runtime.stores.url(SECOND_STORE)
+    runtime.stores.register(SECOND_STORE, "postgresql://postgres@127.0.0.1:9/nowhere")
+    try:
+        body = await api.post(
+            LISTING,
+            {"first": 50, "order": "DUE_AT", "process": network.process},
+            token=network.token,
+        )
+    finally:
+        runtime.stores.register(SECOND_STORE, url)
+    down = {t for t, s in network.stores.items() if s == SECOND_STORE}
+    seen = {e["node"]["tenant"] for e in body["data"]["findings"]["edges"]}
+    assert seen == set(network.levels) - down
+    missing = {e["extensions"]["tenant"] for e in body["errors"]}
+    assert missing == down
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"TENANT_UNAVAILABLE"}
+
+
+async def test_cursors_are_bound_to_their_order_and_cannot_be_forged(
+    api: Api, network: Network
+) -> None:
+    first = await api.post(
+        LISTING,
+        {"first": 2, "order": "DUE_AT", "process": network.process},
+        token=network.token,
+    )
+    cursor = first["data"]["findings"]["pageInfo"]["endCursor"]
+    other = await api.post(
+        LISTING,
+        {"first": 2, "after": cursor, "order": "CREATED_AT", "process": network.process},
+        token=network.token,
+    )
+    assert other["errors"][0]["extensions"]["reason"] == "CURSOR_FOR_ANOTHER_QUERY"
+    tampered = cursor[:-3] + ("AAA" if not cursor.endswith("AAA") else "BBB")
+    forged = await api.post(
+        LISTING,
+        {"first": 2, "after": tampered, "order": "DUE_AT", "process": network.process},
+        token=network.token,
+    )
+    assert forged["errors"][0]["extensions"]["reason"] == "BAD_CURSOR"
+    assert forged["data"] is None
+
+
+def test_summary_branches_never_select_withheld_columns() -> None:
+    owner = PlannedOwner("tst_summary_owner", SharingLevel.SUMMARY, None, None)
+    statement = store_statement(
+        "finding",
+        [owner],
+        ordering=Ordering("created_at", descending=True),
+        conditions=[],
+        after=None,
+        limit=5,
+    )
+    text = str(statement.compile())
+    for withheld in ("title", "condition", "owner", "raised_by", "cause"):
+        assert f"findings.{withheld}" not in text
+        assert f"AS {withheld}" in text  # present, as a typed NULL
+    assert "findings.reference" in text
+
+
+async def test_the_id_lookup_reads_one_owner(api: Api, network: Network) -> None:
+    seen = await walk(api, network, "DUE_AT", first=50)
+    target = next(n for n in seen if network.levels[n["tenant"]] == "summary")
+    body = await api.post(
+        "query($id: ID!, $p: String) { finding(id: $id, process: $p) { id level title } }",
+        {"id": target["id"], "p": network.process},
+        token=network.token,
+    )
+    assert body["data"]["finding"] == {"id": target["id"], "level": "SUMMARY", "title": None}
+
+
+DASHBOARD = """
+query($p: String) {
+  networkDashboard(process: $p) {
+    openFindings { tenant grade state clauseKey count }
+    overdueCapaActions { tenant count }
+    suppressed { tenant groups }
+  }
+}
+"""
+
+
+async def test_the_dashboard_equals_a_recount_and_suppresses_small_groups(
+    api: Api, network: Network, make_tenant: TenantFactory
+) -> None:
+    # An aggregate partner with one big group (10 findings) and one group of 1.
+    small = await make_tenant(SECOND_STORE, label="ag")
+    await grant(api.runtime, small.slug, network.reader.slug, "aggregate", min_group_size=3)
+    await raise_findings(api.runtime, small.slug, 10)
+    await raise_findings(api.runtime, small.slug, 1, clause_keys=["iso14001:2015/6.1"])
+    process = f"agg-{secrets.token_hex(4)}"
+    name = await api.import_matrix(network_matrix(process, [small.slug], network.reader.slug))
+    try:
+        body = await api.post(DASHBOARD, {"p": network.process}, token=network.token)
+        agg = await api.post(DASHBOARD, {"p": process}, token=network.token)
+    finally:
+        async with api.runtime.control_session() as session:
+            await policy_service.delete_matrix(session=session, name=name)
+    assert "errors" not in body, body
+    board = body["data"]["networkDashboard"]
+    for slug in network.levels:
+        async with tenant_session(api.runtime, slug) as session:
+            findings, _ = await recount(session=session)
+        expected = {(g.upper(), s.upper(), k, n) for g, s, k, n in findings if s != "closed"}
+        got = {
+            (c["grade"], c["state"], c["clauseKey"], c["count"])
+            for c in board["openFindings"]
+            if c["tenant"] == slug
+        }
+        assert got == expected and got, slug
+    aggregate = agg["data"]["networkDashboard"]
+    mine = [c for c in aggregate["openFindings"] if c["tenant"] == small.slug]
+    assert mine == [
+        {
+            "tenant": small.slug,
+            "grade": "MAJOR_NONCONFORMITY",
+            "state": "OPEN",
+            "clauseKey": "iso9001:2015/8.4",
+            "count": 10,
+        }
+    ]
+    assert {"tenant": small.slug, "groups": 1} in aggregate["suppressed"]
