@@ -21,6 +21,7 @@ from accord.compliance.catalog.service import sync_catalog
 from accord.graphql.app import AccordGraphQL, refusal
 from accord.graphql.cursors import CursorSigner, cursor_key
 from accord.graphql.limits import MAX_BODY_BYTES
+from accord.graphql.ratelimit import RateLimit, TenantRateLimiter
 from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings
@@ -129,7 +130,16 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
         _runtime, cursors=CursorSigner(cursor_key(settings)), production=settings.env == "prod"
     )
     app = Starlette(
-        middleware=[Middleware(BodySizeLimit), Middleware(AuthenticationMiddleware)],
+        middleware=[
+            Middleware(BodySizeLimit),
+            Middleware(AuthenticationMiddleware),
+            Middleware(
+                RateLimit,
+                limiter=TenantRateLimiter(
+                    settings.rate_limit_per_second, settings.rate_limit_burst
+                ),
+            ),
+        ],
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),

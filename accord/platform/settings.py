@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     )
     pool_size: int = Field(default=5, ge=1, le=100)
     pool_max_overflow: int = Field(default=10, ge=0, le=200)
+    rate_limit_per_second: float = Field(
+        default=50.0,
+        gt=0,
+        description="GraphQL requests per second each tenant may make (per API process).",
+    )
+    rate_limit_burst: int = Field(
+        default=200, ge=1, description="Requests a tenant may make at once above the rate."
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
@@ -81,6 +89,8 @@ class Settings(BaseSettings):
             "telemetry_endpoint": self.telemetry_endpoint,
             "pool_size": self.pool_size,
             "pool_max_overflow": self.pool_max_overflow,
+            "rate_limit_per_second": self.rate_limit_per_second,
+            "rate_limit_burst": self.rate_limit_burst,
             "host": self.host,
             "port": self.port,
         }
