@@ -23,6 +23,7 @@ from accord.graphql.cursors import CursorSigner, cursor_key
 from accord.graphql.limits import MAX_BODY_BYTES
 from accord.graphql.ratelimit import RateLimit, TenantRateLimiter
 from accord.platform.errors import AccordError
+from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings
 from accord.policies.notify import open_policy_engine
@@ -121,10 +122,15 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
                     await sync_catalog(current)
             app.state.runtime = current
             app.state.policy_engine = await stack.enter_async_context(open_policy_engine(current))
+            stores = current.stores
+            hub = NotificationHub(lambda: {name: stores.url(name) for name in stores.names()})
+            app.state.notifications = hub
             try:
                 yield
             finally:
                 app.state.policy_engine = None
+                app.state.notifications = None
+                await hub.close()
 
     graphql = AccordGraphQL(
         _runtime, cursors=CursorSigner(cursor_key(settings)), production=settings.env == "prod"

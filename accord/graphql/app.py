@@ -60,6 +60,7 @@ class AccordGraphQL(GraphQL[Context, None]):
             engine=engine,
             cursors=self._cursors,
             request_id=request_id_from(request.headers.get("x-request-id")),
+            hub=getattr(request.app.state, "notifications", None),
         )
 
 

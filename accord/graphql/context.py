@@ -11,6 +11,7 @@ from graphql import GraphQLError
 from accord.compliance.sharing.reads import Authorizer
 from accord.graphql.cursors import CursorSigner
 from accord.graphql.loaders import Loaders, build_loaders
+from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime
 from accord.policies.engine import PolicyEngine
 from accord.policies.schemas import Actor, Decision, Resource
@@ -37,6 +38,8 @@ class Context:
     cursors: CursorSigner
     loaders: Loaders
     request_id: str
+    #: change notifications for subscriptions (None: not running in this process)
+    hub: NotificationHub | None = None
     #: partial failures (an owner that could not be read) reported next to the data
     errors: list[GraphQLError] = field(default_factory=list)
 
@@ -55,6 +58,7 @@ def build_context(
     engine: PolicyEngine | None,
     cursors: CursorSigner,
     request_id: str,
+    hub: NotificationHub | None = None,
 ) -> Context:
     return Context(
         runtime=runtime,
@@ -63,4 +67,5 @@ def build_context(
         cursors=cursors,
         loaders=build_loaders(runtime),
         request_id=request_id,
+        hub=hub,
     )

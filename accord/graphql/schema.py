@@ -31,6 +31,7 @@ from accord.graphql.gaps import GapQueries
 from accord.graphql.history import HistoryQueries
 from accord.graphql.limits import limit_extensions
 from accord.graphql.nodes import NodeQueries
+from accord.graphql.subscriptions import Subscription
 from accord.graphql.tenants import TenantQueries
 
 Query = merge_types(
@@ -67,6 +68,7 @@ def schema_for(*, production: bool) -> AccordSchema:
     return AccordSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[FindingType],
         extensions=[*limit_extensions(production=production), errors],
     )
