@@ -19,6 +19,7 @@ from accord.commands.catalog import catalog_app
 from accord.commands.gaps import gaps
 from accord.commands.identity import token
 from accord.commands.policies import authz_app, raci_app
+from accord.commands.reviews import review_app
 from accord.commands.schema import schema_app
 from accord.commands.sync import sync_app
 from accord.commands.tenants import audit_app, store_app, tenant_app
@@ -48,6 +49,7 @@ app.add_typer(raci_app, name="raci")
 app.add_typer(authz_app, name="authz")
 app.add_typer(sync_app, name="sync")
 app.add_typer(schema_app, name="schema")
+app.add_typer(review_app, name="review")
 app.command("token")(token)
 
 

@@ -510,9 +510,15 @@ async def test_preconditions_of_freeze_approve_and_revise(
         assert review.inputs == {}  # a moved period invalidates the compiled inputs
         await review_flows.compile_inputs(session=session, actor=ACTOR, review=review)
         await review_service.freeze(session=session, actor=ACTOR, review=review)
-        await review_service.approve(session=session, actor=ACTOR, review=review)
-    assert review.status is ReviewStatus.APPROVED and review.approved_by == ACTOR
-    assert (await _actions(runtime, tenant, review.id))[-2:] == ["review.frozen", "review.approved"]
+    async with tenant_session(runtime, tenant.slug) as session:
+        review = await review_service.get_review(session=session, review_id=bare.id)
+        with pytest.raises(Conflict) as unsigned_approval:
+            await review_service.approve(session=session, actor=ACTOR, review=review)
+    # Approval comes only with the last required signature (tests/compliance/
+    # test_review_signing.py); nobody can approve a review its signatories have not signed.
+    assert unsigned_approval.value.reason == "SIGNATURES_MISSING"
+    assert review.status is ReviewStatus.FROZEN
+    assert (await _actions(runtime, tenant, review.id))[-1] == "review.frozen"
 
 
 async def test_review_actions_are_completed_or_cancelled_with_a_note(

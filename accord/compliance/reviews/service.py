@@ -207,11 +207,25 @@ async def _track_decisions(session: AsyncSession, actor: str, review: Management
 async def approve(
     *, session: AsyncSession, actor: str, review: ManagementReview
 ) -> ManagementReview:
-    """Mark a frozen review approved (signature checks arrive with the signing issue)."""
+    """Mark a frozen review approved: only once every required signatory has signed it.
+
+    Signing calls this in the transaction that records the last missing signature.
+    """
     if review.status is not ReviewStatus.FROZEN:
         raise Conflict(
             f"Only a frozen review can be approved; this one is {review.status}.",
             reason="REVIEW_NOT_FROZEN",
+            field="status",
+        )
+    from accord.compliance.reviews.signing import list_signatures, missing_signatories
+
+    missing = missing_signatories(review, await list_signatures(session=session, review=review))
+    if missing:
+        raise Conflict(
+            "The review still needs the signatures of "
+            + ", ".join(f"{m.tenant}/{m.subject}" for m in missing)
+            + ".",
+            reason="SIGNATURES_MISSING",
             field="status",
         )
     review.status, review.approved_at, review.approved_by = ReviewStatus.APPROVED, now(), actor
@@ -269,6 +283,11 @@ async def new_revision(
             "revision": revised.revision,
         },
     )
+    # The revised content's signatures stop counting: kept, marked superseded (signing
+    # imports this module, hence the import here).
+    from accord.compliance.reviews.signing import supersede_signatures
+
+    await supersede_signatures(session=session, actor=actor, review=review, successor=revised)
     return revised
 
 

@@ -1,0 +1,339 @@
+"""``accord review sign|export|verify`` as subprocesses: three executives sign with their key
+files, the signed review is exported, verified offline, and tampered with."""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import delete, select
+
+from accord.compliance.reviews import flows as review_flows
+from accord.compliance.reviews import jws, signing
+from accord.compliance.reviews import service as review_service
+from accord.compliance.reviews.models import ReviewStatus
+from accord.platform.eventlog import EventLogEntry
+from accord.platform.runtime import Runtime
+from accord.policies import service as policy_service
+from accord.policies.models import PolicyDomain, RaciMatrix
+from accord.tenants.models import Tenant
+from accord.tenants.provisioning import create_tenant
+from accord.tenants.sessions import tenant_session
+from tests.compliance.test_review_signing import REVIEW, add_signer, sign_off_matrix
+from tests.conftest import subprocess_env, unique_slug
+
+AUTHOR = "user:hanna.vogt"
+
+
+def accord(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "accord", *args],
+        capture_output=True,
+        text=True,
+        env=env or subprocess_env(COLUMNS="250"),
+        timeout=120,
+        check=False,
+    )
+
+
+def offline(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    """``accord`` with no reachable database: a bundle verifies with nothing but itself."""
+    return accord(
+        *args,
+        env=subprocess_env(
+            COLUMNS="250",
+            ACCORD_DATABASE_URL="postgresql://nobody@127.0.0.1:9/nothing",
+            ACCORD_DATA_DIR=str(tmp / "no-data"),
+        ),
+    )
+
+
+@dataclass
+class Network:
+    owner: Tenant
+    review: uuid.UUID
+    digest: str
+    keys: dict[str, Path]  # label -> PEM file
+    signers: dict[str, str]  # label -> TENANT/SUBJECT
+    thumbprints: dict[str, str]  # label -> the kid each key was registered under
+
+
+def _pem(key: Ed25519PrivateKey | ec.EllipticCurvePrivateKey, path: Path) -> Path:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+async def network(
+    runtime: Runtime, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Network]:
+    keydir = tmp_path_factory.mktemp("keys")
+    tenants = {
+        label: await create_tenant(
+            runtime,
+            slug=unique_slug(label),
+            legal_name=f"{label.title()} AG",
+            jurisdiction="DE",
+            store="home",
+        )
+        for label in ("globex", "meridian", "northwind")
+    }
+    people: dict[str, tuple[str, str, Ed25519PrivateKey | ec.EllipticCurvePrivateKey]] = {
+        "katrin": ("northwind", "katrin.maier", Ed25519PrivateKey.generate()),
+        "liam": ("globex", "liam.chen", ec.generate_private_key(ec.SECP256R1())),
+        "dana": ("meridian", "dana.okafor", Ed25519PrivateKey.generate()),
+    }
+    keys, signers, thumbprints = {}, {}, {}
+    for label, (tenant, subject, key) in people.items():
+        # Registered without a kid: the key is known by its RFC 7638 thumbprint.
+        await add_signer(runtime, tenants[tenant], subject, ["executive"], key, None)
+        keys[label] = _pem(key, keydir / f"{label}.pem")
+        signers[label] = f"{tenants[tenant].slug}/{subject}"
+        thumbprints[label] = jws.thumbprint(jws.public_jwk(key))
+    tag = secrets.token_hex(3)
+    process = f"cli-mr-{tag}"
+    slugs = sorted(t.slug for t in tenants.values())
+    async with runtime.control_session() as control:
+        await policy_service.import_matrix(
+            session=control, text=sign_off_matrix(tag, process, slugs), fmt="yaml"
+        )
+    owner = tenants["northwind"]
+    async with (
+        tenant_session(runtime, owner.slug) as session,
+        runtime.control_session() as control,
+    ):
+        review = await review_service.create_review(session=session, actor=AUTHOR, data=REVIEW)
+        await signing.assign_signatories(
+            session=session, control=control, actor=AUTHOR, review=review, process=process
+        )
+        await review_flows.compile_inputs(session=session, actor=AUTHOR, review=review)
+        await review_service.freeze(session=session, actor=AUTHOR, review=review)
+        assert review.content_digest is not None
+        found = Network(owner, review.id, review.content_digest, keys, signers, thumbprints)
+    yield found
+    async with runtime.control_session() as control:
+        await control.execute(delete(RaciMatrix).where(RaciMatrix.name.like(f"%{tag}%")))
+        await control.execute(delete(PolicyDomain).where(PolicyDomain.domain.in_(slugs)))
+
+
+def sign(net: Network, signer: str, key: str) -> subprocess.CompletedProcess[str]:
+    return accord(
+        "review",
+        "sign",
+        str(net.review),
+        "--tenant",
+        net.owner.slug,
+        "--signer",
+        net.signers[signer],
+        "--key",
+        str(net.keys[key]),
+    )
+
+
+def _write(path: Path, bundle: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(bundle, indent=2), "utf-8")
+    return path
+
+
+async def test_executives_sign_from_a_terminal_and_the_bundle_verifies_offline(
+    runtime: Runtime, network: Network, tmp_path: Path
+) -> None:
+    net = network
+    # liam tries dana's key file: refused by the server, and logged.
+    stolen = sign(net, "liam", "dana")
+    assert stolen.returncode == 2, stolen.stderr
+    assert (
+        f"error FORBIDDEN/FOREIGN_KEY: Key '{net.thumbprints['dana']}' is registered to "
+        f"{net.signers['dana']}, not to {net.signers['liam']}" in stolen.stderr
+    )
+    async with tenant_session(runtime, net.owner.slug) as session:
+        refused = await session.scalar(
+            select(EventLogEntry)
+            .where(EventLogEntry.record_id == str(net.review))
+            .order_by(EventLogEntry.seq.desc())
+            .limit(1)
+        )
+    assert refused is not None and refused.action == "review.signature_refused"
+    assert (refused.actor, refused.change["reason"]) == (
+        f"user:{net.signers['liam']}",
+        "FOREIGN_KEY",
+    )
+
+    first = sign(net, "katrin", "katrin")
+    assert first.returncode == 0, first.stderr
+    assert f"revision 1, digest {net.digest}, as {net.signers['katrin']}" in first.stderr
+    assert first.stdout.splitlines() == [
+        f"signed revision 1 of review {net.review} (Ed25519, key {net.thumbprints['katrin']})",
+        f"review is frozen; still to sign: {net.signers['liam']}, {net.signers['dana']}",
+    ]
+    second = sign(net, "liam", "liam")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.splitlines() == [
+        f"signed revision 1 of review {net.review} (ES256, key {net.thumbprints['liam']})",
+        f"review is frozen; still to sign: {net.signers['dana']}",
+    ]
+    again = sign(net, "liam", "liam")
+    assert again.returncode == 2 and "error CONFLICT/ALREADY_SIGNED" in again.stderr
+    last = sign(net, "dana", "dana")
+    assert last.returncode == 0, last.stderr
+    assert last.stdout.splitlines()[-1] == (
+        "review is approved: every required signatory has signed"
+    )
+    async with tenant_session(runtime, net.owner.slug) as session:
+        review = await review_service.get_review(session=session, review_id=net.review)
+    assert review.status is ReviewStatus.APPROVED
+
+    out = tmp_path / "signed-review.json"
+    exported = accord(
+        "review", "export", str(net.review), "--tenant", net.owner.slug, "--out", str(out)
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert f"(approved, 3 signature(s)) to {out}" in exported.stdout
+    bundle = json.loads(out.read_text("utf-8"))
+    assert (bundle["type"], bundle["format"], bundle["owner"]) == (
+        "accord.signed_management_review",
+        1,
+        net.owner.slug,
+    )
+    assert bundle["content_digest"] == net.digest and bundle["document"]["id"] == str(net.review)
+    assert bundle["review"] == {
+        "id": str(net.review),
+        "revision": 1,
+        "status": "approved",
+        "title": REVIEW["title"],
+        "superseded_by": None,
+    }
+    assert [
+        (e["signer"]["tenant"] + "/" + e["signer"]["subject"], e["signer"]["role"], e["alg"])
+        for e in bundle["signatures"]
+    ] == [
+        (net.signers["katrin"], "executive", "Ed25519"),
+        (net.signers["liam"], "executive", "ES256"),
+        (net.signers["dana"], "executive", "Ed25519"),
+    ]
+    assert [e["jwk_thumbprint"] for e in bundle["signatures"]] == [
+        net.thumbprints[x] for x in ("katrin", "liam", "dana")
+    ]
+    assert [sorted(e["jwk"]) for e in bundle["signatures"]] == [
+        ["alg", "crv", "kid", "kty", "use", "x"],
+        ["alg", "crv", "kid", "kty", "use", "x", "y"],
+        ["alg", "crv", "kid", "kty", "use", "x"],
+    ]
+
+    verified = offline("review", "verify", str(out), tmp=tmp_path)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.splitlines() == [
+        f"review {net.review} revision 1, content digest {net.digest}",
+        *(
+            f"  valid signature: {net.signers[x]} (key {net.thumbprints[x]})"
+            for x in ("katrin", "liam", "dana")
+        ),
+        "verified: content matches its digest; every required signatory signed it",
+    ]
+    assert not (tmp_path / "no-data").exists()  # no embedded database was started either
+
+    # One byte of the content changed.
+    content = copy.deepcopy(bundle)
+    content["document"]["minutes"] = content["document"]["minutes"].replace("three", "thre3")
+    changed = offline("review", "verify", str(_write(tmp_path / "c.json", content)), tmp=tmp_path)
+    assert changed.returncode == 1
+    failed = [line for line in changed.stderr.splitlines() if line.startswith("FAILED")]
+    assert failed[0].startswith(
+        "FAILED CONTENT_DIGEST_MISMATCH: the content's SHA-256 is "
+    ) and failed[0].endswith(
+        f"but the bundle states {net.digest}: the content was changed after it was signed"
+    )
+    assert sum("CLAIMS_MISMATCH" in line for line in failed) == 3
+    assert sum("MISSING_SIGNATORY" in line for line in failed) == 3
+    assert "verified" not in changed.stdout
+
+    # One signature changed (a character in the middle of liam's signature).
+    forged = copy.deepcopy(bundle)
+    header, _, signature = forged["signatures"][1]["jws"].split(".")
+    flipped = signature[:20] + ("A" if signature[20] != "A" else "B") + signature[21:]
+    forged["signatures"][1]["jws"] = f"{header}..{flipped}"
+    bad = offline("review", "verify", str(_write(tmp_path / "s.json", forged)), tmp=tmp_path)
+    assert bad.returncode == 1
+    assert [line for line in bad.stderr.splitlines() if line.startswith("FAILED")] == [
+        f"FAILED SIGNATURE_INVALID: signature 2 ({net.signers['liam']}): The signature does not "
+        f"verify with key '{net.thumbprints['liam']}' over digest {net.digest}: it was made "
+        "with another key or over other content.",
+        f"FAILED MISSING_SIGNATORY: required signatory {net.signers['liam']} (executive) has "
+        "no valid signature",
+    ]
+    assert f"valid signature: {net.signers['dana']}" in bad.stdout
+
+    # One signatory left out.
+    partial = copy.deepcopy(bundle)
+    del partial["signatures"][2]
+    short = offline("review", "verify", str(_write(tmp_path / "m.json", partial)), tmp=tmp_path)
+    assert short.returncode == 1
+    assert short.stderr.strip() == (
+        f"FAILED MISSING_SIGNATORY: required signatory {net.signers['dana']} (executive) has "
+        "no valid signature"
+    )
+
+    # A signatory's key swapped for another's (the signature no longer verifies with it).
+    swapped = copy.deepcopy(bundle)
+    swapped["signatures"][0]["jwk"] = bundle["signatures"][2]["jwk"]
+    mixed = offline("review", "verify", str(_write(tmp_path / "k.json", swapped)), tmp=tmp_path)
+    assert mixed.returncode == 1
+    assert f"FAILED KEY_MISMATCH: signature 1 ({net.signers['katrin']}) names key" in mixed.stderr
+
+    # Not a bundle at all.
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json", "utf-8")
+    unreadable = offline("review", "verify", str(junk), tmp=tmp_path)
+    assert unreadable.returncode == 2
+    assert "error BAD_USER_INPUT/BUNDLE_UNREADABLE:" in unreadable.stderr
+
+
+async def test_sign_refuses_a_digest_the_signer_did_not_expect(network: Network) -> None:
+    result = accord(
+        "review",
+        "sign",
+        str(network.review),
+        "--tenant",
+        network.owner.slug,
+        "--signer",
+        network.signers["katrin"],
+        "--key",
+        str(network.keys["katrin"]),
+        "--expect-digest",
+        "0" * 64,
+    )
+    assert result.returncode == 2
+    assert (
+        f"error CONFLICT/UNEXPECTED_DIGEST: The content's digest is {network.digest}, not the "
+        f"expected {'0' * 64}; not signing." in result.stderr
+    )
+
+
+def test_review_commands_explain_themselves() -> None:
+    for command, phrase in (
+        ((), "executives sign them"),
+        (("sign",), "with your own key"),
+        (("export",), "signed-review bundle"),
+        (("verify",), "offline (no database)"),
+    ):
+        result = accord("review", *command, "--help")
+        assert result.returncode == 0, result.stderr
+        assert phrase in " ".join(result.stdout.split())
