@@ -3,6 +3,7 @@
 Statement-level triggers add each statement's new rows and subtract its old ones, so a
 dashboard reads a few hundred tally rows per tenant instead of scanning every record.
 ``recount`` computes the same numbers from the records; the two must always agree.
+Records deleted at their source are not counted.
 """
 
 from __future__ import annotations
@@ -62,12 +63,13 @@ async def recount(*, session: AsyncSession) -> tuple[TallyRows, ActionRows]:
         select(Finding.grade, Finding.state, clause.c.k, func.count())
         .select_from(Finding)
         .join(clause, clause.c.k.isnot(None))
+        .where(Finding.deleted_at.is_(None))
         .group_by(Finding.grade, Finding.state, clause.c.k)
     )
     actions = await session.execute(
-        select(CapaAction.status, CapaAction.due_at, func.count()).group_by(
-            CapaAction.status, CapaAction.due_at
-        )
+        select(CapaAction.status, CapaAction.due_at, func.count())
+        .where(CapaAction.deleted_at.is_(None))
+        .group_by(CapaAction.status, CapaAction.due_at)
     )
     return (
         {(str(g), str(s), k, int(n)) for g, s, k, n in findings.all()},

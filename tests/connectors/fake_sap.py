@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -47,6 +47,9 @@ class FakeSap:
     delta_horizon: datetime | None = None
     requests: list[str] = field(default_factory=list)
     tokens_issued: int = 0
+    #: More entity sets by name (tasks, causes, …): records whose datetime and date values
+    #: are rendered per protocol; ``$orderby`` sorts, ``ChangedDateTime gt`` filters.
+    entity_sets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _filtered: dict[str, list[int]] = field(default_factory=dict)
 
     def changed(self, i: int) -> datetime:
@@ -112,7 +115,8 @@ class FakeSap:
                 await _send(send, 401, b'{"error": "invalid_token"}')
                 return
         v2 = path.startswith(V2_ROOT)
-        if not path.endswith("/QualityNotification"):
+        entity_set = path.rsplit("/", 1)[-1]
+        if entity_set != "QualityNotification" and entity_set not in self.entity_sets:
             await _send(send, 404, b'{"error": {"code": "404", "message": "no such entity set"}}')
             return
         skip = int(query.get("$skiptoken", "0"))
@@ -127,10 +131,16 @@ class FakeSap:
             await _send(send, 410, b'{"error": {"code": "DELTA_EXPIRED"}}')
             return
         top = int(query.get("$top", "100"))
-        ids = self.matching(filter_text)
-        page = [self.record(i, v2) for i in ids[skip : skip + top]]
+        if entity_set == "QualityNotification":
+            ids = self.matching(filter_text)
+            total = len(ids)
+            page = [self.record(i, v2) for i in ids[skip : skip + top]]
+        else:
+            rows = self.children(entity_set, filter_text, query.get("$orderby"))
+            total = len(rows)
+            page = [{k: _wire(v, v2) for k, v in r.items()} for r in rows[skip : skip + top]]
         following = None
-        if skip + top < len(ids):
+        if skip + top < total:
             nq = {k: v for k, v in query.items() if k != "$skiptoken"}
             nq["$skiptoken"] = str(skip + top)
             following = f"{path}?{urlencode(nq)}"
@@ -139,10 +149,22 @@ class FakeSap:
             if following:
                 body["d"]["__next"] = f"http://{_host(scope)}{following}"
         else:
-            body = {"@odata.context": "$metadata#QualityNotification", "value": page}
+            body = {"@odata.context": f"$metadata#{entity_set}", "value": page}
             if following:
                 body["@odata.nextLink"] = following.rsplit("/", 1)[1]
         await _send(send, 200, json.dumps(body).encode())
+
+    def children(
+        self, entity_set: str, filter_text: str | None, order: str | None
+    ) -> list[dict[str, Any]]:
+        rows = self.entity_sets[entity_set]
+        if filter_text:
+            since = _since(filter_text)
+            rows = [r for r in rows if r["ChangedDateTime"] > since]
+        if order:
+            fields = [f.strip() for f in order.split(",")]
+            rows = sorted(rows, key=lambda r: tuple(str(r.get(f, "")) for f in fields))
+        return rows
 
     async def _fault(self, fault: str, send: Send) -> bool:
         if fault == "429":
@@ -195,6 +217,16 @@ class FakeSap:
             "expires_in": self.token_lifetime,
         }
         await _send(send, 200, json.dumps(token).encode())
+
+
+def _wire(value: Any, v2: bool) -> Any:
+    """A datetime or date as SAP sends it: V2 ``/Date(ms)/``, V4 ISO 8601."""
+    if isinstance(value, datetime):
+        return _v2_date(value) if v2 else value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        midnight = datetime(value.year, value.month, value.day, tzinfo=UTC)
+        return _v2_date(midnight) if v2 else value.isoformat()
+    return value
 
 
 def _since(filter_text: str) -> datetime:

@@ -95,6 +95,8 @@ class Capa(RecordMixin, TenantBase):
     effectiveness_checked_by: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[str | None] = mapped_column(Text)
+    #: Set when the source system reported the CAPA deleted (the row is kept).
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class CapaAction(RecordMixin, TenantBase):
@@ -121,3 +123,5 @@ class CapaAction(RecordMixin, TenantBase):
     status: Mapped[ActionStatus] = mapped_column(TextEnum(ActionStatus))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_by: Mapped[str | None] = mapped_column(Text)
+    #: Set when the source system reported the action deleted (the row is kept).
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -88,3 +88,5 @@ class Finding(RecordMixin, TenantBase):
     reopened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[str | None] = mapped_column(Text)
+    #: Set when the source system reported the finding deleted (the row is kept).
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

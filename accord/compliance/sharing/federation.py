@@ -238,6 +238,8 @@ def _branch(
         columns.append(c.label(c.name) if visible else cast(null(), c.type).label(c.name))
     e = _sort_expression(t, ordering)
     stmt = select(*columns).where(*(_condition(t, c) for c in conditions))
+    if "deleted_at" in t.c:  # records deleted at their source are history, not listed
+        stmt = stmt.where(t.c.deleted_at.is_(None))
     if after is not None:
         stmt = stmt.where(_after(t, owner.owner, ordering, after))
     order = (e.desc(), t.c.id.desc()) if ordering.descending else (e.asc(), t.c.id.asc())

@@ -115,6 +115,7 @@ _REDACTED: dict[str, dict[str, Redacted]] = {
         "verified_by": _P,
         "reopened_by": _P,
         "closed_by": _P,
+        "deleted_at": _I,
     },
     "capa": {
         "title": _F,
@@ -123,6 +124,7 @@ _REDACTED: dict[str, dict[str, Redacted]] = {
         "effectiveness_verifier_subject": _P,
         "effectiveness_checked_by": _P,
         "closed_by": _P,
+        "deleted_at": _I,
     },
     "audit": {"programme": _F, "title": _F, "scope": _F},
     "evidence": {"title": _F, "sha256": _E, "uri": _E, "uploaded_by": _P},

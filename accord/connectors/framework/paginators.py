@@ -43,6 +43,39 @@ class ODataV4NextLink(Paginator):
         return _absolute(link, url) if link else None
 
 
+class ODataV4DeltaLink(ODataV4NextLink):
+    """OData change tracking (Dataverse ``Prefer: odata.track-changes``).
+
+    The page size is the server's (``Prefer: odata.maxpagesize``: ``$top`` is refused with
+    track-changes); pages follow ``@odata.nextLink``; the last page carries
+    ``@odata.deltaLink``, where the next pass asks for changes only. A delta response lists
+    removed entities as ``{"@odata.context": "…/$deletedEntity", "id": …, "reason":
+    "deleted"}`` among the changed ones: ``records`` leaves them out, ``removed`` names them.
+    """
+
+    def first_params(self, page_size: int) -> dict[str, str]:
+        return {}
+
+    def records(self, body: Any) -> list[dict[str, Any]]:
+        return [row for row in _records(body, "value") if not _is_removed(row)]
+
+    def removed(self, body: Any) -> list[str]:
+        """Keys of entities deleted at the source (``reason: changed`` only left the set)."""
+        return [
+            str(row["id"])
+            for row in _records(body, "value")
+            if _is_removed(row) and row.get("id") and row.get("reason", "deleted") == "deleted"
+        ]
+
+    def delta_link(self, body: Any, url: str) -> str | None:
+        link = body.get("@odata.deltaLink")
+        return _absolute(link, url) if link else None
+
+
+def _is_removed(row: dict[str, Any]) -> bool:
+    return str(row.get("@odata.context", "")).endswith("$deletedEntity")
+
+
 class ODataV2Next(Paginator):
     """``{"d": {"results": [...], "__next": "..."}}`` (SAP Gateway)."""
 

@@ -29,6 +29,10 @@ class Page:
     high_water: str | None = None
     #: Row numbers for file sources, parallel to ``records``.
     positions: list[int] | None = None
+    #: Primary keys the source reports deleted (marked in Accord, never dropped).
+    deleted: list[str] = field(default_factory=list)
+    #: On the last page of a pass: where the next pass starts (an OData delta link).
+    delta_link: str | None = None
 
 
 class Reader(Protocol):

@@ -51,6 +51,10 @@ class RunResult:
 #: Record type -> "module:Class" of its sink; a sink takes the source system.
 SINKS: dict[str, str] = {
     "finding": "accord.connectors.sync.finding_sink:FindingSink",
+    "capa": "accord.connectors.sync.capa_sink:CapaSink",
+    "capa_action": "accord.connectors.sync.capa_sink:CapaActionSink",
+    "risk": "accord.connectors.sync.risk_sink:RiskSink",
+    "clause_mapping": "accord.connectors.sync.mapping_sink:ClauseMappingSink",
 }
 
 
@@ -161,9 +165,14 @@ async def run_stream(
                             session, run_id=run.id, instance_id=row.id, stream=stream.name
                         )
                         counts = await process_page(
-                            session, ctx, page.records, page.positions, prepared=prepared
+                            session,
+                            ctx,
+                            page.records,
+                            page.positions,
+                            prepared=prepared,
+                            deleted=page.deleted,
                         )
-                        bookmark = current.after_page(page.cursor, page.high_water)
+                        bookmark = current.after_page(page.cursor, page.high_water, page.delta_link)
                         await runs.commit_page(
                             session,
                             run_id=run.id,

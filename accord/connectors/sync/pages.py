@@ -1,5 +1,14 @@
 """One page, inside its transaction: hash → skip unchanged → map → validate → upsert →
-events → quarantine. Shared by the sync loop and by quarantine replay."""
+events → quarantine. Shared by the sync loop and by quarantine replay.
+
+Deleted at source: a page may name keys the source reports deleted (Dataverse change
+tracking). Their records are marked (``deleted_at``), never dropped, with one
+``<type>.deleted_at_source`` event each; a mark is counted as ``updated`` (a deletion
+that finds nothing to mark, as ``unchanged``), and the deletions count as ``fetched``. A
+mark also forgets the record's ``content_hash``: should the record come back with the very
+payload it had, it is then an update like any other, which clears ``deleted_at`` and
+appends ``<type>.restored_at_source``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import update
+from sqlalchemy import Text, any_, bindparam, func, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +29,8 @@ from accord.connectors.framework.hashing import payload_digest
 from accord.connectors.framework.mapping import RecordMapping
 from accord.connectors.models import QuarantineEntry
 from accord.connectors.sync.events import PendingEvent, append_events, change_text
-from accord.connectors.sync.sinks import Candidate, Sink, reason
+from accord.connectors.sync.sinks import Applied, Candidate, Sink, reason
+from accord.platform.errors import AccordError
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +138,12 @@ async def process_page(
     skip_unchanged: bool = True,
     rejected: set[str] | None = None,
     prepared: Prepared | None = None,
+    deleted: Sequence[str] = (),
 ) -> dict[str, int]:
     """Write one page; returns the counts it adds to the run.
 
     ``prepared`` is ``prepare_page`` of the same ``records`` and ``positions``, done ahead.
+    ``deleted`` are keys the source reports deleted, marked after the page's upserts.
     """
     if prepared is None:
         prepared = prepare_page(ctx, records, positions)
@@ -143,12 +156,16 @@ async def process_page(
         "quarantined": 0,
         "pages": 1,
     }
+    # Marked-deleted records have no hash: only these can need reviving (None: any may).
+    hashless: set[str] | None = None if not skip_unchanged else set()
     if skip_unchanged and by_id:
         known = await ctx.sink.existing_hashes(session, ctx.mapping.source_system, list(by_id))
         for external_id, digest in known.items():
             if by_id[external_id].payload_hash == digest:
                 del by_id[external_id]
                 counts["unchanged"] += 1
+            elif digest is None and hashless is not None:
+                hashless.add(external_id)
     if not prepared.validated:
         for c in by_id.values():
             _validate(ctx, c, fetched_at)
@@ -175,6 +192,25 @@ async def process_page(
             )
         )
         texts.append(c.change_text)
+    revived = [
+        a for a in applied if not a.created and (hashless is None or a.external_id in hashless)
+    ]
+    if revived:
+        for record_id, external_id in await clear_deleted(session, ctx, revived):
+            events.append(_deletion_event(ctx, "restored_at_source", record_id, external_id))
+            texts.append(None)
+    if deleted:
+        gone = list(dict.fromkeys(deleted))
+        marked = await mark_deleted(session, ctx, gone)
+        counts["fetched"] += len(gone)
+        counts["updated"] += len(marked)
+        counts["unchanged"] += len(gone) - len(marked)
+        for record_id, external_id in marked:
+            events.append(_deletion_event(ctx, "deleted_at_source", record_id, external_id))
+            texts.append(None)
+        if ctx.open_quarantine:
+            # A quarantined version of a deleted record must not be replayed back to life.
+            await mark_superseded(session, ctx, gone)
     await append_events(session, actor=ctx.actor, events=events, texts=texts)
     await ctx.sink.after_upsert(session, applied, actor=ctx.actor)
     if ctx.open_quarantine and good:
@@ -230,3 +266,54 @@ async def mark_superseded(
         )
         .values(fixed_at=datetime.now(UTC))
     )
+
+
+def _deletion_event(ctx: PageContext, what: str, record_id: Any, external_id: str) -> PendingEvent:
+    kind = ctx.sink.record_type
+    change = {"source_system": ctx.mapping.source_system, "external_id": external_id}
+    return (f"{kind}.{what}", kind, str(record_id), change)
+
+
+async def mark_deleted(
+    session: AsyncSession, ctx: PageContext, external_ids: Sequence[str]
+) -> list[tuple[uuid.UUID, str]]:
+    """Mark the stream's records with these keys deleted at source; (id, key) of each mark.
+
+    A record already marked is left alone (its first deletion time stands).
+    """
+    table = ctx.sink.table
+    if "deleted_at" not in table.c:
+        raise AccordError(
+            f"The source deleted {ctx.sink.record_type} records, and {table.name} cannot "
+            "mark records deleted.",
+            reason="DELETION_UNSUPPORTED",
+        )
+    result = await session.execute(
+        update(table)
+        .where(
+            table.c.source_system == ctx.mapping.source_system,
+            table.c.external_id == any_(bindparam("gone", list(external_ids), ARRAY(Text))),
+            table.c.deleted_at.is_(None),
+        )
+        .values(
+            deleted_at=func.now(), content_hash=None, updated_at=func.now(), updated_by=ctx.actor
+        )
+        .returning(table.c.id, table.c.external_id)
+    )
+    return [(row[0], row[1]) for row in result]
+
+
+async def clear_deleted(
+    session: AsyncSession, ctx: PageContext, applied: Sequence[Applied]
+) -> list[tuple[uuid.UUID, str]]:
+    """Records of ``applied`` that were marked deleted are live again; (id, key) of each."""
+    table = ctx.sink.table
+    if "deleted_at" not in table.c:
+        return []
+    result = await session.execute(
+        update(table)
+        .where(table.c.id.in_([a.id for a in applied]), table.c.deleted_at.isnot(None))
+        .values(deleted_at=None)
+        .returning(table.c.id, table.c.external_id)
+    )
+    return [(row[0], row[1]) for row in result]

@@ -1,4 +1,4 @@
-"""CSV exports (audit findings registers) from a file path or a URL.
+"""CSV exports (audit findings or CAPA registers) from a file path or a URL.
 
 Encodings: a UTF-8 BOM is honoured; otherwise UTF-8 is tried and cp1252 (Excel on Windows)
 is the fallback, unless the config names one. Each row keeps its row number (the header is
@@ -11,9 +11,9 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from accord.connectors.framework.config import SourceConfig
 from accord.connectors.framework.http import SourceClient
@@ -21,13 +21,27 @@ from accord.connectors.framework.source import SourceSpec
 from accord.connectors.framework.state import Bookmark
 from accord.connectors.framework.streams import Page, Reader, Stream
 
+#: What a register of each record type is read with, unless the config says otherwise.
+REGISTERS: dict[str, tuple[str, str]] = {
+    "finding": ("audit_findings.yaml", "Finding ID"),
+    "capa": ("capa_register.yaml", "CAPA No"),
+}
+
 
 class CsvConfig(SourceConfig):
-    record_type: Literal["finding"] = "finding"
+    record_type: Literal["finding", "capa"] = "finding"
     mapping: str = "audit_findings.yaml"
     key_column: str = "Finding ID"
     encoding: str = Field(default="auto", description="auto, utf-8, utf-8-sig, cp1252, …")
     delimiter: str = Field(default=",", min_length=1, max_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _register_defaults(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("record_type") in REGISTERS:
+            mapping, key_column = REGISTERS[values["record_type"]]
+            values = {"mapping": mapping, "key_column": key_column, **values}
+        return values
 
 
 def decode(raw: bytes, encoding: str) -> str:
@@ -88,7 +102,7 @@ def _reader(stream: Stream, config: SourceConfig, client: SourceClient) -> Reade
 
 SOURCE = SourceSpec(
     kind="csv",
-    title="CSV export (audit findings register)",
+    title="CSV export (audit findings or CAPA register)",
     source_system="csv",
     config_model=CsvConfig,
     streams=_streams,

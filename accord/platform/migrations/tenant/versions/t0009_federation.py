@@ -10,8 +10,10 @@
   left at zero. ``recount_tallies()`` rebuilds both from the records
   (a test checks tallies equal a recount after random transitions).
 
+Records marked deleted at their source (``deleted_at``, t0007) are not counted.
+
 Revision ID: t0009
-Revises: t0002
+Revises: t0007
 Create Date: 2026-11-22
 """
 
@@ -21,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "t0009"
-down_revision = "t0002"
+down_revision = "t0007"
 branch_labels = None
 depends_on = None
 
@@ -32,16 +34,16 @@ BEGIN
     EXECUTE format($q$
       INSERT INTO %I.finding_tallies AS t (grade, state, clause_key, n)
       SELECT grade, state, k, count(*) FROM new_rows, unnest(clause_keys) AS k
-      GROUP BY 1, 2, 3
+      WHERE deleted_at IS NULL GROUP BY 1, 2, 3
       ON CONFLICT (grade, state, clause_key) DO UPDATE SET n = t.n + excluded.n
     $q$, TG_TABLE_SCHEMA);
   ELSE
     EXECUTE format($q$
       WITH delta AS (
         SELECT grade, state, k AS clause_key, sum(d) AS n FROM (
-          SELECT grade, state, clause_keys, 1 AS d FROM %2$s
+          SELECT grade, state, clause_keys, 1 AS d FROM %2$s WHERE deleted_at IS NULL
           UNION ALL
-          SELECT grade, state, clause_keys, -1 AS d FROM old_rows
+          SELECT grade, state, clause_keys, -1 AS d FROM old_rows WHERE deleted_at IS NULL
         ) AS changed, unnest(clause_keys) AS k
         GROUP BY 1, 2, 3 HAVING sum(d) <> 0
       )
@@ -65,16 +67,16 @@ BEGIN
   IF TG_OP = 'INSERT' THEN
     EXECUTE format($q$
       INSERT INTO %I.capa_action_tallies AS t (status, due_at, n)
-      SELECT status, due_at, count(*) FROM new_rows GROUP BY 1, 2
+      SELECT status, due_at, count(*) FROM new_rows WHERE deleted_at IS NULL GROUP BY 1, 2
       ON CONFLICT (status, due_at) DO UPDATE SET n = t.n + excluded.n
     $q$, TG_TABLE_SCHEMA);
   ELSE
     EXECUTE format($q$
       WITH delta AS (
         SELECT status, due_at, sum(d) AS n FROM (
-          SELECT status, due_at, 1 AS d FROM %2$s
+          SELECT status, due_at, 1 AS d FROM %2$s WHERE deleted_at IS NULL
           UNION ALL
-          SELECT status, due_at, -1 AS d FROM old_rows
+          SELECT status, due_at, -1 AS d FROM old_rows WHERE deleted_at IS NULL
         ) AS changed
         GROUP BY 1, 2 HAVING sum(d) <> 0
       )
@@ -101,12 +103,13 @@ BEGIN
   EXECUTE format($q$
     INSERT INTO %1$I.finding_tallies (grade, state, clause_key, n)
     SELECT grade, state, k, count(*) FROM %1$I.findings, unnest(clause_keys) AS k
-    GROUP BY 1, 2, 3
+    WHERE deleted_at IS NULL GROUP BY 1, 2, 3
   $q$, s);
   EXECUTE format('DELETE FROM %I.capa_action_tallies', s);
   EXECUTE format($q$
     INSERT INTO %1$I.capa_action_tallies (status, due_at, n)
-    SELECT status, due_at, count(*) FROM %1$I.capa_actions GROUP BY 1, 2
+    SELECT status, due_at, count(*) FROM %1$I.capa_actions WHERE deleted_at IS NULL
+    GROUP BY 1, 2
   $q$, s);
 END
 $fn$
