@@ -156,7 +156,7 @@ def demo(
     two databases on that server, <database>_demo_eu and <database>_demo_us, act as the two
     stores).
     """
-    from accord.demo import demo_settings, seed_demo
+    from accord.demo import TRY_QUERY, demo_settings, demo_tokens, seed_demo
 
     async def main() -> None:
         settings = await demo_settings(load_settings())
@@ -164,6 +164,7 @@ def demo(
         async with open_runtime(settings) as runtime:
             await sync_catalog(runtime)
             await seed_demo(runtime, say=err.print)
+            tokens = await demo_tokens(runtime)
             h, p = host or settings.host, port or settings.port
             if not serve_after:
                 return
@@ -171,6 +172,11 @@ def demo(
                 f"\nOpen [bold]http://{h}:{p}/graphql[/bold] (GraphiQL) — try "
                 "`{ tenants { slug legalName store region status } }`\n"
                 f"Store health: http://{h}:{p}/readyz    Stop with Ctrl+C.\n"
+                f"Tokens (12 h) for one person per partner: {tokens}/<tenant>-<person>.jwt\n"
+                f"Northwind's view of the supplier-quality process across both stores:\n"
+                f"  curl -s http://{h}:{p}/graphql -H 'content-type: application/json' "
+                f'-H "authorization: Bearer $(cat {tokens}/northwind-anna.keller.jwt)" '
+                f"-d '{json.dumps({'query': TRY_QUERY})}'\n"
                 f"The CLI against this network (another terminal): ACCORD_DATA_DIR="
                 f"{settings.data_dir} ACCORD_HOME_STORE={settings.home_store} accord gaps "
                 "--tenant globex --standard iso14001:2015\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
@@ -14,6 +16,7 @@ from accord.platform.eventlog import append_event
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings, StoreConfig
 from accord.tenants import service as tenant_service
+from accord.tenants.identity.devissuer import DevIssuer, register_dev_issuer
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
 
@@ -143,3 +146,36 @@ async def seed_demo(runtime: Runtime, *, say: Callable[[str], None] = print) -> 
         created.append(partner.slug)
     if len(created) == len(PARTNERS):
         await seed_story(runtime, say=say)
+
+
+#: People whose tokens the demo hands out (tenant, member subject).
+TOKEN_HOLDERS = (
+    ("northwind", "anna.keller"),
+    ("globex", "maria.santos"),
+    ("meridian", "priya.patel"),
+    ("initech", "siobhan.murphy"),
+)
+TRY_QUERY = (
+    '{ findings(first: 10, orderBy: DUE_AT, process: "supplier-quality-2027") '
+    "{ edges { node { tenant level reference grade state responseDueAt title } } } }"
+)
+
+
+async def demo_tokens(runtime: Runtime, *, hours: int = 12) -> Path:
+    """Development-issuer tokens for one person per partner, written to files (0600).
+
+    Every file is ``<data_dir>/demo-tokens/<tenant>-<subject>.jwt``; the dev issuer refuses
+    to run in production, so neither does this.
+    """
+    settings = runtime.settings
+    issuer = DevIssuer.load(settings)
+    folder = settings.data_dir / "demo-tokens"
+    folder.mkdir(parents=True, exist_ok=True)
+    async with runtime.control_session() as session:
+        for slug, subject in TOKEN_HOLDERS:
+            tenant = await tenant_service.get(session=session, slug=slug)
+            await register_dev_issuer(session=session, tenant=tenant, settings=settings)
+            path = folder / f"{slug}-{subject}.jwt"
+            path.write_text(issuer.mint_token(slug, subject, ttl=timedelta(hours=hours)))
+            path.chmod(0o600)
+    return folder

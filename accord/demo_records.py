@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from accord.compliance.incidents import service as incident_service
 from accord.compliance.kpis import service as kpi_service
 from accord.compliance.reviews import flows as review_flows
 from accord.compliance.reviews import service as review_service
+from accord.demo_raci import seed_governance
 from accord.platform.runtime import Runtime
 from accord.tenants.agreements import service as agreements
 from accord.tenants.sessions import tenant_session
@@ -372,7 +374,7 @@ async def _incident(runtime: Runtime, now: datetime) -> None:
         )
 
 
-async def _review(runtime: Runtime, today: date) -> None:
+async def _review(runtime: Runtime, today: date) -> uuid.UUID:
     async with tenant_session(runtime, "northwind") as s:
         review = await review_service.create_review(
             session=s,
@@ -405,6 +407,7 @@ async def _review(runtime: Runtime, today: date) -> None:
         )
         await review_flows.compile_inputs(session=s, actor="northwind/anna.keller", review=review)
         await review_service.freeze(session=s, actor="northwind/anna.keller", review=review)
+        return review.id
 
 
 async def _agreements(runtime: Runtime) -> None:
@@ -452,5 +455,7 @@ async def seed_story(runtime: Runtime, *, say: Callable[[str], None]) -> None:
     await _kpis(runtime, today)
     await _incident(runtime, now)
     say("  KPIs with 6 months of measurements; initech's severity-1 incident notified late")
-    await _review(runtime, today)
+    review_id = await _review(runtime, today)
     say("  Q4 management review compiled and frozen (4 signatories required)")
+    key_dir = runtime.settings.data_dir / "demo-keys"
+    await seed_governance(runtime, review_id, key_dir, say=say)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from accord.demo import TRY_QUERY
 from accord.platform.runtime import Runtime
 from tests.conftest import SECOND_STORE, TenantFactory, subprocess_env, unique_slug
 
@@ -253,6 +254,34 @@ def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
             f"http://127.0.0.1:{port}/graphql", headers={"accept": "text/html"}, timeout=5
         )
         assert page.status_code == 200 and "graphiql" in page.text.lower()
+        # Northwind's quality manager, with the token the demo handed out, sees its own
+        # findings and globex's (us-east, full agreement, RACI process) in one listing.
+        token = (
+            tmp_path / "data" / "demo" / "demo-tokens" / "northwind-anna.keller.jwt"
+        ).read_text()
+        listing = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            json={"query": TRY_QUERY.replace("first: 10", "first: 100")},
+            headers={"authorization": f"Bearer {token}"},
+            timeout=20,
+        ).json()
+        assert "errors" not in listing, listing
+        nodes = [e["node"] for e in listing["data"]["findings"]["edges"]]
+        assert {n["tenant"] for n in nodes} == {"northwind", "globex"}
+        assert all(n["level"] == "FULL" for n in nodes)
+        dues = [n["responseDueAt"] for n in nodes if n["responseDueAt"]]
+        assert dues == sorted(dues)
+        board = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            json={
+                "query": '{ networkDashboard(process: "supplier-quality-2027") '
+                "{ openFindings { tenant count } suppressed { tenant groups } } }"
+            },
+            headers={"authorization": f"Bearer {token}"},
+            timeout=20,
+        ).json()
+        counted = {c["tenant"] for c in board["data"]["networkDashboard"]["openFindings"]}
+        assert "globex" in counted
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -262,6 +291,8 @@ def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
             raise
     assert proc.returncode == 0, stderr
     assert "http://127.0.0.1" in stderr
+    assert "signed by 2 of 4 executives" in stderr
+    assert (tmp_path / "data" / "demo" / "demo-keys" / "meridian-tom.hughes.pem").exists()
     # Embedded servers stop when the demo exits.
     assert not (tmp_path / "data" / "demo" / "postgres" / "postmaster.pid").exists()
 
