@@ -275,12 +275,12 @@ def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
             f"http://127.0.0.1:{port}/graphql",
             json={
                 "query": '{ networkDashboard(process: "supplier-quality-2027") '
-                "{ openFindings { tenant count } suppressed { tenant groups } } }"
+                "{ openByState { tenant count } suppressed { tenant groups } } }"
             },
             headers={"authorization": f"Bearer {token}"},
             timeout=20,
         ).json()
-        counted = {c["tenant"] for c in board["data"]["networkDashboard"]["openFindings"]}
+        counted = {c["tenant"] for c in board["data"]["networkDashboard"]["openByState"]}
         assert "globex" in counted
     finally:
         proc.send_signal(signal.SIGINT)

@@ -20,6 +20,7 @@ from accord.platform.db import TenantBase
 
 TallyRows = set[tuple[str, str, str, int]]
 ActionRows = set[tuple[str, date, int]]
+CountRows = set[tuple[str, str, int]]
 
 
 class FindingTally(TenantBase):
@@ -30,6 +31,16 @@ class FindingTally(TenantBase):
     grade: Mapped[str] = mapped_column(Text, primary_key=True)
     state: Mapped[str] = mapped_column(Text, primary_key=True)
     clause_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class FindingCount(TenantBase):
+    """Findings per (grade, state), each counted once (tenant migration t0015)."""
+
+    __tablename__ = "finding_counts"
+
+    grade: Mapped[str] = mapped_column(Text, primary_key=True)
+    state: Mapped[str] = mapped_column(Text, primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -75,3 +86,17 @@ async def recount(*, session: AsyncSession) -> tuple[TallyRows, ActionRows]:
         {(str(g), str(s), k, int(n)) for g, s, k, n in findings.all()},
         {(str(s), d, int(n)) for s, d, n in actions.all()},
     )
+
+
+async def read_counts(*, session: AsyncSession) -> CountRows:
+    rows = await session.execute(select(FindingCount.grade, FindingCount.state, FindingCount.n))
+    return {(g, s, int(n)) for g, s, n in rows.all()}
+
+
+async def recount_counts(*, session: AsyncSession) -> CountRows:
+    rows = await session.execute(
+        select(Finding.grade, Finding.state, func.count())
+        .where(Finding.deleted_at.is_(None))
+        .group_by(Finding.grade, Finding.state)
+    )
+    return {(str(g), str(s), int(n)) for g, s, n in rows.all()}

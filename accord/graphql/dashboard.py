@@ -1,4 +1,5 @@
-"""The network dashboard: open findings and overdue CAPA actions per owner, from tallies."""
+"""The network dashboard: open findings by grade, state and clause and overdue CAPA actions,
+per owner, from maintained tallies."""
 
 from __future__ import annotations
 
@@ -13,11 +14,26 @@ from accord.graphql.errors import tenant_errors
 from accord.graphql.findings.types import FindingGradeEnum, FindingStateEnum, SuppressedGroups
 
 
-@strawberry.type(description="Open findings of one owner in one grade, state and clause.")
-class OpenFindingCount:
+@strawberry.type(description="Open findings of one owner in one grade.")
+class OpenByGrade:
     tenant: str
     grade: FindingGradeEnum
+    count: int
+
+
+@strawberry.type(description="Open findings of one owner in one state.")
+class OpenByState:
+    tenant: str
     state: FindingStateEnum
+    count: int
+
+
+@strawberry.type(
+    description="Open findings of one owner naming one clause (a finding naming several "
+    "clauses counts under each)."
+)
+class OpenByClause:
+    tenant: str
     clause_key: str
     count: int
 
@@ -30,7 +46,9 @@ class OverdueActionCount:
 
 @strawberry.type
 class NetworkDashboard:
-    open_findings: list[OpenFindingCount]
+    open_by_grade: list[OpenByGrade]
+    open_by_state: list[OpenByState]
+    open_by_clause: list[OpenByClause]
     overdue_capa_actions: list[OverdueActionCount]
     suppressed: list[SuppressedGroups]
 
@@ -56,15 +74,20 @@ class DashboardQueries:
         )
         context.errors.extend(tenant_errors(info, board.errors))
         return NetworkDashboard(
-            open_findings=[
-                OpenFindingCount(
-                    tenant=c.owner,
-                    grade=FindingGradeEnum(c.grade),
-                    state=FindingStateEnum(c.state),
-                    clause_key=c.clause_key,
-                    count=c.count,
-                )
+            open_by_grade=[
+                OpenByGrade(tenant=c.owner, grade=FindingGradeEnum(c.value), count=c.count)
                 for c in board.open_findings
+                if c.dimension == "grade"
+            ],
+            open_by_state=[
+                OpenByState(tenant=c.owner, state=FindingStateEnum(c.value), count=c.count)
+                for c in board.open_findings
+                if c.dimension == "state"
+            ],
+            open_by_clause=[
+                OpenByClause(tenant=c.owner, clause_key=c.value, count=c.count)
+                for c in board.open_findings
+                if c.dimension == "clause"
             ],
             overdue_capa_actions=[
                 OverdueActionCount(tenant=c.owner, count=c.count) for c in board.overdue_actions

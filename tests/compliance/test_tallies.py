@@ -16,7 +16,7 @@ from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import CapaAction
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
-from accord.compliance.tallies import read_tallies
+from accord.compliance.tallies import read_counts, read_tallies, recount_counts
 from accord.compliance.tallies import recount as recount_tallies
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
@@ -29,12 +29,12 @@ STATES = ["open", "responded", "capa_planned", "verification", "reopened"]
 CLAUSES = ["iso9001:2015/8.4", "iso9001:2015/8.7", "iso14001:2015/6.1", "iso45001:2018/8.1"]
 
 
-async def tallies(session: AsyncSession) -> tuple[set[Any], set[Any]]:
-    return await read_tallies(session=session)
+async def tallies(session: AsyncSession) -> tuple[set[Any], set[Any], set[Any]]:
+    return (*await read_tallies(session=session), await read_counts(session=session))
 
 
-async def recount(session: AsyncSession) -> tuple[set[Any], set[Any]]:
-    return await recount_tallies(session=session)
+async def recount(session: AsyncSession) -> tuple[set[Any], set[Any], set[Any]]:
+    return (*await recount_tallies(session=session), await recount_counts(session=session))
 
 
 def row(rng: random.Random, **extra: Any) -> dict[str, Any]:
@@ -63,7 +63,7 @@ async def test_tallies_equal_a_recount_after_random_changes(
     tenant = await make_tenant(label="tl")
     rng = random.Random(20261122)
     async with tenant_session(runtime, tenant.slug) as session:
-        assert await tallies(session) == (set(), set())
+        assert await tallies(session) == (set(), set(), set())
     table = Finding.__table__
     for _ in range(25):
         async with tenant_session(runtime, tenant.slug) as session:

@@ -4,6 +4,7 @@ order kept across pages, levels, filters pushed down, unreachable stores, access
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -12,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from accord.compliance.sharing.federation import Ordering, store_statement
+from accord.compliance.sharing.federation import Condition, Ordering, Position, store_statement
 from accord.compliance.sharing.reads import PlannedOwner
-from accord.compliance.tallies import recount
+from accord.compliance.tallies import recount, recount_counts
 from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service
 from accord.tenants.agreements.access import read_access_log
@@ -293,7 +294,7 @@ async def test_cursors_are_bound_to_their_order_and_cannot_be_forged(
 
 def test_summary_branches_never_select_withheld_columns() -> None:
     owner = PlannedOwner("tst_summary_owner", SharingLevel.SUMMARY, None, None)
-    statement = store_statement(
+    statement, params = store_statement(
         "finding",
         [owner],
         ordering=Ordering("created_at", descending=True),
@@ -301,11 +302,42 @@ def test_summary_branches_never_select_withheld_columns() -> None:
         after=None,
         limit=5,
     )
+    assert params == {}
     text = str(statement.compile())
     for withheld in ("title", "condition", "owner", "raised_by", "cause"):
         assert f"findings.{withheld}" not in text
         assert f"AS {withheld}" in text  # present, as a typed NULL
     assert "findings.reference" in text
+
+
+def test_statements_are_built_once_per_shape_and_values_travel_as_parameters() -> None:
+    owners = [
+        PlannedOwner("tst_a", SharingLevel.FULL, None, None),
+        PlannedOwner("tst_b", SharingLevel.SUMMARY, None, None),
+    ]
+    due = Ordering("response_due_at", nulls_as="'infinity'::date")
+
+    def build(grade: str, after_owner: str) -> tuple[Any, dict[str, Any]]:
+        return store_statement(
+            "finding",
+            owners,
+            ordering=due,
+            conditions=[
+                Condition("grade", "in", [grade]),
+                Condition("clause_keys", "prefix", "x/"),
+            ],
+            after=Position(TODAY, after_owner, str(uuid.uuid4())),
+            limit=21,
+        )
+
+    first, p1 = build("observation", "tst_a")
+    second, p2 = build("major_nonconformity", "tst_a")
+    assert first is second, "same shape, same statement object"
+    assert p1["c0"] == ["observation"] and p2["c0"] == ["major_nonconformity"]
+    assert p1["c1"] == "x/" and p1["after_value"] == TODAY
+    third, _ = build("observation", "tst_b")  # the cursor's owner moved: another shape
+    assert third is not first
+    assert "observation" not in str(first.compile())
 
 
 async def test_the_id_lookup_reads_one_owner(api: Api, network: Network) -> None:
@@ -322,7 +354,9 @@ async def test_the_id_lookup_reads_one_owner(api: Api, network: Network) -> None
 DASHBOARD = """
 query($p: String) {
   networkDashboard(process: $p) {
-    openFindings { tenant grade state clauseKey count }
+    openByGrade { tenant grade count }
+    openByState { tenant state count }
+    openByClause { tenant clauseKey count }
     overdueCapaActions { tenant count }
     suppressed { tenant groups }
   }
@@ -350,23 +384,26 @@ async def test_the_dashboard_equals_a_recount_and_suppresses_small_groups(
     board = body["data"]["networkDashboard"]
     for slug in network.levels:
         async with tenant_session(api.runtime, slug) as session:
-            findings, _ = await recount(session=session)
-        expected = {(g.upper(), s.upper(), k, n) for g, s, k, n in findings if s != "closed"}
-        got = {
-            (c["grade"], c["state"], c["clauseKey"], c["count"])
-            for c in board["openFindings"]
-            if c["tenant"] == slug
-        }
-        assert got == expected and got, slug
+            by_clause, _ = await recount(session=session)
+            counts = await recount_counts(session=session)
+        open_counts = [(g, s, n) for g, s, n in counts if s != "closed"]
+        expect_grade: dict[str, int] = {}
+        expect_state: dict[str, int] = {}
+        expect_clause: dict[str, int] = {}
+        for g, s, n in open_counts:
+            expect_grade[g.upper()] = expect_grade.get(g.upper(), 0) + n
+            expect_state[s.upper()] = expect_state.get(s.upper(), 0) + n
+        for _, s, k, n in by_clause:
+            if s != "closed":
+                expect_clause[k] = expect_clause.get(k, 0) + n
+        mine = {k: [c for c in board[k] if c["tenant"] == slug] for k in board}
+        assert {c["grade"]: c["count"] for c in mine["openByGrade"]} == expect_grade, slug
+        assert {c["state"]: c["count"] for c in mine["openByState"]} == expect_state, slug
+        assert {c["clauseKey"]: c["count"] for c in mine["openByClause"]} == expect_clause
+        assert sum(expect_grade.values()) == 5, "each open finding counted once"
     aggregate = agg["data"]["networkDashboard"]
-    mine = [c for c in aggregate["openFindings"] if c["tenant"] == small.slug]
-    assert mine == [
-        {
-            "tenant": small.slug,
-            "grade": "MAJOR_NONCONFORMITY",
-            "state": "OPEN",
-            "clauseKey": "iso9001:2015/8.4",
-            "count": 10,
-        }
-    ]
+    theirs = [c for c in aggregate["openByClause"] if c["tenant"] == small.slug]
+    assert theirs == [{"tenant": small.slug, "clauseKey": "iso9001:2015/8.4", "count": 10}]
+    by_grade = [c for c in aggregate["openByGrade"] if c["tenant"] == small.slug]
+    assert by_grade == [{"tenant": small.slug, "grade": "MAJOR_NONCONFORMITY", "count": 11}]
     assert {"tenant": small.slug, "groups": 1} in aggregate["suppressed"]

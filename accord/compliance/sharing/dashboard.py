@@ -1,8 +1,9 @@
 """The network dashboard: counts across every owner one may read, from maintained tallies.
 
-Open findings by grade, state and clause, and overdue CAPA actions, per owner. Each store
-answers with one statement per tally (a ``UNION ALL`` over its owners' tally tables, run
-as the federation role), so the cost follows the number of groups, not of records. Every
+Open findings by grade, by state and by clause, and overdue CAPA actions, per owner. Each
+store answers with one statement per kind of count (a ``UNION ALL`` over its owners'
+tally tables, run as the federation role, built once per set of owners), so the cost
+follows the number of groups, not of records. Every
 level may see counts; for an ``aggregate`` grant, groups below the agreement's minimum
 group size are withheld and counted in ``suppressed``. Grantors log the read (the number
 of records the released counts cover), one statement per store; an owner whose store
@@ -18,7 +19,17 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, TableClause, column, func, literal, select, table, union_all
+from sqlalchemy import (
+    Select,
+    TableClause,
+    bindparam,
+    column,
+    func,
+    literal,
+    select,
+    table,
+    union_all,
+)
 
 from accord.compliance.capa.models import ActionStatus
 from accord.compliance.findings.states import FindingState
@@ -31,7 +42,7 @@ from accord.compliance.sharing.reads import (
     _unavailable,
     plan_owners,
 )
-from accord.compliance.tallies import CapaActionTally, FindingTally
+from accord.compliance.tallies import CapaActionTally, FindingCount, FindingTally
 from accord.platform.naming import schema_name
 from accord.platform.runtime import Runtime
 from accord.policies.schemas import Actor
@@ -39,11 +50,13 @@ from accord.tenants.agreements.models import SharingLevel
 
 
 @dataclass(frozen=True, slots=True)
-class FindingCount:
+class OpenCount:
+    """Open (not closed) findings of one owner with one value of one dimension."""
+
     owner: str
-    grade: str
-    state: str
-    clause_key: str
+    #: "grade", "state" or "clause" (a finding counts once per clause it names)
+    dimension: str
+    value: str
     count: int
 
 
@@ -55,38 +68,77 @@ class OverdueCount:
 
 @dataclass(slots=True)
 class Dashboard:
-    open_findings: list[FindingCount]
+    open_findings: list[OpenCount]
     overdue_actions: list[OverdueCount]
     errors: list[TenantError]
-    #: owner → groups withheld below the minimum group size
+    #: owner → cells withheld below the minimum group size
     suppressed: dict[str, int] = field(default_factory=dict)
 
 
+_TALLIES: dict[str, Any] = {
+    "finding_counts": FindingCount,
+    "finding_tallies": FindingTally,
+    "capa_action_tallies": CapaActionTally,
+}
+
+
 @lru_cache(maxsize=8192)
-def _tally_in(model: type[Any], schema: str) -> TableClause:
-    base = model.__table__
+def _tally_table(name: str, schema: str) -> TableClause:
+    base = _TALLIES[name].__table__
     return table(base.name, *(column(c.name, c.type) for c in base.c), schema=schema)
 
 
-def _findings_statement(owners: Sequence[PlannedOwner]) -> Select[Any]:
-    branches = []
-    for o in owners:
-        t = _tally_in(FindingTally, schema_name(o.owner))
-        stmt = select(
-            literal(o.owner).label("owner"), t.c.grade, t.c.state, t.c.clause_key, t.c.n
-        ).where(t.c.state != FindingState.CLOSED.value)
-        branches.append(stmt)
-    return branches[0] if len(branches) == 1 else select(union_all(*branches).subquery())
+def _tally_in(model: type[Any], schema: str) -> TableClause:
+    return _tally_table(model.__tablename__, schema)
 
 
-def _overdue_statement(owners: Sequence[PlannedOwner], today: date) -> Select[Any]:
+@lru_cache(maxsize=512)
+def _open_findings_statement(owners: tuple[str, ...]) -> Select[Any]:
+    """Per owner: open findings by grade, by state (each finding once) and by clause."""
+    closed = FindingState.CLOSED.value
+
+    def union(model: type[Any], value: str) -> Any:
+        branches = []
+        for owner in owners:
+            t = _tally_in(model, schema_name(owner))
+            branches.append(
+                select(
+                    literal(owner).label("owner"),
+                    t.c[value].label("value"),
+                    t.c.n.label("n"),
+                ).where(t.c.state != closed)
+            )
+        merged = branches[0] if len(branches) == 1 else union_all(*branches)
+        return merged.subquery()
+
+    parts = []
+    for dimension, model, value in (
+        ("grade", FindingCount, "grade"),
+        ("state", FindingCount, "state"),
+        ("clause", FindingTally, "clause_key"),
+    ):
+        u = union(model, value)
+        parts.append(
+            select(
+                u.c.owner, literal(dimension).label("dimension"), u.c.value, func.sum(u.c.n)
+            ).group_by(u.c.owner, u.c.value)
+        )
+    return select(union_all(*parts).subquery())
+
+
+@lru_cache(maxsize=512)
+def _overdue_statement(owners: tuple[str, ...]) -> Select[Any]:
     branches = []
-    for o in owners:
-        t = _tally_in(CapaActionTally, schema_name(o.owner))
-        stmt = select(
-            literal(o.owner).label("owner"), func.coalesce(func.sum(t.c.n), 0).label("n")
-        ).where(t.c.status != ActionStatus.DONE.value, t.c.due_at < today)
-        branches.append(stmt)
+    for owner in owners:
+        t = _tally_in(CapaActionTally, schema_name(owner))
+        branches.append(
+            select(
+                literal(owner).label("owner"), func.coalesce(func.sum(t.c.n), 0).label("n")
+            ).where(
+                t.c.status != ActionStatus.DONE.value,
+                t.c.due_at < bindparam("today", type_=t.c.due_at.type),
+            )
+        )
     return branches[0] if len(branches) == 1 else select(union_all(*branches).subquery())
 
 
@@ -101,12 +153,20 @@ async def _read_store(
     async with asyncio.timeout(within):
         async with runtime.stores.federation_connection(store) as conn:
             findings = (
-                (await conn.execute(_findings_statement(finding_owners))).all()
+                (
+                    await conn.execute(
+                        _open_findings_statement(tuple(o.owner for o in finding_owners))
+                    )
+                ).all()
                 if finding_owners
                 else []
             )
             overdue = (
-                (await conn.execute(_overdue_statement(capa_owners, today))).all()
+                (
+                    await conn.execute(
+                        _overdue_statement(tuple(o.owner for o in capa_owners)), {"today": today}
+                    )
+                ).all()
                 if capa_owners
                 else []
             )
@@ -166,14 +226,15 @@ async def network_dashboard(
             continue
         answered.append(store)
         findings, overdue = result
-        for owner, grade, state, clause_key, n in findings:
+        for owner, dimension, value, n in findings:
             planned = levels[owner]
             if planned.level is SharingLevel.AGGREGATE and n < planned.min_group_size:
                 board.suppressed[owner] = board.suppressed.get(owner, 0) + 1
                 continue
-            board.open_findings.append(FindingCount(owner, grade, state, clause_key, int(n)))
-            key = (owner, "finding")
-            covered[key] = covered.get(key, 0) + int(n)
+            board.open_findings.append(OpenCount(owner, dimension, value, int(n)))
+            if dimension == "state":  # each open finding once
+                key = (owner, "finding")
+                covered[key] = covered.get(key, 0) + int(n)
         for owner, n in overdue:
             planned = capa_levels[owner]
             if planned.level is SharingLevel.AGGREGATE and 0 < n < planned.min_group_size:
@@ -203,6 +264,6 @@ async def network_dashboard(
         board.open_findings = [c for c in board.open_findings if c.owner not in failed]
         board.overdue_actions = [c for c in board.overdue_actions if c.owner not in failed]
         board.errors.extend(failed.values())
-    board.open_findings.sort(key=lambda c: (c.owner, c.grade, c.state, c.clause_key))
+    board.open_findings.sort(key=lambda c: (c.owner, c.dimension, c.value))
     board.overdue_actions.sort(key=lambda c: c.owner)
     return board

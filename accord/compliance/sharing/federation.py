@@ -37,6 +37,7 @@ from sqlalchemy import (
     DateTime,
     Select,
     TableClause,
+    bindparam,
     cast,
     column,
     exists,
@@ -168,97 +169,140 @@ def _sort_expression(t: TableClause, ordering: Ordering) -> ColumnElement[Any]:
     return func.coalesce(col, literal_column(ordering.nulls_as))
 
 
-def _position_value(ordering: Ordering, value: Any, t: TableClause) -> ColumnElement[Any]:
-    if value is None:
-        if ordering.nulls_as is None:
-            raise BadInput("The cursor is malformed.", reason="BAD_CURSOR", field="after")
-        return literal_column(ordering.nulls_as)
-    return literal(value, t.c[ordering.column].type)
+# Statements are built once per *shape* — record type, owners and levels, ordering, the
+# filter's columns and operators, where the cursor's owner falls — with bind parameters
+# for every value, and reused: building a 100-branch statement costs far more than
+# running it. A shape's parameters are named by position: c0, c1, c2_0 (inside "any"), …
+
+#: A condition's shape: (column, op) or (column, "any", child shapes).
+CondShape = tuple[Any, ...]
 
 
-def _after(t: TableClause, owner: str, ordering: Ordering, after: Position) -> ColumnElement[bool]:
-    """Rows of ``owner`` strictly after ``after`` in the total order (value, owner, id)."""
+def _cond_shape(c: Condition) -> CondShape:
+    if c.op == "any":
+        return (c.column, c.op, tuple(_cond_shape(part) for part in c.value))
+    return (c.column, c.op)
+
+
+def _cond_params(c: Condition, key: str, params: dict[str, Any]) -> None:
+    if c.op == "any":
+        for j, part in enumerate(c.value):
+            _cond_params(part, f"{key}_{j}", params)
+    elif c.op == "in":
+        params[key] = list(c.value)
+    elif c.op == "contains":
+        params[key] = [c.value]
+    elif c.op != "is_null":
+        params[key] = c.value
+
+
+def _condition(t: TableClause, shape: CondShape, key: str) -> ColumnElement[bool]:
+    col = t.c[shape[0]]
+    op = shape[1]
+    result: ColumnElement[bool]
+    if op == "in":
+        result = col.in_(bindparam(key, expanding=True))
+    elif op == "contains":
+        result = col.contains(bindparam(key, type_=col.type))
+    elif op == "prefix":
+        element = func.unnest(col).table_valued("k")
+        result = exists(
+            select(1).select_from(element).where(func.starts_with(element.c.k, bindparam(key)))
+        )
+    elif op == "is_null":
+        result = col.is_(None)
+    elif op == "any":
+        result = or_(*(_condition(t, part, f"{key}_{j}") for j, part in enumerate(shape[2])))
+    else:
+        value = bindparam(key, type_=col.type)
+        result = {
+            "eq": col == value,
+            "lt": col < value,
+            "le": col <= value,
+            "gt": col > value,
+            "ge": col >= value,
+        }[op]
+    return result
+
+
+def _after(
+    t: TableClause, relation: str, ordering: Ordering, cursor_null: bool
+) -> ColumnElement[bool]:
+    """Rows strictly after the cursor in the total order (value, owner, id).
+
+    ``relation`` is how this branch's owner compares with the cursor's owner ("lt", "eq",
+    "gt"): decided in Python, so each branch gets a plain index range.
+    """
     e = _sort_expression(t, ordering)
-    x = _position_value(ordering, after.value, t)
-    i = literal(uuid.UUID(after.id), t.c.id.type)
+    x: ColumnElement[Any]
+    if cursor_null:
+        assert ordering.nulls_as is not None
+        x = literal_column(ordering.nulls_as)
+    else:
+        x = bindparam("after_value", type_=t.c[ordering.column].type)
+    i = bindparam("after_id", type_=t.c.id.type)
     condition: ColumnElement[bool]
     if not ordering.descending:
-        if owner == after.owner:
+        if relation == "eq":
             condition = tuple_(e, t.c.id) > tuple_(x, i)
         else:
-            condition = e >= x if owner > after.owner else e > x
-    elif owner == after.owner:
+            condition = e >= x if relation == "gt" else e > x
+    elif relation == "eq":
         condition = tuple_(e, t.c.id) < tuple_(x, i)
     else:
-        condition = e <= x if owner < after.owner else e < x
+        condition = e <= x if relation == "lt" else e < x
     return condition
-
-
-def _condition(t: TableClause, c: Condition) -> ColumnElement[bool]:
-    col = t.c[c.column]
-    result: ColumnElement[bool]
-    if c.op == "in":
-        result = col.in_(list(c.value))
-    elif c.op == "contains":
-        result = col.contains([c.value])
-    elif c.op == "prefix":
-        element = func.unnest(col).table_valued("k")
-        result = exists(select(1).select_from(element).where(element.c.k.startswith(c.value)))
-    elif c.op == "is_null":
-        result = col.is_(None)
-    elif c.op == "any":
-        result = or_(*(_condition(t, part) for part in c.value))
-    elif c.op == "eq":
-        result = col == c.value
-    elif c.op == "lt":
-        result = col < c.value
-    elif c.op == "le":
-        result = col <= c.value
-    elif c.op == "gt":
-        result = col > c.value
-    else:
-        result = col >= c.value
-    return result
 
 
 def _branch(
     record_type: str,
-    owner: PlannedOwner,
+    owner: str,
+    level: str,
     *,
     ordering: Ordering,
-    conditions: Sequence[Condition],
-    after: Position | None,
+    conditions: tuple[CondShape, ...],
+    relation: str | None,
+    cursor_null: bool,
     limit: int,
 ) -> Select[Any]:
-    t = _table_in(record_type, schema_name(owner.owner))
+    t = _table_in(record_type, schema_name(owner))
     shown = SUMMARY_FIELDS[record_type]
-    columns: list[ColumnElement[Any]] = [literal(owner.owner).label("_owner")]
+    columns: list[ColumnElement[Any]] = [literal(owner).label("_owner")]
     for c in t.c:
-        visible = owner.level is SharingLevel.FULL or c.name in shown
+        visible = level == SharingLevel.FULL.value or c.name in shown
         columns.append(c.label(c.name) if visible else cast(null(), c.type).label(c.name))
     e = _sort_expression(t, ordering)
-    stmt = select(*columns).where(*(_condition(t, c) for c in conditions))
+    stmt = select(*columns).where(*(_condition(t, c, f"c{n}") for n, c in enumerate(conditions)))
     if "deleted_at" in t.c:  # records deleted at their source are history, not listed
         stmt = stmt.where(t.c.deleted_at.is_(None))
-    if after is not None:
-        stmt = stmt.where(_after(t, owner.owner, ordering, after))
+    if relation is not None:
+        stmt = stmt.where(_after(t, relation, ordering, cursor_null))
     order = (e.desc(), t.c.id.desc()) if ordering.descending else (e.asc(), t.c.id.asc())
     return stmt.order_by(*order).limit(limit)
 
 
-def store_statement(
+@lru_cache(maxsize=1024)
+def _shaped_statement(
     record_type: str,
-    owners: Sequence[PlannedOwner],
-    *,
+    owners: tuple[tuple[str, str], ...],
     ordering: Ordering,
-    conditions: Sequence[Condition],
-    after: Position | None,
+    conditions: tuple[CondShape, ...],
+    relations: tuple[str, ...] | None,
+    cursor_null: bool,
     limit: int,
 ) -> Select[Any]:
-    """One statement for one store: a page from each owner, merged and limited."""
     branches = [
-        _branch(record_type, o, ordering=ordering, conditions=conditions, after=after, limit=limit)
-        for o in owners
+        _branch(
+            record_type,
+            owner,
+            level,
+            ordering=ordering,
+            conditions=conditions,
+            relation=relations[n] if relations is not None else None,
+            cursor_null=cursor_null,
+            limit=limit,
+        )
+        for n, (owner, level) in enumerate(owners)
     ]
     if len(branches) == 1:
         return branches[0]
@@ -270,6 +314,45 @@ def store_statement(
     parts = (key, owner_key, merged.c.id)
     order = [p.desc() for p in parts] if ordering.descending else [p.asc() for p in parts]
     return select(merged).order_by(*order).limit(limit)
+
+
+def store_statement(
+    record_type: str,
+    owners: Sequence[PlannedOwner],
+    *,
+    ordering: Ordering,
+    conditions: Sequence[Condition],
+    after: Position | None,
+    limit: int,
+) -> tuple[Select[Any], dict[str, Any]]:
+    """One statement for one store — a page from each owner, merged and limited — and its
+    parameters. The statement is cached by shape; the values travel as parameters."""
+    params: dict[str, Any] = {}
+    for n, c in enumerate(conditions):
+        _cond_params(c, f"c{n}", params)
+    relations: tuple[str, ...] | None = None
+    cursor_null = False
+    if after is not None:
+        if after.value is None and ordering.nulls_as is None:
+            raise BadInput("The cursor is malformed.", reason="BAD_CURSOR", field="after")
+        cursor_null = after.value is None
+        if not cursor_null:
+            params["after_value"] = after.value
+        params["after_id"] = uuid.UUID(after.id)
+        relations = tuple(
+            "eq" if o.owner == after.owner else ("gt" if o.owner > after.owner else "lt")
+            for o in owners
+        )
+    statement = _shaped_statement(
+        record_type,
+        tuple((o.owner, o.level.value) for o in owners),
+        ordering,
+        tuple(_cond_shape(c) for c in conditions),
+        relations,
+        cursor_null,
+        limit,
+    )
+    return statement, params
 
 
 def _python_key(ordering: Ordering, record: SharedRecord) -> tuple[Any, ...]:
@@ -314,22 +397,41 @@ async def owner_stores(
 
 
 async def _read_store(
-    runtime: Runtime, store: str, statement: Select[Any], within: float
+    runtime: Runtime,
+    store: str,
+    statement: tuple[Select[Any], dict[str, Any]],
+    within: float,
 ) -> list[Mapping[str, Any]]:
     async with asyncio.timeout(within):
         async with runtime.stores.federation_connection(store) as conn:
-            return list((await conn.execute(statement)).mappings().all())
+            return list((await conn.execute(*statement)).mappings().all())
+
+
+_LOG_COLUMNS = tuple(c.name for c in AccessLogEntry.__table__.c if c.name != "id")
+
+
+@lru_cache(maxsize=1024)
+def _access_log_insert(grantors: tuple[str, ...]) -> Select[Any]:
+    """One statement appending a row to each grantor's access log (data-modifying CTEs),
+    cached by the grantors it writes to; values are parameters ``<column>_<n>``."""
+    ctes = []
+    for n, grantor in enumerate(grantors):
+        log_table = _access_log_in(schema_name(grantor))
+        values = {
+            name: bindparam(f"{name}_{n}", type_=log_table.c[name].type) for name in _LOG_COLUMNS
+        }
+        ctes.append(insert(log_table).values(values).cte(f"log{n}"))
+    return select(literal(1)).add_cte(*ctes)
 
 
 def _access_log_statement(
     entries: Iterable[tuple[str, dict[str, Any]]],
-) -> Select[Any]:
-    """One statement appending each grantor's access-log row (data-modifying CTEs)."""
-    ctes = []
-    for n, (grantor, row) in enumerate(entries):
-        log_table = _access_log_in(schema_name(grantor))
-        ctes.append(insert(log_table).values(**row).cte(f"log{n}"))
-    return select(literal(1)).add_cte(*ctes)
+) -> tuple[Select[Any], dict[str, Any]]:
+    listed = list(entries)
+    params = {
+        f"{name}_{n}": row[name] for n, (_, row) in enumerate(listed) for name in _LOG_COLUMNS
+    }
+    return _access_log_insert(tuple(g for g, _ in listed)), params
 
 
 @lru_cache(maxsize=8192)
@@ -343,7 +445,7 @@ async def _log_store(
 ) -> None:
     async with asyncio.timeout(within):
         async with runtime.stores.federation_connection(store) as conn:
-            await conn.execute(_access_log_statement(entries))
+            await conn.execute(*_access_log_statement(entries))
 
 
 async def log_reads(

@@ -66,6 +66,7 @@ FEDERATED_TABLES = frozenset(
         "risks",
         "incident_reports",
         "finding_tallies",
+        "finding_counts",
         "capa_action_tallies",
     }
 )
