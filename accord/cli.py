@@ -15,9 +15,11 @@ from rich.table import Table
 from accord.commands._support import JsonOption, err, load_settings, out, run
 from accord.commands._support import with_synced_runtime as _with_runtime
 from accord.commands.agreements import agreement_app
+from accord.commands.audits import audits_app
 from accord.commands.catalog import catalog_app
 from accord.commands.gaps import gaps
 from accord.commands.identity import token
+from accord.commands.incidents import incidents_app
 from accord.commands.policies import authz_app, raci_app
 from accord.commands.reviews import review_app
 from accord.commands.schema import schema_app
@@ -44,12 +46,14 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(store_app, name="store")
 app.add_typer(audit_app, name="audit")
+app.add_typer(audits_app, name="audits")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(raci_app, name="raci")
 app.add_typer(authz_app, name="authz")
 app.add_typer(sync_app, name="sync")
 app.add_typer(schema_app, name="schema")
 app.add_typer(review_app, name="review")
+app.add_typer(incidents_app, name="incidents")
 app.command("token")(token)
 
 

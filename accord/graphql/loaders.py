@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
 
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service
 from accord.tenants.models import Tenant
+
+if TYPE_CHECKING:
+    from accord.graphql.records.loaders import RecordLoaders
 
 
 class TenantBySlugLoader(DataLoader[str, Tenant | None]):
@@ -29,6 +33,8 @@ class TenantBySlugLoader(DataLoader[str, Tenant | None]):
 @dataclass
 class Loaders:
     tenant_by_slug: TenantBySlugLoader
+    #: the nested-record loaders, made on first use (``accord.graphql.records.loaders``)
+    records: RecordLoaders | None = None
 
 
 def build_loaders(runtime: Runtime) -> Loaders:

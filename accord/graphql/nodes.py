@@ -14,7 +14,12 @@ from accord.platform.errors import BadInput
 class NodeQueries:
     @strawberry.field(description="The object with this global id, if you may see it.")
     async def node(self, info: strawberry.Info[Context, None], id: strawberry.ID) -> Node | None:
+        from accord.graphql.records.nodes import find_node  # the record types import this
+
         kind = type_name_of(id)
         if kind == "Finding":
             return await find_finding(info, GlobalId.decode(id, expected=kind), None)
+        found = await find_node(info, kind, id)
+        if found is not None:
+            return found
         raise BadInput("Not a global id.", reason="BAD_ID", field="id")

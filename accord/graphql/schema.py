@@ -11,8 +11,16 @@ from functools import cache
 
 import strawberry
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from accord.graphql.audits.mutations.plan import PlanJointAuditPayload, plan_joint_audit
+from accord.graphql.audits.mutations.raise_finding import (
+    RaiseAuditFindingPayload,
+    raise_audit_finding,
+)
+from accord.graphql.audits.mutations.team import AddAuditTeamMemberPayload, add_audit_team_member
+from accord.graphql.audits.mutations.verify import VerifyAuditFindingPayload, verify_audit_finding
 from accord.graphql.catalog import CatalogQueries
 from accord.graphql.dashboard import DashboardQueries
 from accord.graphql.errors import AccordErrors, AccordProductionErrors, AccordSchema
@@ -29,10 +37,29 @@ from accord.graphql.findings.queries import FindingQueries
 from accord.graphql.findings.types import FindingType
 from accord.graphql.gaps import GapQueries
 from accord.graphql.history import HistoryQueries
+from accord.graphql.incidents import IncidentMutations, IncidentSubscription
 from accord.graphql.limits import limit_extensions
 from accord.graphql.nodes import NodeQueries
-from accord.graphql.subscriptions import Subscription
+from accord.graphql.records.agreements import AgreementQueries
+from accord.graphql.records.audits import AuditQueries
+from accord.graphql.records.capas import CapaQueries
+from accord.graphql.records.common import SCALARS as RECORD_SCALARS
+from accord.graphql.records.evidence import EvidenceQueries
+from accord.graphql.records.incidents import IncidentReportQueries
+from accord.graphql.records.kpis import KpiQueries
+from accord.graphql.records.raci import RaciQueries
+from accord.graphql.records.reviews import ManagementReviewQueries
+from accord.graphql.records.risks import RiskQueries
+from accord.graphql.records.sync_runs import SyncRunQueries
+from accord.graphql.subscriptions import Subscription as RecordSubscriptions
 from accord.graphql.tenants import TenantQueries
+from accord.graphql.transfers import (
+    FindingTransferPayload,
+    TransferQueries,
+    accept_finding_transfer,
+    decline_finding_transfer,
+    propose_finding_transfer,
+)
 
 Query = merge_types(
     "Query",
@@ -41,15 +68,26 @@ Query = merge_types(
         NodeQueries,
         CatalogQueries,
         FindingQueries,
+        AuditQueries,
+        CapaQueries,
+        EvidenceQueries,
+        ManagementReviewQueries,
+        KpiQueries,
+        RiskQueries,
+        IncidentReportQueries,
+        AgreementQueries,
+        RaciQueries,
+        SyncRunQueries,
         DashboardQueries,
         GapQueries,
         HistoryQueries,
+        TransferQueries,
     ),
 )
 
 
 @strawberry.type
-class Mutation:
+class RecordMutations:
     raise_finding: RaiseFindingPayload = strawberry.mutation(
         resolver=raise_finding, description="Raise a finding against clauses of the catalog."
     )
@@ -59,6 +97,38 @@ class Mutation:
     transition_finding: TransitionFindingPayload = strawberry.mutation(
         resolver=transition_finding, description="Move a finding to another state."
     )
+    propose_finding_transfer: FindingTransferPayload = strawberry.mutation(
+        resolver=propose_finding_transfer,
+        description="Propose moving a finding from its owner to another organisation.",
+    )
+    accept_finding_transfer: FindingTransferPayload = strawberry.mutation(
+        resolver=accept_finding_transfer,
+        description="Accept a proposed finding transfer (the other party); the finding moves.",
+    )
+    decline_finding_transfer: FindingTransferPayload = strawberry.mutation(
+        resolver=decline_finding_transfer,
+        description="Decline a proposed finding transfer, or withdraw your own proposal.",
+    )
+    plan_joint_audit: PlanJointAuditPayload = strawberry.mutation(
+        resolver=plan_joint_audit,
+        description="Plan a joint audit at a partner, with its closing protocol and lead auditor.",
+    )
+    add_audit_team_member: AddAuditTeamMemberPayload = strawberry.mutation(
+        resolver=add_audit_team_member,
+        description="Add a member of any partner to a joint audit's team, for its window.",
+    )
+    raise_audit_finding: RaiseAuditFindingPayload = strawberry.mutation(
+        resolver=raise_audit_finding,
+        description="Raise a finding of a joint audit (its team), owned by the audited tenant.",
+    )
+    verify_audit_finding: VerifyAuditFindingPayload = strawberry.mutation(
+        resolver=verify_audit_finding,
+        description="Record the verification of a joint audit's finding (its verifier).",
+    )
+
+
+Mutation = merge_types("Mutation", (RecordMutations, IncidentMutations))
+Subscription = merge_types("Subscription", (RecordSubscriptions, IncidentSubscription))
 
 
 @cache
@@ -71,6 +141,7 @@ def schema_for(*, production: bool) -> AccordSchema:
         subscription=Subscription,
         types=[FindingType],
         extensions=[*limit_extensions(production=production), errors],
+        config=StrawberryConfig(scalar_map=RECORD_SCALARS),
     )
 
 

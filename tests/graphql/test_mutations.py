@@ -80,9 +80,15 @@ async def test_the_auditee_responds_and_the_log_records_it(
 
     history = await api.post(HISTORY, {"id": gid}, token=token)
     entries = history["data"]["history"]
-    assert [e["action"] for e in entries] == ["finding.raised", "finding.transition"]
+    # The blank response never reached a decision; the refused transition is kept.
+    assert [e["action"] for e in entries] == [
+        "finding.raised",
+        "finding.transition",
+        "finding.refused",
+    ]
     assert entries[1]["actor"] == f"user:{tenant.slug}/qm"
     assert entries[1]["change"]["to"] == "responded"
+    assert entries[2]["change"]["reason"] == "INVALID_TRANSITION"
 
 
 async def test_a_user_without_the_right_is_refused_and_nothing_changes(

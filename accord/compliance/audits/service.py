@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accord.compliance.audits import protocol
 from accord.compliance.audits.common import (
     check_clauses,
     choice,
@@ -92,8 +93,15 @@ async def add_team_member(
     data: TeamMemberIn | Mapping[str, Any],
     actor: str,
 ) -> AuditTeamMember:
-    """Add a member (of any partner tenant); an audit has at most one lead auditor."""
+    """Add a member (of any partner tenant); an audit has at most one lead auditor.
+
+    Under an agreed closing protocol the team must also fit it (``protocol.check_team_member``).
+    """
     data = parse_input(TeamMemberIn, data)
+    if await protocol.protocol_for(session=session, audit_id=audit.id) is not None:
+        protocol.check_team_member(
+            audit, tenant=data.tenant, role=data.role, window=(data.valid_from, data.valid_until)
+        )
     team = await list_team(session=session, audit=audit)
     if any((m.tenant, m.subject, m.role) == (data.tenant, data.subject, data.role) for m in team):
         raise Conflict(

@@ -73,6 +73,7 @@ class Capa(RecordMixin, TenantBase):
             "(effectiveness_verifier_subject IS NULL) = (effectiveness_verifier_tenant IS NULL)",
             name="verifier_complete",
         ),
+        Index("ix_capas_created_at_id", "created_at", "id"),
     )
     __mapper_args__ = MappingProxyType({"eager_defaults": True})
     record_type: ClassVar[str] = "capa"

@@ -8,7 +8,16 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import ClassVar
 
-from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,6 +68,10 @@ class Finding(RecordMixin, TenantBase):
         ),
         Index("ix_findings_audit_id", "audit_id"),
         Index("ix_findings_clause_keys", "clause_keys", postgresql_using="gin"),
+        # Keyset pages of federated listings (tenant migration t0009).
+        Index("ix_findings_created_at_id", "created_at", "id"),
+        Index("ix_findings_raised_at_id", "raised_at", "id"),
+        Index("ix_findings_due_id", text("coalesce(response_due_at, 'infinity'::date)"), "id"),
     )
     __mapper_args__ = MappingProxyType({"eager_defaults": True})
     record_type: ClassVar[str] = "finding"

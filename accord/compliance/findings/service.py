@@ -2,6 +2,9 @@
 
 The caller owns the transaction. Each function checks the transition table and every guard
 before it changes anything, so a refused step leaves no row changed and no event appended.
+A finding of an audit with an agreed closing protocol also passes the protocol's guards
+(``accord.compliance.audits.protocol``: who raises, responds, verifies and closes, with
+which evidence) and runs on its clock; other findings are untouched by it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accord.compliance.audits import protocol
 from accord.compliance.audits.common import (
     check_clauses,
     choice,
@@ -50,6 +54,8 @@ async def raise_finding(
             reason="DUE_BEFORE_RAISED",
             field="response_due_at",
         )
+    governed: protocol.Governed | None = None
+    response_due_at = data.response_due_at
     if data.audit_id is not None:
         audit = await session.get(Audit, data.audit_id)
         if audit is None:
@@ -63,6 +69,18 @@ async def raise_finding(
                 else "AUDIT_CANCELLED",
                 field="audit_id",
             )
+        agreed = await protocol.protocol_for(session=session, audit_id=audit.id)
+        if agreed is not None:
+            governed = protocol.Governed(audit, agreed)
+            await protocol.check_raiser(session=session, governed=governed, actor=actor)
+            latest = protocol.response_due(governed, raised_at)
+            if response_due_at is not None and response_due_at > latest:
+                raise BadInput(
+                    f"The agreed protocol has the response due by {latest}.",
+                    reason="DUE_AFTER_PROTOCOL",
+                    field="response_due_at",
+                )
+            response_due_at = response_due_at or latest
     await check_clauses(session, data.clause_keys)
     if await session.scalar(select(Finding.id).where(Finding.reference == data.reference)):
         raise Conflict(
@@ -85,7 +103,7 @@ async def raise_finding(
         raised_at=raised_at,
         raised_by=data.raised_by or actor,
         owner=data.owner,
-        response_due_at=data.response_due_at,
+        response_due_at=response_due_at,
         state=FindingState.OPEN,
         created_by=actor,
         updated_by=actor,
@@ -94,7 +112,11 @@ async def raise_finding(
     session.add(finding)
     change = data.model_dump(mode="json", exclude_none=True)
     change.update(raised_at=raised_at, raised_by=finding.raised_by, state=finding.state)
+    if governed is not None:
+        change["response_due_at"] = response_due_at
     await log_change(session, actor=actor, action="finding.raised", record=finding, change=change)
+    if governed is not None:
+        await protocol.start_clock(session=session, governed=governed, finding=finding)
     return finding
 
 
@@ -181,6 +203,11 @@ async def transition(
             reason="INVALID_TRANSITION",
             field="state",
         )
+    governed = await protocol.governing(session=session, finding=finding)
+    if governed is not None:
+        await protocol.check_step(
+            session=session, governed=governed, finding=finding, target=target, actor=actor
+        )
     for guard in step.guards:
         if not await _guard_holds(session, finding, guard, reason=reason, response=response):
             failure = GUARD_FAILURES[guard]
@@ -203,6 +230,12 @@ async def transition(
         finding.closed_at = finding.closed_by = None
     finding.state = target
     finding.updated_by = actor
+    if governed is not None:
+        change.update(
+            await protocol.after_step(
+                session=session, governed=governed, finding=finding, target=target
+            )
+        )
     await log_change(
         session, actor=actor, action="finding.transition", record=finding, change=change
     )
@@ -242,6 +275,11 @@ async def record_verification(
             f"The finding is {finding.state}; a verification is recorded in 'verification'.",
             reason="NOT_IN_VERIFICATION",
             field="state",
+        )
+    governed = await protocol.governing(session=session, finding=finding)
+    if governed is not None:
+        await protocol.require_verifier(
+            session=session, governed=governed, finding=finding, actor=actor
         )
     finding.verification_result = result
     finding.verified_by, finding.verified_at = actor, at or now()

@@ -205,7 +205,7 @@ def _condition(t: TableClause, shape: CondShape, key: str) -> ColumnElement[bool
     elif op == "contains":
         result = col.contains(bindparam(key, type_=col.type))
     elif op == "prefix":
-        element = func.unnest(col).table_valued("k")
+        element = func.unnest(col).table_valued("k").render_derived()
         result = exists(
             select(1).select_from(element).where(func.starts_with(element.c.k, bindparam(key)))
         )

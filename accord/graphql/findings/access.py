@@ -21,7 +21,7 @@ from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.findings.types import FindingType
 from accord.graphql.relay import GlobalId
-from accord.platform.errors import AccordError, Forbidden, NotFound
+from accord.platform.errors import AccordError, BadInput, Forbidden, NotFound
 from accord.policies.schemas import Resource
 from accord.policies.vocab import user_subject
 from accord.tenants.agreements.models import SharingLevel
@@ -75,8 +75,35 @@ async def change_finding(
     context: Context, *, id: str, action: str, process: str | None, change: Change
 ) -> FindingType:
     gid = GlobalId.decode(id, expected="Finding")
-    clearance = await clear(context, owner=gid.tenant, action=action, process=process)
-    async with tenant_session(context.runtime, gid.tenant) as session:
-        finding = await finding_service.get_finding(session=session, finding_id=gid.record_id)
-        finding = await change(session, finding, clearance.actor)
-        return FindingType.from_model(gid.tenant, clearance.level, finding)
+    level: SharingLevel | None = None
+    try:
+        clearance = await clear(context, owner=gid.tenant, action=action, process=process)
+        level = clearance.level
+        async with tenant_session(context.runtime, gid.tenant) as session:
+            finding = await finding_service.get_finding(session=session, finding_id=gid.record_id)
+            finding = await change(session, finding, clearance.actor)
+            return FindingType.from_model(gid.tenant, clearance.level, finding)
+    except AccordError as error:
+        # Malformed input reached no decision; a refused decision is worth keeping.
+        if not isinstance(error, BadInput) and (isinstance(error, Forbidden) or level is not None):
+            # A caller with standing was refused: the attempt goes to the owner's log (in
+            # its own transaction, since the refused one rolled back).
+            await _log_refusal(context, gid, action, level or SharingLevel.SUMMARY, error)
+        raise
+
+
+async def _log_refusal(
+    context: Context, gid: GlobalId, action: str, level: SharingLevel, error: AccordError
+) -> None:
+    from accord.graphql.audits.access import Caller, log_refusal
+
+    principal, own = require_tenant(context)
+    await log_refusal(
+        context,
+        owner=gid.tenant,
+        record_type="finding",
+        record_id=gid.record_id,
+        caller=Caller(principal, own, level),
+        attempt=action,
+        error=error,
+    )

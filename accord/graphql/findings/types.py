@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -20,6 +20,9 @@ from accord.graphql.pagination import PageInfo
 from accord.graphql.relay import GlobalId, Node
 from accord.graphql.tenants import TenantType
 from accord.tenants.agreements.models import SharingLevel
+
+if TYPE_CHECKING:
+    from accord.graphql.records.capas import CapaNode
 
 
 @strawberry.enum(name="FindingGrade")
@@ -107,6 +110,14 @@ class FindingType(Node):
         if tenant is None:
             return None
         return TenantType.from_model(tenant, info.context.runtime.regions.get(tenant.store, ""))
+
+    @strawberry.field(description="The CAPAs addressing this finding that you may read.")
+    async def capas(
+        self, info: strawberry.Info[Context, None], process: str | None = None
+    ) -> list[Annotated[CapaNode, strawberry.lazy("accord.graphql.records.capas")]]:
+        from accord.graphql.records.capas import capas_of_finding
+
+        return await capas_of_finding(self, info, process)
 
     @classmethod
     def from_fields(cls, tenant: str, level: SharingLevel, fields: dict[str, Any]) -> FindingType:

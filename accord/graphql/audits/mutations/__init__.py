@@ -1,0 +1,1 @@
+"""Joint audit mutations, one per file; each returns a payload with ``errors``."""
