@@ -420,6 +420,11 @@ async def _agreements(runtime: Runtime) -> None:
             ("initech", g, ["finding", "incident"], "aggregate", 3)
             for g in ("northwind", "globex", "meridian")
         ],
+        # The network review is northwind's; the other executives read what they sign.
+        *[
+            ("northwind", g, ["management_review"], "full", None)
+            for g in ("globex", "meridian", "initech")
+        ],
     ]
     async with runtime.control_session() as s:
         for grantor, grantee, types, level, group in plan:

@@ -12,14 +12,23 @@ from strawberry.scalars import JSON
 
 from accord.graphql.auth import require_own_tenant
 from accord.graphql.context import Context
-from accord.graphql.relay import GlobalId
-from accord.platform.errors import Forbidden
+from accord.graphql.relay import GlobalId, type_name_of
+from accord.platform.errors import BadInput, Forbidden
 from accord.platform.eventlog import EventLogEntry
 from accord.policies.schemas import Resource
 from accord.tenants.sessions import tenant_session
 
-#: Global id type name → the event log's record type (nodes with a history).
-RECORD_TYPES = {"Finding": "finding"}
+#: Global id type name → (the event log's record type, the action gate's record type).
+RECORD_TYPES: dict[str, tuple[str, str]] = {
+    "Finding": ("finding", "finding"),
+    "Audit": ("audit", "audit"),
+    "Capa": ("capa", "capa"),
+    "Evidence": ("evidence", "evidence"),
+    "ManagementReview": ("management_review", "management_review"),
+    "Kpi": ("kpi", "kpi"),
+    "Risk": ("risk", "risk"),
+    "IncidentReport": ("incident_report", "incident"),
+}
 
 
 @strawberry.type
@@ -52,12 +61,17 @@ class HistoryQueries:
         self, info: strawberry.Info[Context, None], id: strawberry.ID
     ) -> list[HistoryEntry]:
         context = info.context
-        gid = GlobalId.decode(id, expected="Finding")
+        kind = type_name_of(id)
+        if kind not in RECORD_TYPES:
+            raise BadInput(
+                "Not the global id of a record with a history.", reason="BAD_ID", field="id"
+            )
+        gid = GlobalId.decode(id, expected=kind)
         principal = require_own_tenant(context, gid.tenant)
-        record_type = RECORD_TYPES[gid.type_name]
-        resource = Resource(gid.tenant, record_type)
+        record_type, gate_type = RECORD_TYPES[gid.type_name]
+        resource = Resource(gid.tenant, gate_type)
         if not context.authorizer.authorize(principal, "read", resource).allowed:
-            raise Forbidden(f"You may not read {record_type} records.", reason="NO_READ")
+            raise Forbidden(f"You may not read {gate_type} records.", reason="NO_READ")
         async with tenant_session(context.runtime, gid.tenant) as session:
             entries = await events_of(
                 session=session, record_type=record_type, record_id=str(gid.record_id)

@@ -21,6 +21,8 @@ from accord.graphql.audits.mutations.raise_finding import (
 )
 from accord.graphql.audits.mutations.team import AddAuditTeamMemberPayload, add_audit_team_member
 from accord.graphql.audits.mutations.verify import VerifyAuditFindingPayload, verify_audit_finding
+from accord.graphql.capas.mutations import CapaMutations
+from accord.graphql.capas.queries import CapaCoverageQueries
 from accord.graphql.catalog import CatalogQueries
 from accord.graphql.dashboard import DashboardQueries
 from accord.graphql.errors import AccordErrors, AccordProductionErrors, AccordSchema
@@ -51,6 +53,7 @@ from accord.graphql.records.raci import RaciQueries
 from accord.graphql.records.reviews import ManagementReviewQueries
 from accord.graphql.records.risks import RiskQueries
 from accord.graphql.records.sync_runs import SyncRunQueries
+from accord.graphql.reviews.schema import ReviewBundleQueries, ReviewMutations
 from accord.graphql.subscriptions import Subscription as RecordSubscriptions
 from accord.graphql.tenants import TenantQueries
 from accord.graphql.transfers import (
@@ -70,8 +73,10 @@ Query = merge_types(
         FindingQueries,
         AuditQueries,
         CapaQueries,
+        CapaCoverageQueries,
         EvidenceQueries,
         ManagementReviewQueries,
+        ReviewBundleQueries,
         KpiQueries,
         RiskQueries,
         IncidentReportQueries,
@@ -127,7 +132,9 @@ class RecordMutations:
     )
 
 
-Mutation = merge_types("Mutation", (RecordMutations, IncidentMutations))
+Mutation = merge_types(
+    "Mutation", (RecordMutations, IncidentMutations, ReviewMutations, CapaMutations)
+)
 Subscription = merge_types("Subscription", (RecordSubscriptions, IncidentSubscription))
 
 

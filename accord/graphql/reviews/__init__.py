@@ -1,0 +1,1 @@
+"""Management review mutations (compile, freeze, sign) and the signed-review bundle."""

@@ -1,0 +1,65 @@
+"""Inputs shared by the review mutations: decisions, signatories, content changes."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import strawberry
+
+
+@strawberry.input(name="ManagementReviewDecisionInput")
+class DecisionInput:
+    """A decision of the review (ISO 9.3.3); freezing turns it into a tracked action."""
+
+    text: str
+    owner: str
+    due_at: date
+
+    def as_data(self) -> dict[str, Any]:
+        return {"text": self.text, "owner": self.owner, "due_at": self.due_at}
+
+
+@strawberry.input(name="ManagementReviewSignatoryInput")
+class SignatoryInput:
+    tenant: str
+    subject: str
+    role: str
+
+    def as_data(self) -> dict[str, Any]:
+        return {"tenant": self.tenant, "subject": self.subject, "role": self.role}
+
+
+@strawberry.input(
+    name="ManagementReviewChangesInput",
+    description="Changes to a draft's content; fields left out stay as they are.",
+)
+class ChangesInput:
+    title: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    standards: list[str] | None = None
+    minutes: str | None = None
+    decisions: list[DecisionInput] | None = None
+    required_signatories: list[SignatoryInput] | None = strawberry.field(
+        default=None,
+        description="Usually set from the RACI with assignReviewSignatories instead.",
+    )
+
+    def as_changes(self) -> dict[str, Any]:
+        changes: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("title", self.title),
+                ("period_start", self.period_start),
+                ("period_end", self.period_end),
+                ("standards", self.standards),
+                ("minutes", self.minutes),
+            )
+            if value is not None
+        }
+        if self.decisions is not None:
+            changes["decisions"] = [d.as_data() for d in self.decisions]
+        if self.required_signatories is not None:
+            changes["required_signatories"] = [s.as_data() for s in self.required_signatories]
+        return changes

@@ -1,0 +1,1 @@
+"""Management review mutations, one per file; each returns a payload with ``errors``."""
