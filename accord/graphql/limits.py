@@ -25,6 +25,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    StringValueNode,
     VariableNode,
     get_named_type,
 )
@@ -161,12 +162,55 @@ class CostLimiter(SchemaExtension):
         yield
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _nul_error(node: Any = None) -> GraphQLError:
+    return GraphQLError(
+        "Text may not contain the NUL character (U+0000).",
+        node,
+        extensions={"code": ErrorCode.BAD_USER_INPUT.value, "reason": "NUL_CHARACTER"},
+    )
+
+
+def nul_rule(variables: Mapping[str, Any]) -> type[ValidationRule]:
+    """PostgreSQL stores no U+0000 in text or jsonb: refuse it in any argument or variable,
+    before a resolver runs, rather than let the database fail halfway."""
+
+    class NulRule(ValidationRule):
+        def enter_document(self, *_: Any) -> None:
+            if _has_nul(variables):
+                self.report_error(_nul_error())
+
+        def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+            if "\x00" in node.value:
+                self.report_error(_nul_error(node))
+
+    return NulRule
+
+
+class NulCharacterGuard(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        rule = nul_rule(context.variables or {})
+        context.validation_rules = (*context.validation_rules, rule)
+        yield
+
+
 def limit_extensions(*, production: bool) -> list[Callable[[], SchemaExtension]]:
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         CostLimiter,
+        NulCharacterGuard,
     ]
     if production:
         extensions.append(DisableIntrospection)

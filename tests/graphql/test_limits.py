@@ -174,3 +174,16 @@ async def test_malformed_json_gets_a_code(api: Api) -> None:
     )
     assert response.status_code == 400
     refused(response.json())
+
+
+async def test_a_nul_character_is_refused_before_any_resolver(api: Api) -> None:
+    inline = await api.post('{ clauses(standard: "iso14001:2015\\u0000") { key } }')
+    assert inline["data"] is None
+    assert inline["errors"][0]["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "reason": "NUL_CHARACTER",
+    }
+    variables = await api.post(
+        "query($s: String!) { clauses(standard: $s) { key } }", {"s": "iso\x00"}
+    )
+    assert variables["errors"][0]["extensions"]["reason"] == "NUL_CHARACTER"
