@@ -98,8 +98,11 @@ mutation($capaId: ID!, $actionId: UUID!, $process: String) {
 }
 """
 COMPILE_WITH_ISSUES = """
-mutation($id: ID!, $issues: String!, $process: String) {
-  compileReviewInputs(reviewId: $id, externalInternalIssues: $issues, process: $process) {
+mutation($id: ID!, $issues: String!, $process: String, $partners: String) {
+  compileReviewInputs(
+    reviewId: $id, externalInternalIssues: $issues, process: $process,
+    partnersProcess: $partners
+  ) {
     review { id inputs }
     errors { field code reason }
   }
@@ -498,9 +501,23 @@ async def test_the_whole_story_through_http(api: Api, story: Story, tmp_path: Pa
         issues="Joint audit GLX-2027 at globex: GLX-2027-01 (major) closed, CAPA under "
         "effectiveness check; GLX-2027-02 (OFI) open.",
         process=s.review,
+        partners=s.quality,
     )
     inputs = compiled["review"]["inputs"]
     assert inputs["clause"] == "9.3.2" and "GLX-2027-01" in inputs["external_internal_issues"]
+    # globex's part: the counts northwind may see of it under globex's agreement (the
+    # findings of the joint audit), never its records.
+    shared = inputs["partners"]
+    assert set(shared["partners"]) == {gx}
+    globex_part = shared["partners"][gx]
+    assert set(globex_part) == {
+        "open_findings_by_grade",
+        "open_findings_by_state",
+        "overdue_capa_actions",
+        "withheld_groups",
+    }
+    assert "closed" not in globex_part["open_findings_by_state"]
+    assert md in shared["not_shared"] and shared["unavailable"] == []
     frozen = (
         await call(
             api, s.maria, FREEZE, "freezeManagementReview", id=review["id"], process=s.review

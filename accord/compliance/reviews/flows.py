@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -41,8 +42,10 @@ async def compile_inputs(
     actor: str,
     review: ManagementReview,
     external_internal_issues: str = "",
+    partners: Mapping[str, Any] | None = None,
 ) -> ManagementReview:
-    """Compile the ISO 9.3.2 inputs for the review's period from the tenant's records."""
+    """Compile the ISO 9.3.2 inputs for the review's period from the tenant's records, and
+    the participating partners' shared counts (``reviews.partners.partner_inputs``)."""
     refuse_unless_draft(review)
     start, end = review.period_start, review.period_end
     inputs = {
@@ -58,6 +61,8 @@ async def compile_inputs(
         "audit_results": await _audit_results(session, review),
         **await _nonconformities(session, review),
     }
+    if partners is not None:
+        inputs["partners"] = dict(partners)
     review.inputs = inputs
     review.updated_by = actor
     await session.flush()

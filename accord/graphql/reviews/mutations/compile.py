@@ -1,13 +1,20 @@
 """``compileReviewInputs``: the ISO 9.3.2 inputs of a draft, compiled from the owner's
-records for the review's period (KPIs, audits, findings and CAPA, risks, earlier actions)."""
+records for the review's period (KPIs, audits, findings and CAPA, risks, earlier actions)
+and from each participating partner (the required signatories' organisations) what the
+compiler may see of it under the partner's agreements: shared counts, never records."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.reviews import flows as review_flows
 from accord.compliance.reviews.models import ManagementReview
+from accord.compliance.reviews.partners import partner_inputs
+from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.findings.queries import Process
 from accord.graphql.records.reviews import ManagementReviewNode
@@ -27,15 +34,36 @@ async def compile_review_inputs(
     review_id: strawberry.ID,
     external_internal_issues: str = "",
     process: Process = None,
+    partners_process: Annotated[
+        str | None,
+        strawberry.argument(
+            description="The shared process partners' counts are read in (their findings "
+            "and CAPA, e.g. the supplier quality process); default: `process`."
+        ),
+    ] = None,
 ) -> CompileReviewInputsPayload:
+    context = info.context
+
     async def compile_(
         session: AsyncSession, review: ManagementReview, actor: str
     ) -> ManagementReview:
+        principal, own = require_tenant(context)
+        others = {s["tenant"] for s in review.required_signatories or []} - {own}
+        partners = await partner_inputs(
+            context.runtime,
+            authorizer=context.authorizer,
+            principal=principal,
+            partners=sorted(others),
+            today=datetime.now(UTC).date(),
+            process=partners_process or process,
+            request_id=context.request_id,
+        )
         return await review_flows.compile_inputs(
             session=session,
             actor=actor,
             review=review,
             external_internal_issues=external_internal_issues,
+            partners=partners,
         )
 
     try:
