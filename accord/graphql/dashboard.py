@@ -1,56 +1,67 @@
-"""The network dashboard: open findings by grade, state and clause and overdue CAPA actions,
-per owner, from maintained tallies."""
+"""The network dashboard: per owner, open findings by grade, state and clause and overdue
+CAPA actions, from maintained tallies.
+
+One object per owner with its counts as maps (``{"major_nonconformity": 3, …}``): a
+network of 100 partners is 100 objects, not thousands of tiny ones, which is what keeps
+the dashboard cheap to serve."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 import strawberry
+from strawberry.scalars import JSON
 
-from accord.compliance.sharing.dashboard import network_dashboard
+from accord.compliance.sharing.dashboard import Dashboard, network_dashboard
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.errors import tenant_errors
-from accord.graphql.findings.types import FindingGradeEnum, FindingStateEnum, SuppressedGroups
 
 
-@strawberry.type(description="Open findings of one owner in one grade.")
-class OpenByGrade:
+@strawberry.type(description="One organisation's counts on the network dashboard.")
+class TenantCounts:
     tenant: str
-    grade: FindingGradeEnum
-    count: int
-
-
-@strawberry.type(description="Open findings of one owner in one state.")
-class OpenByState:
-    tenant: str
-    state: FindingStateEnum
-    count: int
-
-
-@strawberry.type(
-    description="Open findings of one owner naming one clause (a finding naming several "
-    "clauses counts under each)."
-)
-class OpenByClause:
-    tenant: str
-    clause_key: str
-    count: int
-
-
-@strawberry.type(description="CAPA actions of one owner not done and past their due date.")
-class OverdueActionCount:
-    tenant: str
-    count: int
+    open_by_grade: JSON = strawberry.field(
+        description="Open (not closed) findings per grade, e.g. {major_nonconformity: 2}."
+    )
+    open_by_state: JSON = strawberry.field(description="Open findings per state.")
+    open_by_clause: JSON = strawberry.field(
+        description="Open findings per clause key (a finding naming several counts under each)."
+    )
+    overdue_capa_actions: int | None = strawberry.field(
+        description="CAPA actions not done and past due; null if CAPAs are not shared with you."
+    )
+    suppressed_groups: int = strawberry.field(
+        description="Counts withheld below an aggregate agreement's minimum group size."
+    )
 
 
 @strawberry.type
 class NetworkDashboard:
-    open_by_grade: list[OpenByGrade]
-    open_by_state: list[OpenByState]
-    open_by_clause: list[OpenByClause]
-    overdue_capa_actions: list[OverdueActionCount]
-    suppressed: list[SuppressedGroups]
+    tenants: list[TenantCounts]
+
+
+def _shape(board: Dashboard) -> NetworkDashboard:
+    owners: dict[str, dict[str, dict[str, int]]] = {}
+    for c in board.open_findings:
+        maps = owners.setdefault(c.owner, {"grade": {}, "state": {}, "clause": {}})
+        maps[c.dimension][c.value] = c.count
+    overdue = {o.owner: o.count for o in board.overdue_actions}
+    names = sorted(set(owners) | set(overdue) | set(board.suppressed))
+    return NetworkDashboard(
+        tenants=[
+            TenantCounts(
+                tenant=name,
+                open_by_grade=cast(JSON, owners.get(name, {}).get("grade", {})),
+                open_by_state=cast(JSON, owners.get(name, {}).get("state", {})),
+                open_by_clause=cast(JSON, owners.get(name, {}).get("clause", {})),
+                overdue_capa_actions=overdue.get(name),
+                suppressed_groups=board.suppressed.get(name, 0),
+            )
+            for name in names
+        ]
+    )
 
 
 @strawberry.type
@@ -73,26 +84,4 @@ class DashboardQueries:
             request_id=context.request_id,
         )
         context.errors.extend(tenant_errors(info, board.errors))
-        return NetworkDashboard(
-            open_by_grade=[
-                OpenByGrade(tenant=c.owner, grade=FindingGradeEnum(c.value), count=c.count)
-                for c in board.open_findings
-                if c.dimension == "grade"
-            ],
-            open_by_state=[
-                OpenByState(tenant=c.owner, state=FindingStateEnum(c.value), count=c.count)
-                for c in board.open_findings
-                if c.dimension == "state"
-            ],
-            open_by_clause=[
-                OpenByClause(tenant=c.owner, clause_key=c.value, count=c.count)
-                for c in board.open_findings
-                if c.dimension == "clause"
-            ],
-            overdue_capa_actions=[
-                OverdueActionCount(tenant=c.owner, count=c.count) for c in board.overdue_actions
-            ],
-            suppressed=[
-                SuppressedGroups(tenant=t, groups=n) for t, n in sorted(board.suppressed.items())
-            ],
-        )
+        return _shape(board)

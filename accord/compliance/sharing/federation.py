@@ -33,13 +33,16 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from sqlalchemy import (
+    Column,
     Date,
     DateTime,
+    MetaData,
     Select,
+    Table,
     TableClause,
+    Text,
     bindparam,
     cast,
-    column,
     exists,
     func,
     insert,
@@ -48,7 +51,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    table,
     tuple_,
     union_all,
 )
@@ -147,10 +149,12 @@ class ListedPage:
 
 
 @lru_cache(maxsize=8192)
-def _table_in(record_type: str, schema: str) -> TableClause:
-    """The record table of one tenant schema, as a lightweight, explicitly qualified table."""
+def _table_in(record_type: str, schema: str) -> Table:
+    """The record table in ``schema`` (a branch placeholder, translated at execution)."""
     base = table_for(record_type)
-    return table(base.name, *(column(c.name, c.type) for c in base.c), schema=schema)
+    # A Table (not a lightweight table()): schema translation applies only to those.
+    columns = (Column(c.name, c.type, primary_key=c.primary_key) for c in base.c)
+    return Table(base.name, MetaData(), *columns, schema=schema)
 
 
 def python_type(record_type: str, name: str) -> type[Any] | None:
@@ -256,7 +260,7 @@ def _after(
 
 def _branch(
     record_type: str,
-    owner: str,
+    position: int,
     level: str,
     *,
     ordering: Ordering,
@@ -265,9 +269,12 @@ def _branch(
     cursor_null: bool,
     limit: int,
 ) -> Select[Any]:
-    t = _table_in(record_type, schema_name(owner))
+    # The branch's schema and owner are placeholders filled in at execution (schema
+    # translation, a parameter), so one compiled statement serves every set of owners.
+    t = _table_in(record_type, branch_schema(position))
     shown = SUMMARY_FIELDS[record_type]
-    columns: list[ColumnElement[Any]] = [literal(owner).label("_owner")]
+    owner = bindparam(f"owner_{position}", type_=Text())
+    columns: list[ColumnElement[Any]] = [owner.label("_owner")]
     for c in t.c:
         visible = level == SharingLevel.FULL.value or c.name in shown
         columns.append(c.label(c.name) if visible else cast(null(), c.type).label(c.name))
@@ -281,10 +288,15 @@ def _branch(
     return stmt.order_by(*order).limit(limit)
 
 
+def branch_schema(position: int) -> str:
+    """The placeholder schema of a statement's ``position``-th branch."""
+    return f"accord_branch_{position}"
+
+
 @lru_cache(maxsize=1024)
 def _shaped_statement(
     record_type: str,
-    owners: tuple[tuple[str, str], ...],
+    levels: tuple[str, ...],
     ordering: Ordering,
     conditions: tuple[CondShape, ...],
     relations: tuple[str, ...] | None,
@@ -294,7 +306,7 @@ def _shaped_statement(
     branches = [
         _branch(
             record_type,
-            owner,
+            n,
             level,
             ordering=ordering,
             conditions=conditions,
@@ -302,7 +314,7 @@ def _shaped_statement(
             cursor_null=cursor_null,
             limit=limit,
         )
-        for n, (owner, level) in enumerate(owners)
+        for n, level in enumerate(levels)
     ]
     if len(branches) == 1:
         return branches[0]
@@ -324,10 +336,11 @@ def store_statement(
     conditions: Sequence[Condition],
     after: Position | None,
     limit: int,
-) -> tuple[Select[Any], dict[str, Any]]:
-    """One statement for one store — a page from each owner, merged and limited — and its
-    parameters. The statement is cached by shape; the values travel as parameters."""
-    params: dict[str, Any] = {}
+) -> Prepared:
+    """One statement for one store — a page from each owner, merged and limited — its
+    parameters and its schema translation. The statement is cached by shape (levels by
+    position, ordering, filter, cursor); owners, schemas and values are filled in."""
+    params: dict[str, Any] = {f"owner_{n}": o.owner for n, o in enumerate(owners)}
     for n, c in enumerate(conditions):
         _cond_params(c, f"c{n}", params)
     relations: tuple[str, ...] | None = None
@@ -345,14 +358,23 @@ def store_statement(
         )
     statement = _shaped_statement(
         record_type,
-        tuple((o.owner, o.level.value) for o in owners),
+        tuple(o.level.value for o in owners),
         ordering,
         tuple(_cond_shape(c) for c in conditions),
         relations,
         cursor_null,
         limit,
     )
-    return statement, params
+    schemas = {branch_schema(n): schema_name(o.owner) for n, o in enumerate(owners)}
+    return Prepared(statement, params, schemas)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    statement: Select[Any]
+    params: dict[str, Any]
+    #: placeholder schema → the owner's schema (``schema_translate_map``)
+    schemas: dict[str, str]
 
 
 def _python_key(ordering: Ordering, record: SharedRecord) -> tuple[Any, ...]:
@@ -397,26 +419,29 @@ async def owner_stores(
 
 
 async def _read_store(
-    runtime: Runtime,
-    store: str,
-    statement: tuple[Select[Any], dict[str, Any]],
-    within: float,
+    runtime: Runtime, store: str, prepared: Prepared, within: float
 ) -> list[Mapping[str, Any]]:
     async with asyncio.timeout(within):
         async with runtime.stores.federation_connection(store) as conn:
-            return list((await conn.execute(*statement)).mappings().all())
+            result = await conn.execute(
+                prepared.statement,
+                prepared.params,
+                execution_options={"schema_translate_map": prepared.schemas},
+            )
+            return list(result.mappings().all())
 
 
 _LOG_COLUMNS = tuple(c.name for c in AccessLogEntry.__table__.c if c.name != "id")
 
 
 @lru_cache(maxsize=1024)
-def _access_log_insert(grantors: tuple[str, ...]) -> Select[Any]:
-    """One statement appending a row to each grantor's access log (data-modifying CTEs),
-    cached by the grantors it writes to; values are parameters ``<column>_<n>``."""
+def _access_log_insert(count: int) -> Select[Any]:
+    """One statement appending a row to each of ``count`` grantors' access logs
+    (data-modifying CTEs), their schemas placeholders translated at execution; values are
+    parameters ``<column>_<n>``."""
     ctes = []
-    for n, grantor in enumerate(grantors):
-        log_table = _access_log_in(schema_name(grantor))
+    for n in range(count):
+        log_table = _access_log_in(branch_schema(n))
         values = {
             name: bindparam(f"{name}_{n}", type_=log_table.c[name].type) for name in _LOG_COLUMNS
         }
@@ -424,28 +449,32 @@ def _access_log_insert(grantors: tuple[str, ...]) -> Select[Any]:
     return select(literal(1)).add_cte(*ctes)
 
 
-def _access_log_statement(
-    entries: Iterable[tuple[str, dict[str, Any]]],
-) -> tuple[Select[Any], dict[str, Any]]:
+def _access_log_statement(entries: Iterable[tuple[str, dict[str, Any]]]) -> Prepared:
     listed = list(entries)
     params = {
         f"{name}_{n}": row[name] for n, (_, row) in enumerate(listed) for name in _LOG_COLUMNS
     }
-    return _access_log_insert(tuple(g for g, _ in listed)), params
+    schemas = {branch_schema(n): schema_name(g) for n, (g, _) in enumerate(listed)}
+    return Prepared(_access_log_insert(len(listed)), params, schemas)
 
 
 @lru_cache(maxsize=8192)
-def _access_log_in(schema: str) -> TableClause:
-    columns = (column(c.name, c.type) for c in AccessLogEntry.__table__.c if c.name != "id")
-    return table(AccessLogEntry.__tablename__, *columns, schema=schema)
+def _access_log_in(schema: str) -> Table:
+    columns = (Column(c.name, c.type) for c in AccessLogEntry.__table__.c if c.name != "id")
+    return Table(AccessLogEntry.__tablename__, MetaData(), *columns, schema=schema)
 
 
 async def _log_store(
     runtime: Runtime, store: str, entries: list[tuple[str, dict[str, Any]]], within: float
 ) -> None:
+    prepared = _access_log_statement(entries)
     async with asyncio.timeout(within):
         async with runtime.stores.federation_connection(store) as conn:
-            await conn.execute(*_access_log_statement(entries))
+            await conn.execute(
+                prepared.statement,
+                prepared.params,
+                execution_options={"schema_translate_map": prepared.schemas},
+            )
 
 
 async def log_reads(
@@ -522,6 +551,7 @@ async def list_records(
         principal=principal,
         record_type=record_type,
         process=process,
+        own_only=tenants is not None and list(tenants) == [principal.tenant],
     )
     shown = SUMMARY_FIELDS[record_type]
     hidden_filter = any(c.columns() - shown for c in conditions) or ordering.column not in shown
@@ -584,10 +614,10 @@ async def list_records(
         principal=principal,
         request_id=request_id,
         reads=[
-            (store, o, record_type, returned.get(o.owner, 0))
+            (store, o, record_type, returned[o.owner])
             for store in rows_by_store
             for o in by_store[store]
-            if o.grant is not None
+            if o.grant is not None and o.owner in returned
         ],
         at=datetime.now().astimezone(),
         within=store_timeout,

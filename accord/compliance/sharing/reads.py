@@ -121,8 +121,12 @@ async def plan_owners(
     principal: Actor,
     record_type: str,
     process: str | None = None,
+    own_only: bool = False,
 ) -> list[PlannedOwner]:
-    """The owners this principal may read ``record_type`` of now: both gates, per owner."""
+    """The owners this principal may read ``record_type`` of now: both gates, per owner.
+
+    ``own_only``: the caller wants its own organisation's records only (no agreements to
+    look up)."""
     own = principal.tenant
     if own is None:  # platform operators read no tenant records through this path
         return []
@@ -131,6 +135,8 @@ async def plan_owners(
     mine = authorizer.authorize(principal, "read", Resource(own, record_type, process))
     if mine.allowed:
         planned.append(PlannedOwner(own, SharingLevel.FULL, None, mine.rule))
+    if own_only:
+        return planned
     async with runtime.control_session() as session:
         grants = await grants_for(session=session, grantee=own, record_type=record_type)
     for grant in grants:
