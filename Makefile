@@ -25,6 +25,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_platform.py
+	$(BIN)/python bench/bench_gaps.py
+	$(BIN)/python bench/bench_coverage.py
+	$(BIN)/python bench/bench_mapping_import.py
+	$(BIN)/python bench/bench_authz.py
+	$(BIN)/python bench/bench_sync.py
+	$(BIN)/python bench/bench_gateway.py
 
 clean:
 	rm -rf $(VENV) .accord
