@@ -64,6 +64,8 @@ class _Subscriber:
 
 
 def libpq_dsn(url: str) -> str:
+    """A libpq connection string for a SQLAlchemy URL (``postgresql+psycopg://…``), for
+    the dedicated LISTEN connections that live outside the pools."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 

@@ -19,18 +19,13 @@ from contextlib import asynccontextmanager
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.engine import make_url
 
+from accord.platform.notifications import libpq_dsn
 from accord.platform.runtime import Runtime
 from accord.policies import service
 from accord.policies.engine import PolicyEngine
 
 log = logging.getLogger(__name__)
-
-
-def libpq_dsn(url: str) -> str:
-    """A libpq connection string for a SQLAlchemy URL (``postgresql+psycopg://…``)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def stale_domains(engine: PolicyEngine, payload: str) -> set[str]:
