@@ -31,20 +31,18 @@ schedulers running side by side never deliver it twice; a crash mid-delivery los
 delivery's attempt rows (they commit with it). Receivers should de-duplicate on
 ``notification_id``: a delivery whose owner-side commit fails is retried.
 
-The Fernet helper here uses the connectors' key setting (``ACCORD_SECRET_KEY``, in dev a
-key file under the data dir) but not their code, which sits in a higher layer.
+Secrets are encrypted with the platform's secret key (``accord.platform.secrets``), the
+same key connector credentials use.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import ipaddress
 import json
 import logging
-import os
 import random
 import secrets
 import time
@@ -53,13 +51,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet, InvalidToken
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,6 +78,7 @@ from accord.platform.eventlog import EventLogEntry, append_event
 from accord.platform.naming import schema_name
 from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime
+from accord.platform.secrets import secret_key
 from accord.platform.settings import Settings
 from accord.policies.schemas import Actor, Resource
 from accord.tenants import service as tenant_service
@@ -108,30 +104,9 @@ _ERROR_IN_LOG = 500
 # --------------------------------------------------------------------------- secrets at rest
 
 
-class _KeySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ACCORD_", extra="ignore")
-    secret_key: SecretStr | None = None
-
-
 def _fernet(settings: Settings) -> Fernet:
-    """Fernet with ``ACCORD_SECRET_KEY``; in dev without it, the data dir's key file
-    (created once, mode 0600) — the same key connector secrets use. Required in prod."""
-    configured = _KeySettings().secret_key
-    if configured is not None:
-        return Fernet(configured.get_secret_value().encode())
-    if settings.env == "prod":
-        raise AccordError(
-            "ACCORD_SECRET_KEY is not set; webhook secrets cannot be encrypted.",
-            reason="SECRET_KEY_MISSING",
-            code=ErrorCode.INTERNAL,
-        )
-    path = Path(settings.data_dir) / "secret.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(Fernet.generate_key())
-    return Fernet(path.read_bytes().strip())
+    """Fernet with the platform's secret key — the same key connector secrets use."""
+    return Fernet(secret_key(settings, purpose="webhook secrets"))
 
 
 def _encrypt(settings: Settings, secret: str) -> str:

@@ -8,13 +8,10 @@ instances keep working across runs; in prod a missing key is an error, never a d
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from accord.connectors.framework.auth import (
     ApiKeyAuth,
@@ -23,7 +20,8 @@ from accord.connectors.framework.auth import (
     OAuth2ClientCredentials,
 )
 from accord.connectors.framework.http import RetryPolicy, SourceClient
-from accord.platform.errors import AccordError, BadInput, ErrorCode
+from accord.platform.errors import BadInput
+from accord.platform.secrets import secret_key as platform_secret_key
 from accord.platform.settings import Settings
 
 MASK = "**********"
@@ -102,31 +100,8 @@ class SourceConfig(BaseModel):
         )
 
 
-class ConnectorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ACCORD_", extra="ignore")
-    secret_key: SecretStr | None = None
-
-
 def secret_key(settings: Settings) -> bytes:
-    configured = ConnectorSettings().secret_key
-    if configured is not None:
-        return configured.get_secret_value().encode()
-    if settings.env == "prod":
-        raise AccordError(
-            "ACCORD_SECRET_KEY is not set; connector secrets cannot be encrypted.",
-            reason="SECRET_KEY_MISSING",
-            code=ErrorCode.INTERNAL,
-        )
-    path = Path(settings.data_dir) / "secret.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: two processes starting together must not write two different keys.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(Fernet.generate_key())
-    return path.read_bytes().strip()
+    return platform_secret_key(settings, purpose="connector secrets")
 
 
 def _split(value: Any, path: str, secrets: dict[str, str]) -> Any:

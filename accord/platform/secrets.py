@@ -1,0 +1,45 @@
+"""The key that encrypts secrets at rest (connector credentials, webhook secrets).
+
+``ACCORD_SECRET_KEY`` (a Fernet key: 32 url-safe base64 bytes). In dev without it, a key
+file under the data dir, created once with mode 0600 (``O_EXCL``: two processes starting
+together never write two different keys); in prod it is required.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from accord.platform.errors import AccordError, ErrorCode
+from accord.platform.settings import Settings
+
+
+class SecretKeySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ACCORD_", extra="ignore")
+    secret_key: SecretStr | None = None
+
+
+def secret_key(settings: Settings, *, purpose: str) -> bytes:
+    """The Fernet key; ``purpose`` names what cannot be encrypted when it is missing."""
+    configured = SecretKeySettings().secret_key
+    if configured is not None:
+        return configured.get_secret_value().encode()
+    if settings.env == "prod":
+        raise AccordError(
+            f"ACCORD_SECRET_KEY is not set; {purpose} cannot be encrypted.",
+            reason="SECRET_KEY_MISSING",
+            code=ErrorCode.INTERNAL,
+        )
+    path = Path(settings.data_dir) / "secret.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(Fernet.generate_key())
+    return path.read_bytes().strip()
