@@ -14,9 +14,9 @@ import strawberry
 from accord.compliance.capa import cross_entity
 from accord.compliance.capa import service as capa_service
 from accord.graphql.context import Context
-from accord.graphql.findings.queries import Process
 from accord.graphql.findings.types import FindingType
 from accord.graphql.gaps import CoverageEnum
+from accord.graphql.listing import Process
 from accord.graphql.records.capas import CapaNode, find_capa
 from accord.graphql.records.loaders import FindingsByCapaLoader, load
 from accord.graphql.relay import GlobalId

@@ -14,7 +14,7 @@ from strawberry.scalars import JSON
 from accord.compliance.reviews import service as review_service
 from accord.compliance.reviews import signing
 from accord.graphql.context import Context
-from accord.graphql.findings.queries import Process
+from accord.graphql.listing import Process
 from accord.graphql.reviews.access import (
     may_read,
     record_read,

@@ -17,7 +17,7 @@ from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import Step, change_capa
 from accord.graphql.capas.errors import CapaError, capa_error
 from accord.graphql.context import Context
-from accord.graphql.findings.queries import Process
+from accord.graphql.listing import Process
 from accord.graphql.records.capas import CapaNode
 from accord.platform.errors import AccordError
 

@@ -16,7 +16,7 @@ from accord.compliance.reviews.models import ManagementReview
 from accord.compliance.reviews.partners import partner_inputs
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
-from accord.graphql.findings.queries import Process
+from accord.graphql.listing import Process
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import change_review
 from accord.graphql.reviews.errors import ManagementReviewError, review_error

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accord.compliance.reviews import service as review_service
 from accord.compliance.reviews.models import ManagementReview
 from accord.graphql.context import Context
-from accord.graphql.findings.queries import Process
+from accord.graphql.listing import Process
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import change_review
 from accord.graphql.reviews.errors import ManagementReviewError, review_error

@@ -20,7 +20,7 @@ from accord.compliance.reviews import service as review_service
 from accord.compliance.reviews import signing
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
-from accord.graphql.findings.queries import Process
+from accord.graphql.listing import Process
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import (
     Standing,
