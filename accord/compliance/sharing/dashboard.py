@@ -2,7 +2,7 @@
 
 Open findings by grade, by state and by clause, and overdue CAPA actions, per owner. Each
 store answers with one statement per kind of count (a ``UNION ALL`` over its owners'
-tally tables, run as the federation role, built once per set of owners), so the cost
+tally tables, run as the federation role, built once per number of owners), so the cost
 follows the number of groups, not of records. Every
 level may see counts; for an ``aggregate`` grant, groups below the agreement's minimum
 group size are withheld and counted in ``suppressed``. Grantors log the read (the number
@@ -21,19 +21,22 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
-    TableClause,
+    Text,
     bindparam,
-    column,
     func,
     literal,
     select,
-    table,
     union_all,
 )
 
 from accord.compliance.capa.models import ActionStatus
 from accord.compliance.findings.states import FindingState
-from accord.compliance.sharing.federation import log_reads, owner_stores
+from accord.compliance.sharing.federation import (
+    branch_schema,
+    branch_table,
+    log_reads,
+    owner_stores,
+)
 from accord.compliance.sharing.reads import (
     OWNER_FAILURES,
     Authorizer,
@@ -75,35 +78,19 @@ class Dashboard:
     suppressed: dict[str, int] = field(default_factory=dict)
 
 
-_TALLIES: dict[str, Any] = {
-    "finding_counts": FindingCount,
-    "finding_tallies": FindingTally,
-    "capa_action_tallies": CapaActionTally,
-}
-
-
-@lru_cache(maxsize=8192)
-def _tally_table(name: str, schema: str) -> TableClause:
-    base = _TALLIES[name].__table__
-    return table(base.name, *(column(c.name, c.type) for c in base.c), schema=schema)
-
-
-def _tally_in(model: type[Any], schema: str) -> TableClause:
-    return _tally_table(model.__tablename__, schema)
-
-
 @lru_cache(maxsize=512)
-def _open_findings_statement(owners: tuple[str, ...]) -> Select[Any]:
-    """Per owner: open findings by grade, by state (each finding once) and by clause."""
+def _open_findings_statement(count: int) -> Select[Any]:
+    """Per owner of ``count`` (branch placeholders ``owner_<n>``, schemas translated at
+    execution): open findings by grade, by state (each finding once) and by clause."""
     closed = FindingState.CLOSED.value
 
-    def union(model: type[Any], value: str) -> Any:
+    def union(base: Any, value: str) -> Any:
         branches = []
-        for owner in owners:
-            t = _tally_in(model, schema_name(owner))
+        for n in range(count):
+            t = branch_table(base, n)
             branches.append(
                 select(
-                    literal(owner).label("owner"),
+                    bindparam(f"owner_{n}", type_=Text()).label("owner"),
                     t.c[value].label("value"),
                     t.c.n.label("n"),
                 ).where(t.c.state != closed)
@@ -112,12 +99,12 @@ def _open_findings_statement(owners: tuple[str, ...]) -> Select[Any]:
         return merged.subquery()
 
     parts = []
-    for dimension, model, value in (
-        ("grade", FindingCount, "grade"),
-        ("state", FindingCount, "state"),
-        ("clause", FindingTally, "clause_key"),
+    for dimension, base, value in (
+        ("grade", FindingCount.__table__, "grade"),
+        ("state", FindingCount.__table__, "state"),
+        ("clause", FindingTally.__table__, "clause_key"),
     ):
-        u = union(model, value)
+        u = union(base, value)
         parts.append(
             select(
                 u.c.owner, literal(dimension).label("dimension"), u.c.value, func.sum(u.c.n)
@@ -127,19 +114,32 @@ def _open_findings_statement(owners: tuple[str, ...]) -> Select[Any]:
 
 
 @lru_cache(maxsize=512)
-def _overdue_statement(owners: tuple[str, ...]) -> Select[Any]:
+def _overdue_statement(count: int) -> Select[Any]:
     branches = []
-    for owner in owners:
-        t = _tally_in(CapaActionTally, schema_name(owner))
+    for n in range(count):
+        t = branch_table(CapaActionTally.__table__, n)
         branches.append(
             select(
-                literal(owner).label("owner"), func.coalesce(func.sum(t.c.n), 0).label("n")
+                bindparam(f"owner_{n}", type_=Text()).label("owner"),
+                func.coalesce(func.sum(t.c.n), 0).label("n"),
             ).where(
                 t.c.status != ActionStatus.DONE.value,
                 t.c.due_at < bindparam("today", type_=t.c.due_at.type),
             )
         )
     return branches[0] if len(branches) == 1 else select(union_all(*branches).subquery())
+
+
+async def _placed(
+    conn: Any, statement: Select[Any], owners: Sequence[PlannedOwner], **params: Any
+) -> list[Any]:
+    """Run a branch-placeholder statement for ``owners`` (positions in order)."""
+    values = {f"owner_{n}": o.owner for n, o in enumerate(owners)} | params
+    schemas = {branch_schema(n): schema_name(o.owner) for n, o in enumerate(owners)}
+    result = await conn.execute(
+        statement, values, execution_options={"schema_translate_map": schemas}
+    )
+    return list(result.all())
 
 
 async def _read_store(
@@ -153,24 +153,16 @@ async def _read_store(
     async with asyncio.timeout(within):
         async with runtime.stores.federation_connection(store) as conn:
             findings = (
-                (
-                    await conn.execute(
-                        _open_findings_statement(tuple(o.owner for o in finding_owners))
-                    )
-                ).all()
+                await _placed(conn, _open_findings_statement(len(finding_owners)), finding_owners)
                 if finding_owners
                 else []
             )
             overdue = (
-                (
-                    await conn.execute(
-                        _overdue_statement(tuple(o.owner for o in capa_owners)), {"today": today}
-                    )
-                ).all()
+                await _placed(conn, _overdue_statement(len(capa_owners)), capa_owners, today=today)
                 if capa_owners
                 else []
             )
-            return list(findings), list(overdue)
+            return findings, overdue
 
 
 async def network_dashboard(

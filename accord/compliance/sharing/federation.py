@@ -148,13 +148,13 @@ class ListedPage:
     plan: list[PlannedOwner] = field(default_factory=list)
 
 
-@lru_cache(maxsize=8192)
-def _table_in(record_type: str, schema: str) -> Table:
-    """The record table in ``schema`` (a branch placeholder, translated at execution)."""
-    base = table_for(record_type)
-    # A Table (not a lightweight table()): schema translation applies only to those.
+@lru_cache(maxsize=4096)
+def branch_table(base: Table, position: int) -> Table:
+    """``base`` (a tenant-plane table) in the placeholder schema of branch ``position``,
+    translated to the owner's schema at execution. A Table, not a lightweight table():
+    schema translation applies only to those."""
     columns = (Column(c.name, c.type, primary_key=c.primary_key) for c in base.c)
-    return Table(base.name, MetaData(), *columns, schema=schema)
+    return Table(base.name, MetaData(), *columns, schema=branch_schema(position))
 
 
 def python_type(record_type: str, name: str) -> type[Any] | None:
@@ -271,7 +271,7 @@ def _branch(
 ) -> Select[Any]:
     # The branch's schema and owner are placeholders filled in at execution (schema
     # translation, a parameter), so one compiled statement serves every set of owners.
-    t = _table_in(record_type, branch_schema(position))
+    t = branch_table(table_for(record_type), position)
     shown = SUMMARY_FIELDS[record_type]
     owner = bindparam(f"owner_{position}", type_=Text())
     columns: list[ColumnElement[Any]] = [owner.label("_owner")]
@@ -441,7 +441,7 @@ def _access_log_insert(count: int) -> Select[Any]:
     parameters ``<column>_<n>``."""
     ctes = []
     for n in range(count):
-        log_table = _access_log_in(branch_schema(n))
+        log_table = branch_table(AccessLogEntry.__table__, n)
         values = {
             name: bindparam(f"{name}_{n}", type_=log_table.c[name].type) for name in _LOG_COLUMNS
         }
@@ -456,12 +456,6 @@ def _access_log_statement(entries: Iterable[tuple[str, dict[str, Any]]]) -> Prep
     }
     schemas = {branch_schema(n): schema_name(g) for n, (g, _) in enumerate(listed)}
     return Prepared(_access_log_insert(len(listed)), params, schemas)
-
-
-@lru_cache(maxsize=8192)
-def _access_log_in(schema: str) -> Table:
-    columns = (Column(c.name, c.type) for c in AccessLogEntry.__table__.c if c.name != "id")
-    return Table(AccessLogEntry.__tablename__, MetaData(), *columns, schema=schema)
 
 
 async def _log_store(
