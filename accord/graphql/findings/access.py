@@ -9,7 +9,6 @@ caller could not even see is NOT_FOUND, so ids probe nothing.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -17,18 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
+from accord.graphql.audits.access import Caller, log_refusal, require_action, sovereign
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.findings.types import FindingType
 from accord.graphql.relay import GlobalId
 from accord.platform.errors import AccordError, BadInput, Forbidden, NotFound
 from accord.policies.schemas import Resource
-from accord.policies.vocab import user_subject
 from accord.tenants.agreements.models import SharingLevel
-from accord.tenants.agreements.service import grants_for
 from accord.tenants.sessions import tenant_session
-
-log = logging.getLogger("accord.graphql")
 
 #: What a mutation does to a finding, given its session, the finding and the actor.
 Change = Callable[[AsyncSession, Finding, str], Awaitable[Finding]]
@@ -54,21 +50,9 @@ async def clear(
     unshared: Callable[[], AccordError] = not_found,
 ) -> Clearance:
     """Pass both gates for ``action`` on ``owner``'s findings, or raise the refusal."""
-    principal, own = require_tenant(context)
-    level = SharingLevel.FULL
-    if owner != own:
-        async with context.runtime.control_session() as session:
-            grants = await grants_for(session=session, grantee=own, record_type="finding")
-        grant = next((g for g in grants if g.grantor == owner), None)
-        if grant is None or grant.level is SharingLevel.AGGREGATE:
-            raise unshared()
-        level = grant.level
-    resource = Resource(owner, "finding", process)
-    decision = context.authorizer.authorize(principal, action, resource)
-    if not decision.allowed:
-        log.info("%s/%s: %s", principal.tenant, principal.subject, decision.explain)
-        raise Forbidden(f"You may not {action} {resource.describe()}.", reason="ACTION_DENIED")
-    return Clearance(owner, level, user_subject(own, principal.subject))
+    caller = await sovereign(context, owner=owner, record_type="finding", unshared=unshared)
+    require_action(context, caller, action, Resource(owner, "finding", process))
+    return Clearance(owner, caller.level, caller.actor)
 
 
 async def change_finding(
@@ -95,8 +79,6 @@ async def change_finding(
 async def _log_refusal(
     context: Context, gid: GlobalId, action: str, level: SharingLevel, error: AccordError
 ) -> None:
-    from accord.graphql.audits.access import Caller, log_refusal
-
     principal, own = require_tenant(context)
     await log_refusal(
         context,
