@@ -187,3 +187,25 @@ async def test_a_nul_character_is_refused_before_any_resolver(api: Api) -> None:
         "query($s: String!) { clauses(standard: $s) { key } }", {"s": "iso\x00"}
     )
     assert variables["errors"][0]["extensions"]["reason"] == "NUL_CHARACTER"
+
+
+async def test_a_remembered_document_still_gets_its_variables_checked(api: Api) -> None:
+    """Documents are validated once per text; the checks that depend on variables are not
+    remembered with them."""
+    pages = " ".join(
+        f"p{i}: findings(first: $n) {{ edges {{ node {{ id }} }} }}" for i in range(20)
+    )
+    query = f"query Remembered($n: Int!, $s: String!) {{ {pages} clauses(standard: $s) {{ key }} }}"
+    for _ in range(2):  # the second time, the text is known valid
+        body = await api.post(query, {"n": 2, "s": "iso9001:2015"})
+        assert {e["extensions"]["code"] for e in body["errors"]} == {"UNAUTHENTICATED"}, body
+    body = await api.post(query, {"n": 100, "s": "iso9001:2015"})
+    assert body["errors"][0]["extensions"]["reason"] == "COST_LIMIT"
+    body = await api.post(query, {"n": 2, "s": "iso\x00"})
+    assert body["errors"][0]["extensions"]["reason"] == "NUL_CHARACTER"
+
+
+async def test_a_refused_document_is_refused_every_time(api: Api) -> None:
+    for _ in range(3):
+        messages = refused(await api.post(TYPO))
+        assert any("slugg" in m for m in messages), messages
