@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from joserfc.jwk import KeySet
-from sqlalchemy import select
+from sqlalchemy import Select, Text, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.platform.runtime import Runtime
@@ -24,7 +24,7 @@ from accord.tenants.identity import accounts
 from accord.tenants.identity import service as identity_service
 from accord.tenants.identity.devissuer import DEV_ISSUER
 from accord.tenants.identity.jwks import JwksCache, JwksError, parse_jwks
-from accord.tenants.identity.models import IdentityProvider, PlatformIssuer
+from accord.tenants.identity.models import IdentityProvider, PlatformIssuer, ServiceAccount
 from accord.tenants.identity.principal import (
     SYNC_SCOPE,
     TENANT_CLAIM,
@@ -139,35 +139,70 @@ async def _authenticate(token: str, runtime: Runtime, jwks: JwksCache, now: date
     )
 
 
+def _tenant_trust_statement() -> Select[Any]:
+    """The token's tenant with its registration of the issuer and what the subject is
+    there (service account or member), in one query: authentication runs on every
+    request. Unique keys make it one row at most."""
+    t, p = Tenant.__table__, IdentityProvider.__table__
+    a, m = ServiceAccount.__table__, Member.__table__
+    subject = bindparam("subject", type_=Text())
+    return (
+        select(
+            t.c.slug,
+            t.c.status,
+            p.c.issuer,
+            p.c.audience,
+            p.c.jwks_url,
+            p.c.jwks,
+            p.c.algorithms,
+            a.c.client_id.label("account"),
+            m.c.id.label("member"),
+            m.c.roles,
+        )
+        .select_from(
+            t.outerjoin(p, and_(p.c.tenant == t.c.slug, p.c.issuer == bindparam("issuer")))
+            .outerjoin(a, and_(a.c.client_id == subject, a.c.tenant == t.c.slug))
+            .outerjoin(m, and_(m.c.tenant == t.c.slug, m.c.subject == subject))
+        )
+        .where(t.c.slug == bindparam("slug"))
+    )
+
+
+_TENANT_TRUST = _tenant_trust_statement()
+
+
 async def _tenant_trust(
     session: AsyncSession, token: UnverifiedToken, issuer: str, subject: str
 ) -> _Trust:
     slug = token.text_claim(TENANT_CLAIM)
-    tenant = await session.get(Tenant, slug) if slug is not None and len(slug) <= 64 else None
-    if tenant is None or tenant.status != TenantStatus.ACTIVE:
+    row = (
+        (
+            await session.execute(
+                _TENANT_TRUST, {"slug": slug, "issuer": issuer, "subject": subject}
+            )
+        ).first()
+        if slug is not None and len(slug) <= 64
+        else None
+    )
+    if row is None or row.status != TenantStatus.ACTIVE:
         raise Unauthenticated("TENANT_NOT_ACTIVE")
-    provider = await identity_service.get_provider(
-        session=session, tenant=tenant.slug, issuer=issuer
-    )
-    if provider is None:
+    if row.issuer is None:
         raise Unauthenticated("ISSUER_NOT_REGISTERED")
-    account = await accounts.find_service_account(
-        session=session, tenant=tenant.slug, client_id=subject
+    trust = _Trust(
+        issuer=row.issuer,
+        audience=row.audience,
+        jwks_url=row.jwks_url,
+        jwks=row.jwks,
+        algorithms=tuple(row.algorithms),
+        tenant=row.slug,
+        kind=None,
     )
-    if account is not None:
+    if row.account is not None:
         # Checked before members: a service principal must never pick up a user's roles.
-        return _Trust.of(provider, tenant=tenant.slug, kind=PrincipalKind.SERVICE)
-    member = await _member(session, tenant.slug, subject)
-    if member is None:
-        return _Trust.of(provider, tenant=tenant.slug, kind=None)
-    return _Trust.of(
-        provider, tenant=tenant.slug, kind=PrincipalKind.USER, roles=frozenset(member.roles)
-    )
-
-
-async def _member(session: AsyncSession, tenant: str, subject: str) -> Member | None:
-    stmt = select(Member).where(Member.tenant == tenant, Member.subject == subject)
-    return (await session.scalars(stmt)).one_or_none()
+        return replace(trust, kind=PrincipalKind.SERVICE)
+    if row.member is None:
+        return trust
+    return replace(trust, kind=PrincipalKind.USER, roles=frozenset(row.roles))
 
 
 async def _operator_trust(session: AsyncSession, issuer: str, subject: str) -> _Trust:
