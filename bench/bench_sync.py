@@ -69,7 +69,7 @@ def _serve(count: int) -> tuple[subprocess.Popen[bytes], str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(200):
+    for _ in range(1200):  # it renders every record before it listens
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
             break

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.records import jsonable
-from accord.connectors.framework.hashing import _dumps, canonical_text, plain
+from accord.connectors.framework.hashing import _dumps, canonical_text, plain, plain_text
 from accord.connectors.sync.raw import driver, schema_of
 from accord.platform.eventlog import GENESIS_HASH, EventLogEntry
 
@@ -58,7 +58,7 @@ def event_canonical(
 def change_text(change: dict[str, Any]) -> str:
     """The canonical text of an event's change (what its digest and ``jsonb`` column use)."""
     # A change of plain JSON values is what ``jsonable`` would return unchanged.
-    return _dumps(change) if plain(change) else canonical_text(jsonable(change))
+    return plain_text(change) if plain(change) else canonical_text(jsonable(change))
 
 
 def at_text(at: datetime) -> str:
@@ -92,7 +92,7 @@ async def append_events(
     texts: Sequence[str | None] | None = None,
 ) -> int:
     """Append ``events`` to the chain; ``texts[i]``, if given, is ``change_text`` of event i's
-    change, computed ahead."""
+    change, computed ahead (that change is then not read)."""
     if not events:
         return 0
     await session.execute(

@@ -124,8 +124,7 @@ def prepare_page(
         for c in by_id.values():
             _validate(ctx, c, fetched_at)
             if not c.reasons:
-                c.change = _event_change(c)
-                c.change_text = change_text(c.change)
+                c.change_text = change_text(_event_change(c))
     return Prepared(by_id, orphans, fetched_at, validate)
 
 
@@ -188,7 +187,8 @@ async def process_page(
                 f"{kind}.imported" if item.created else f"{kind}.source_changed",
                 kind,
                 str(item.id),
-                c.change if c.change is not None else _event_change(c),
+                # Known text: ``append_events`` does not read the change.
+                {} if c.change_text is not None else _event_change(c),
             )
         )
         texts.append(c.change_text)

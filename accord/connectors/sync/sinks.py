@@ -37,8 +37,7 @@ class Candidate:
     model: BaseModel | None = None
     state: str | None = None
     reasons: list[Reason] = field(default_factory=list)
-    #: The change its event will carry and that change's canonical text, when built ahead.
-    change: dict[str, Any] | None = None
+    #: The canonical text of the change its event will carry, when built ahead.
     change_text: str | None = None
 
 
