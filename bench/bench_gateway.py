@@ -329,7 +329,15 @@ def serve(port: int, profile: bool, trace_memory: bool = False) -> None:
         tracemalloc.start(1)
     app = build_app(profile)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        # The client keeps its pool between phases: a connection the server drops after
+        # uvicorn's default 5 s idle can race the client's reuse of it (ReadError).
+        timeout_keep_alive=600,
     )
     uvicorn.Server(config).run()
 

@@ -43,7 +43,7 @@ from accord.compliance.sharing.reads import (
     PlannedOwner,
     TenantError,
     _unavailable,
-    plan_owners,
+    plan_record_types,
 )
 from accord.compliance.tallies import CapaActionTally, FindingCount, FindingTally
 from accord.platform.naming import schema_name
@@ -175,18 +175,14 @@ async def network_dashboard(
     request_id: str | None = None,
     store_timeout: float = 10.0,
 ) -> Dashboard:
-    finding_plan, capa_plan = await asyncio.gather(
-        plan_owners(
-            runtime,
-            authorizer=authorizer,
-            principal=principal,
-            record_type="finding",
-            process=process,
-        ),
-        plan_owners(
-            runtime, authorizer=authorizer, principal=principal, record_type="capa", process=process
-        ),
+    plans = await plan_record_types(
+        runtime,
+        authorizer=authorizer,
+        principal=principal,
+        record_types=["finding", "capa"],
+        process=process,
     )
+    finding_plan, capa_plan = plans["finding"], plans["capa"]
     everyone = {o.owner: o for o in [*finding_plan, *capa_plan]}
     by_store, errors = await owner_stores(runtime, list(everyone.values()))
     stores = sorted(by_store)

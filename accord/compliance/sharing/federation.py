@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -36,6 +36,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Integer,
     MetaData,
     Select,
     Table,
@@ -45,15 +46,16 @@ from sqlalchemy import (
     cast,
     exists,
     func,
-    insert,
-    literal,
     literal_column,
     null,
     or_,
     select,
+    text,
     tuple_,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.sql.elements import ColumnElement
 
 from accord.compliance.sharing.fields import SUMMARY_FIELDS
@@ -71,7 +73,7 @@ from accord.platform.errors import BadInput
 from accord.platform.naming import schema_name
 from accord.platform.runtime import Runtime
 from accord.policies.schemas import Actor
-from accord.tenants.agreements.models import AccessLogEntry, SharingLevel
+from accord.tenants.agreements.models import SharingLevel
 from accord.tenants.models import Tenant, TenantStatus
 
 Op = Literal["in", "contains", "prefix", "is_null", "any", "lt", "le", "gt", "ge", "eq"]
@@ -388,14 +390,19 @@ async def owner_stores(
 ) -> tuple[dict[str, list[PlannedOwner]], list[TenantError]]:
     """Readable owners grouped by store; suspended, offboarded or unknown ones as errors."""
     wanted = {o.owner: o for o in owners}
-    async with runtime.control_session() as session:
-        rows = (
-            await session.execute(
-                select(Tenant.slug, Tenant.store, Tenant.status).where(
-                    Tenant.slug.in_(list(wanted))
+    rows: Sequence[tuple[str, str, str]]
+    if all(o.placement is not None for o in owners):  # read with the plan
+        rows = [(o.owner, o.placement.store, o.placement.status) for o in owners if o.placement]
+    else:
+        async with runtime.control_session() as session:
+            rows = [
+                (slug, store, status)
+                for slug, store, status in await session.execute(
+                    select(Tenant.slug, Tenant.store, Tenant.status).where(
+                        Tenant.slug.in_(list(wanted))
+                    )
                 )
-            )
-        ).all()
+            ]
     by_store: dict[str, list[PlannedOwner]] = {}
     errors: list[TenantError] = []
     seen: set[str] = set()
@@ -431,44 +438,43 @@ async def _read_store(
             return list(result.mappings().all())
 
 
-_LOG_COLUMNS = tuple(c.name for c in AccessLogEntry.__table__.c if c.name != "id")
+#: One call per store appends each grantor's row to its own access log (catalog k0003).
+_LOG_READS = text(
+    "SELECT federation.log_reads(:schemas, :agreement_ids, :record_types, :levels, :counts, "
+    ":at, :grantee, :principal, :request_id)"
+).bindparams(
+    bindparam("schemas", type_=ARRAY(Text())),
+    bindparam("agreement_ids", type_=ARRAY(PG_UUID(as_uuid=True))),
+    bindparam("record_types", type_=ARRAY(Text())),
+    bindparam("levels", type_=ARRAY(Text())),
+    bindparam("counts", type_=ARRAY(Integer())),
+    bindparam("at", type_=DateTime(timezone=True)),
+)
 
 
-@lru_cache(maxsize=1024)
-def _access_log_insert(count: int) -> Select[Any]:
-    """One statement appending a row to each of ``count`` grantors' access logs
-    (data-modifying CTEs), their schemas placeholders translated at execution; values are
-    parameters ``<column>_<n>``."""
-    ctes = []
-    for n in range(count):
-        log_table = branch_table(AccessLogEntry.__table__, n)
-        values = {
-            name: bindparam(f"{name}_{n}", type_=log_table.c[name].type) for name in _LOG_COLUMNS
-        }
-        ctes.append(insert(log_table).values(values).cte(f"log{n}"))
-    return select(literal(1)).add_cte(*ctes)
-
-
-def _access_log_statement(entries: Iterable[tuple[str, dict[str, Any]]]) -> Prepared:
-    listed = list(entries)
-    params = {
-        f"{name}_{n}": row[name] for n, (_, row) in enumerate(listed) for name in _LOG_COLUMNS
+def _log_parameters(entries: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """``federation.log_reads``'s arguments for ``(grantor, row)`` entries, which share
+    one request (time, grantee, principal, request id)."""
+    first = entries[0][1]
+    return {
+        "schemas": [schema_name(grantor) for grantor, _ in entries],
+        "agreement_ids": [row["agreement_id"] for _, row in entries],
+        "record_types": [row["record_type"] for _, row in entries],
+        "levels": [row["level"] for _, row in entries],
+        "counts": [row["records"] for _, row in entries],
+        "at": first["at"],
+        "grantee": first["grantee"],
+        "principal": first["principal"],
+        "request_id": first["request_id"],
     }
-    schemas = {branch_schema(n): schema_name(g) for n, (g, _) in enumerate(listed)}
-    return Prepared(_access_log_insert(len(listed)), params, schemas)
 
 
 async def _log_store(
     runtime: Runtime, store: str, entries: list[tuple[str, dict[str, Any]]], within: float
 ) -> None:
-    prepared = _access_log_statement(entries)
     async with asyncio.timeout(within):
         async with runtime.stores.federation_connection(store) as conn:
-            await conn.execute(
-                prepared.statement,
-                prepared.params,
-                execution_options={"schema_translate_map": prepared.schemas},
-            )
+            await conn.execute(_LOG_READS, _log_parameters(entries))
 
 
 async def log_reads(

@@ -34,8 +34,9 @@ from accord.tenants.agreements.models import SharingLevel
 from accord.tenants.agreements.service import (
     MIN_GROUP_SIZE_FLOOR,
     Grant,
+    Placement,
     access_entries,
-    grants_for,
+    plan_grants,
 )
 from accord.tenants.sessions import tenant_session
 
@@ -65,6 +66,8 @@ class PlannedOwner:
     grant: Grant | None
     #: the action-gate rule that allowed the read
     rule: str | None
+    #: where the owner lives, read with the plan (None: look it up)
+    placement: Placement | None = None
 
     @property
     def agreement_id(self) -> uuid.UUID | None:
@@ -127,25 +130,65 @@ async def plan_owners(
 
     ``own_only``: the caller wants its own organisation's records only (no agreements to
     look up)."""
+    plans = await plan_record_types(
+        runtime,
+        authorizer=authorizer,
+        principal=principal,
+        record_types=[record_type],
+        process=process,
+        own_only=own_only,
+    )
+    return plans[record_type]
+
+
+async def plan_record_types(
+    runtime: Runtime,
+    *,
+    authorizer: Authorizer,
+    principal: Actor,
+    record_types: Sequence[str],
+    process: str | None = None,
+    own_only: bool = False,
+) -> dict[str, list[PlannedOwner]]:
+    """``plan_owners`` of several record types, from one control-plane statement (the
+    agreements and where each owner lives, so that grouping by store needs no other)."""
     own = principal.tenant
     if own is None:  # platform operators read no tenant records through this path
-        return []
-    model_for(record_type)
-    planned: list[PlannedOwner] = []
-    mine = authorizer.authorize(principal, "read", Resource(own, record_type, process))
-    if mine.allowed:
-        planned.append(PlannedOwner(own, SharingLevel.FULL, None, mine.rule))
-    if own_only:
-        return planned
+        return {r: [] for r in record_types}
+    for record_type in record_types:
+        model_for(record_type)
+    mine = {
+        r: authorizer.authorize(principal, "read", Resource(own, r, process)) for r in record_types
+    }
+    if own_only and not any(d.allowed for d in mine.values()):
+        return {r: [] for r in record_types}
     async with runtime.control_session() as session:
-        grants = await grants_for(session=session, grantee=own, record_type=record_type)
-    for grant in grants:
-        decision = authorizer.authorize(
-            principal, "read", Resource(grant.grantor, record_type, process)
+        grants, places = await plan_grants(
+            session=session, grantee=own, record_types=[] if own_only else record_types
         )
-        if decision.allowed:
-            planned.append(PlannedOwner(grant.grantor, grant.level, grant, decision.rule))
-    return planned
+    plans: dict[str, list[PlannedOwner]] = {}
+    for record_type in record_types:
+        planned: list[PlannedOwner] = []
+        if mine[record_type].allowed:
+            planned.append(
+                PlannedOwner(own, SharingLevel.FULL, None, mine[record_type].rule, places.get(own))
+            )
+        for grant in grants.get(record_type, []):
+            decision = authorizer.authorize(
+                principal, "read", Resource(grant.grantor, record_type, process)
+            )
+            if decision.allowed:
+                planned.append(
+                    PlannedOwner(
+                        grant.grantor,
+                        grant.level,
+                        grant,
+                        decision.rule,
+                        places.get(grant.grantor),
+                    )
+                )
+        plans[record_type] = planned
+    return plans
 
 
 async def _fetch(runtime: Runtime, owner: PlannedOwner, record_type: str, limit: int) -> _Fetched:

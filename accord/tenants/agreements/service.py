@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import any_, literal, or_, select
+from sqlalchemy import Select, bindparam, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.platform.errors import BadInput, Conflict, Forbidden, NotFound
@@ -27,6 +27,7 @@ from accord.tenants.agreements.models import (
     AgreementState,
     SharingLevel,
 )
+from accord.tenants.models import Tenant
 
 MIN_GROUP_SIZE_FLOOR = 2
 
@@ -206,6 +207,111 @@ async def list_for(*, session: AsyncSession, tenant: str) -> Sequence[Agreement]
     return (await session.scalars(stmt)).all()
 
 
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a tenant lives and whether it may be read now."""
+
+    store: str
+    status: str
+
+
+_LEVEL_ORDER = {SharingLevel.AGGREGATE: 0, SharingLevel.SUMMARY: 1, SharingLevel.FULL: 2}
+
+
+def _best(grants: Iterable[Grant]) -> list[Grant]:
+    """Per grantor, the best level; between aggregate agreements, the stricter minimum
+    group size (it protects the grantor)."""
+    best: dict[str, Grant] = {}
+    for grant in grants:
+        current = best.get(grant.grantor)
+        if (
+            current is None
+            or _LEVEL_ORDER[grant.level] > _LEVEL_ORDER[current.level]
+            or (
+                grant.level == current.level
+                and (grant.min_group_size or 0) > (current.min_group_size or 0)
+            )
+        ):
+            best[grant.grantor] = grant
+    return sorted(best.values(), key=lambda g: g.grantor)
+
+
+def _plan_statement() -> Select[Any]:
+    a, t = Agreement.__table__, Tenant.__table__
+    at = bindparam("at", type_=a.c.valid_from.type)
+    granted = (
+        select(
+            t.c.slug,
+            t.c.store,
+            t.c.status,
+            a.c.id,
+            a.c.level,
+            a.c.min_group_size,
+            a.c.record_types,
+        )
+        .join_from(a, t, t.c.slug == a.c.grantor)
+        .where(
+            a.c.grantee == bindparam("grantee"),
+            a.c.state == AgreementState.ACTIVE.value,
+            a.c.record_types.overlap(bindparam("types", type_=a.c.record_types.type)),
+            a.c.valid_from <= at,
+            or_(a.c.valid_until.is_(None), a.c.valid_until > at),
+        )
+    )
+    own = select(
+        t.c.slug,
+        t.c.store,
+        t.c.status,
+        null().label("id"),
+        null().label("level"),
+        null().label("min_group_size"),
+        null().label("record_types"),
+    ).where(t.c.slug == bindparam("grantee"))
+    return select(union_all(granted, own).subquery())
+
+
+_PLAN = _plan_statement()
+
+
+async def plan_grants(
+    *,
+    session: AsyncSession,
+    grantee: str,
+    record_types: Sequence[str],
+    at: datetime | None = None,
+) -> tuple[dict[str, list[Grant]], dict[str, Placement]]:
+    """For each of ``record_types``, the grantors whose records ``grantee`` may read now
+    (each at its best level), and where every tenant involved lives — the grantee's own
+    tenant included — in one statement.
+
+    Read fresh on every request: a revocation or a suspension takes effect on the next
+    request.
+    """
+    rows = (
+        await session.execute(
+            _PLAN, {"grantee": grantee, "types": list(record_types), "at": at or _now()}
+        )
+    ).all()
+    placements: dict[str, Placement] = {}
+    found: dict[str, list[Grant]] = {r: [] for r in record_types}
+    for slug, store, status, agreement_id, level, min_group_size, types in rows:
+        placements[slug] = Placement(store, status)
+        if agreement_id is None:
+            continue
+        for record_type in types:
+            if record_type in found:
+                found[record_type].append(
+                    Grant(
+                        grantor=slug,
+                        record_type=record_type,
+                        level=SharingLevel(level),
+                        agreement_id=agreement_id,
+                        min_group_size=min_group_size,
+                    )
+                )
+    return {r: _best(g) for r, g in found.items()}, placements
+
+
 async def grants_for(
     *, session: AsyncSession, grantee: str, record_type: str, at: datetime | None = None
 ) -> list[Grant]:
@@ -213,36 +319,10 @@ async def grants_for(
 
     Read fresh on every request: a revocation takes effect on the next request.
     """
-    at = at or _now()
-    stmt = select(Agreement).where(
-        Agreement.grantee == grantee,
-        Agreement.state == AgreementState.ACTIVE,
-        literal(record_type) == any_(Agreement.record_types),
-        Agreement.valid_from <= at,
-        or_(Agreement.valid_until.is_(None), Agreement.valid_until > at),
+    grants, _ = await plan_grants(
+        session=session, grantee=grantee, record_types=[record_type], at=at
     )
-    best: dict[str, Grant] = {}
-    order = {SharingLevel.AGGREGATE: 0, SharingLevel.SUMMARY: 1, SharingLevel.FULL: 2}
-    for agreement in (await session.scalars(stmt)).all():
-        grant = Grant(
-            grantor=agreement.grantor,
-            record_type=record_type,
-            level=SharingLevel(agreement.level),
-            agreement_id=agreement.id,
-            min_group_size=agreement.min_group_size,
-        )
-        current = best.get(agreement.grantor)
-        if (
-            current is None
-            or order[grant.level] > order[current.level]
-            # Two aggregate agreements: the stricter minimum group size protects the grantor.
-            or (
-                grant.level == current.level
-                and (grant.min_group_size or 0) > (current.min_group_size or 0)
-            )
-        ):
-            best[agreement.grantor] = grant
-    return sorted(best.values(), key=lambda g: g.grantor)
+    return grants[record_type]
 
 
 def access_entries(
