@@ -43,23 +43,17 @@ class NetworkDashboard:
 
 
 def _shape(board: Dashboard) -> NetworkDashboard:
-    owners: dict[str, dict[str, dict[str, int]]] = {}
-    for c in board.open_findings:
-        maps = owners.setdefault(c.owner, {"grade": {}, "state": {}, "clause": {}})
-        maps[c.dimension][c.value] = c.count
-    overdue = {o.owner: o.count for o in board.overdue_actions}
-    names = sorted(set(owners) | set(overdue) | set(board.suppressed))
     return NetworkDashboard(
         tenants=[
             TenantCounts(
-                tenant=name,
-                open_by_grade=cast(JSON, owners.get(name, {}).get("grade", {})),
-                open_by_state=cast(JSON, owners.get(name, {}).get("state", {})),
-                open_by_clause=cast(JSON, owners.get(name, {}).get("clause", {})),
-                overdue_capa_actions=overdue.get(name),
-                suppressed_groups=board.suppressed.get(name, 0),
+                tenant=o.owner,
+                open_by_grade=cast(JSON, o.by_grade),
+                open_by_state=cast(JSON, o.by_state),
+                open_by_clause=cast(JSON, o.by_clause),
+                overdue_capa_actions=o.overdue_actions,
+                suppressed_groups=o.suppressed,
             )
-            for name in names
+            for o in board.owners
         ]
     )
 

@@ -76,11 +76,17 @@ def quote_ident(conn: AsyncConnection, name: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _begin_as(role: str) -> bytes:
+def _begin_as(role: str, *, generic_plans: bool = False) -> bytes:
     # One simple-protocol message opens the transaction and switches role (SET LOCAL, via
     # set_config(..., true)), saving a round trip per tenant transaction. The role name is a
     # validated slug-derived name, quoted as a literal by psycopg itself.
     statement = sql.SQL("BEGIN; SELECT set_config('role', {}, true)").format(sql.Literal(role))
+    if generic_plans:
+        # Federated statements span a branch per owner (hundreds of tables): parsing and
+        # planning them costs more than running them. psycopg prepares a statement run
+        # five times on a connection; a generic plan then serves every later run. Their
+        # parameters (owners, cursors, group sizes) never change which plan is best.
+        statement += sql.SQL(", set_config('plan_cache_mode', 'force_generic_plan', true)")
     return statement.as_bytes(None)
 
 
@@ -264,7 +270,9 @@ class StoreRegistry:
         admitted. Tenant sessions remain the only way to write records.
         """
         conn = await self._open_as(
-            store, lambda: self._base_tenant_engine(store), _begin_as(FEDERATION_ROLE)
+            store,
+            lambda: self._base_tenant_engine(store),
+            _begin_as(FEDERATION_ROLE, generic_plans=True),
         )
         try:
             yield conn

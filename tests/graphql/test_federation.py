@@ -421,3 +421,11 @@ async def test_the_dashboard_equals_a_recount_and_suppresses_small_groups(
     assert theirs["openByClause"] == {"iso9001:2015/8.4": 10}
     assert theirs["openByGrade"] == {"major_nonconformity": 11}
     assert theirs["suppressedGroups"] == 1
+    # The aggregate grantor (findings only) logged the dashboard read once, for the 11
+    # findings its released counts cover.
+    async with tenant_session(api.runtime, small.slug) as session:
+        logged = sorted(
+            (e.record_type, e.level, e.records, e.grantee)
+            for e in await read_access_log(session=session)
+        )
+    assert logged == [("finding", "aggregate", 11, network.reader.slug)]

@@ -41,15 +41,14 @@ async def partner_inputs(
     wanted = sorted(set(partners))
     contributed: dict[str, Any] = {}
     for tenant in wanted:
-        counts = [c for c in board.open_findings if c.owner == tenant]
-        overdue = [o.count for o in board.overdue_actions if o.owner == tenant]
-        if not counts and not overdue:
+        counts = board.of(tenant)
+        if counts is None:
             continue
         contributed[tenant] = {
-            "open_findings_by_grade": {c.value: c.count for c in counts if c.dimension == "grade"},
-            "open_findings_by_state": {c.value: c.count for c in counts if c.dimension == "state"},
-            "overdue_capa_actions": sum(overdue),
-            "withheld_groups": board.suppressed.get(tenant, 0),
+            "open_findings_by_grade": counts.by_grade,
+            "open_findings_by_state": counts.by_state,
+            "overdue_capa_actions": counts.overdue_actions or 0,
+            "withheld_groups": counts.suppressed,
         }
     unreadable = sorted({e.tenant for e in board.errors} & set(wanted))
     return {

@@ -25,7 +25,9 @@ a branch may read is decided here, by the planner, per owner.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -56,6 +58,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from accord.compliance.sharing.fields import SUMMARY_FIELDS
@@ -452,29 +456,48 @@ _LOG_READS = text(
 )
 
 
-def _log_parameters(entries: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """``federation.log_reads``'s arguments for ``(grantor, row)`` entries, which share
-    one request (time, grantee, principal, request id)."""
-    first = entries[0][1]
-    return {
-        "schemas": [schema_name(grantor) for grantor, _ in entries],
-        "agreement_ids": [row["agreement_id"] for _, row in entries],
-        "record_types": [row["record_type"] for _, row in entries],
-        "levels": [row["level"] for _, row in entries],
-        "counts": [row["records"] for _, row in entries],
-        "at": first["at"],
-        "grantee": first["grantee"],
-        "principal": first["principal"],
-        "request_id": first["request_id"],
-    }
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One grantor's access-log row for a request: what was read of it, at what level."""
+
+    owner: str
+    agreement_id: uuid.UUID
+    record_type: str
+    level: str
+    records: int
 
 
-async def _log_store(
-    runtime: Runtime, store: str, entries: list[tuple[str, dict[str, Any]]], within: float
+def log_entry(planned: PlannedOwner, record_type: str, records: int) -> LogEntry:
+    assert planned.grant is not None, "only grantors log reads"
+    return LogEntry(
+        planned.owner, planned.grant.agreement_id, record_type, planned.level.value, records
+    )
+
+
+async def log_in(
+    conn: AsyncConnection,
+    entries: Sequence[LogEntry],
+    *,
+    principal: Actor,
+    request_id: str | None,
+    at: datetime,
 ) -> None:
-    async with asyncio.timeout(within):
-        async with runtime.stores.federation_connection(store) as conn:
-            await conn.execute(_LOG_READS, _log_parameters(entries))
+    """Append ``entries`` (grantors of the store ``conn`` is on) to their access logs, in
+    ``conn``'s transaction: one ``federation.log_reads`` call."""
+    await conn.execute(
+        _LOG_READS,
+        {
+            "schemas": [schema_name(e.owner) for e in entries],
+            "agreement_ids": [e.agreement_id for e in entries],
+            "record_types": [e.record_type for e in entries],
+            "levels": [e.level for e in entries],
+            "counts": [e.records for e in entries],
+            "at": at,
+            "grantee": str(principal.tenant),
+            "principal": f"{principal.tenant}/{principal.subject}",
+            "request_id": request_id,
+        },
+    )
 
 
 async def log_reads(
@@ -491,38 +514,84 @@ async def log_reads(
     ``reads`` holds (store, owner, record type, records returned). Returns the owners whose
     log could not be written: their data must be withheld (nothing leaves unlogged).
     """
-    by_store: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    owners: dict[str, list[str]] = {}
+    by_store: dict[str, list[LogEntry]] = {}
     for store, o, record_type, count in reads:
-        assert o.grant is not None
-        by_store.setdefault(store, []).append(
-            (
-                o.owner,
-                {
-                    "at": at,
-                    "grantee": str(principal.tenant),
-                    "principal": f"{principal.tenant}/{principal.subject}",
-                    "agreement_id": o.grant.agreement_id,
-                    "record_type": record_type,
-                    "level": o.level.value,
-                    "records": count,
-                    "request_id": request_id,
-                },
-            )
-        )
-        owners.setdefault(store, []).append(o.owner)
+        by_store.setdefault(store, []).append(log_entry(o, record_type, count))
+
+    async def store_log(store: str) -> None:
+        async with asyncio.timeout(within):
+            async with runtime.stores.federation_connection(store) as conn:
+                await log_in(
+                    conn, by_store[store], principal=principal, request_id=request_id, at=at
+                )
+
     stores = sorted(by_store)
-    outcomes = await asyncio.gather(
-        *(_log_store(runtime, s, by_store[s], within) for s in stores), return_exceptions=True
-    )
+    outcomes = await asyncio.gather(*(store_log(s) for s in stores), return_exceptions=True)
     failed: dict[str, TenantError] = {}
     for store, outcome in zip(stores, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             if not isinstance(outcome, OWNER_FAILURES):
                 raise outcome
-            for owner in owners[store]:
-                failed[owner] = _unavailable(owner, outcome)
+            for entry in by_store[store]:
+                failed[entry.owner] = _unavailable(entry.owner, outcome)
     return failed
+
+
+_SCHEMA_TOKEN = re.compile(r"__\[SCHEMA_([^\]]+)\]")
+#: Rendered SQL texts kept per process. A reader's owners (and so the text) change rarely,
+#: so its requests find their text here.
+RENDERED_TEXTS = 256
+_rendered: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+
+
+def _render(
+    statement: Select[Any],
+    dialect: Dialect,
+    schemas: Mapping[str, str],
+    params: Mapping[str, Any],
+) -> str:
+    """``statement``'s SQL with each placeholder schema replaced by its owner's schema and
+    its parameters rendered as literals.
+
+    Done once per statement, owners and values: SQLAlchemy would otherwise translate the
+    schemas (~300 replacements for a 100-owner dashboard) and walk the statement for its
+    cache key on every execution, and psycopg would scan the whole text for placeholders
+    (it caches that only for short statements). With no parameters left, the same text
+    comes back request after request, which is what lets psycopg prepare it.
+    """
+    key = (statement, tuple(sorted(schemas.items())), tuple(sorted(params.items())))
+    hit = _rendered.get(key)
+    if hit is not None:
+        _rendered.move_to_end(key)
+        return hit
+    compiled = statement.params(dict(params)).compile(
+        dialect=dialect,
+        schema_translate_map={name: name for name in schemas},
+        compile_kwargs={"literal_binds": True},
+    )
+    quote = dialect.identifier_preparer.quote_schema
+    sql_text = _SCHEMA_TOKEN.sub(lambda m: quote(schemas[m.group(1)]), compiled.string)
+    _rendered[key] = sql_text
+    while len(_rendered) > RENDERED_TEXTS:
+        _rendered.popitem(last=False)
+    return sql_text
+
+
+async def execute_placed(
+    conn: AsyncConnection,
+    statement: Select[Any],
+    params: Mapping[str, Any],
+    schemas: Mapping[str, str],
+) -> list[Any]:
+    """Rows of a branch-placeholder ``statement`` (its schemas ``schemas``), its
+    parameters rendered into the text (``_render``).
+
+    For statements whose values repeat across requests (owners, group sizes, a date) —
+    each distinct set is a text of its own — and whose columns need no SQLAlchemy type
+    processing (text, numbers, dates, jsonb, which psycopg converts itself)."""
+    sql_text = _render(statement, conn.dialect, schemas, params)
+    result = await conn.exec_driver_sql(sql_text.replace("%%", "%"))
+    return list(result.all())
 
 
 async def list_records(
