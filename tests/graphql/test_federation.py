@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import event
 
@@ -203,8 +204,17 @@ class StatementCounter:
 
 
 @pytest.fixture
-def counted(runtime: Runtime) -> Iterator[StatementCounter]:
+def counted(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[StatementCounter]:
+    """Every statement sent to the stores: through SQLAlchemy, and the listings' rendered
+    texts that go through psycopg's raw cursor."""
     counter = StatementCounter()
+    execute = psycopg.AsyncRawCursor.execute
+
+    async def recorded(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        counter.statements.append(str(query))
+        return await execute(cursor, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncRawCursor, "execute", recorded)
     engines = [runtime.stores._base_tenant_engine(s).sync_engine for s in runtime.stores.names()]
     for engine in engines:
         event.listen(engine, "before_cursor_execute", counter)

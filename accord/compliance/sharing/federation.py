@@ -34,6 +34,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
+import psycopg
 from sqlalchemy import (
     Column,
     Date,
@@ -58,8 +59,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
 from accord.compliance.sharing.fields import SUMMARY_FIELDS
@@ -429,17 +432,63 @@ async def owner_stores(
     return by_store, errors
 
 
+#: The psycopg dialect with ``$n`` placeholders, which ``AsyncRawCursor`` sends as they are.
+_DOLLAR: Dialect = psycopg_dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+_positional: OrderedDict[tuple[Any, ...], tuple[str, SQLCompiler] | None] = OrderedDict()
+
+
+def _render_positional(
+    statement: Select[Any], schemas: Mapping[str, str]
+) -> tuple[str, SQLCompiler] | None:
+    """``statement``'s SQL for these schemas with ``$n`` placeholders, and its compiled
+    form (whose ``positiontup`` names them); None if it has expanding parameters
+    (rendered per execution).
+
+    A listing's text is the same for a reader's owners from page to page, only its
+    values change: rendered once, it is sent as is (psycopg would otherwise scan the
+    whole text for placeholders on every execution; it caches only short statements).
+    """
+    key = (statement, tuple(sorted(schemas.items())))
+    if key in _positional:
+        _positional.move_to_end(key)
+        return _positional[key]
+    compiled = statement.compile(
+        dialect=_DOLLAR, schema_translate_map={name: name for name in schemas}
+    )
+    rendered: tuple[str, SQLCompiler] | None = None
+    if not any(b.expanding for b in compiled.binds.values()) and compiled.positiontup:
+        quote = _DOLLAR.identifier_preparer.quote_schema
+        sql_text = _SCHEMA_TOKEN.sub(lambda m: quote(schemas[m.group(1)]), compiled.string)
+        rendered = (sql_text, compiled)
+    _positional[key] = rendered
+    while len(_positional) > RENDERED_TEXTS:
+        _positional.popitem(last=False)
+    return rendered
+
+
 async def _read_store(
     runtime: Runtime, store: str, prepared: Prepared, within: float
 ) -> list[Mapping[str, Any]]:
     async with asyncio.timeout(within):
         async with runtime.stores.federation_connection(store) as conn:
-            result = await conn.execute(
-                prepared.statement,
-                prepared.params,
-                execution_options={"schema_translate_map": prepared.schemas},
-            )
-            return list(result.mappings().all())
+            rendered = _render_positional(prepared.statement, prepared.schemas)
+            if rendered is None:
+                result = await conn.execute(
+                    prepared.statement,
+                    prepared.params,
+                    execution_options={"schema_translate_map": prepared.schemas},
+                )
+                return list(result.mappings().all())
+            sql_text, compiled = rendered
+            values = compiled.construct_params(prepared.params)
+            assert compiled.positiontup is not None
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert isinstance(driver, psycopg.AsyncConnection)
+            async with psycopg.AsyncRawCursor(driver) as cursor:
+                await cursor.execute(sql_text, [values[n] for n in compiled.positiontup])
+                columns = [d.name for d in cursor.description or ()]
+                return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
 
 
 #: One call per store appends each grantor's row to its own access log (catalog k0003).
