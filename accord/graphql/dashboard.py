@@ -76,6 +76,7 @@ class DashboardQueries:
             today=datetime.now(UTC).date(),
             process=process,
             request_id=context.request_id,
+            hub=context.hub,
         )
         context.errors.extend(tenant_errors(info, board.errors))
         return _shape(board)

@@ -18,7 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
@@ -63,6 +63,16 @@ class _Subscriber:
             self.queue.put_nowait(None)
 
 
+class Watcher(Protocol):
+    """A permanent, synchronous listener (a cache kept fresh by notifications)."""
+
+    channel: str
+
+    def on_note(self, note: Notification) -> None: ...
+
+    def on_gap(self, store: str) -> None: ...
+
+
 def libpq_dsn(url: str) -> str:
     """A libpq connection string for a SQLAlchemy URL (``postgresql+psycopg://…``), for
     the dedicated LISTEN connections that live outside the pools."""
@@ -85,6 +95,7 @@ class NotificationHub:
         self._subscribers: set[_Subscriber] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._listening: dict[str, asyncio.Event] = {}
+        self._watchers: list[Watcher] = []
 
     async def _listen(self, store: str) -> None:
         dsn = libpq_dsn(self._urls[store])
@@ -93,6 +104,8 @@ class NotificationHub:
                 async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
                     for channel in CHANNELS:
                         await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    for watcher in self._watchers:  # what came before may have been missed
+                        watcher.on_gap(store)
                     self._listening[store].set()
                     async for note in conn.notifies():
                         self._dispatch(store, note.channel, note.payload)
@@ -100,6 +113,8 @@ class NotificationHub:
                 raise
             except Exception as exc:  # a lost connection: listen again after a pause
                 self._listening[store].clear()
+                for watcher in self._watchers:
+                    watcher.on_gap(store)
                 log.warning("Notification listener on %s failed (%r); reconnecting.", store, exc)
                 await asyncio.sleep(self._retry_delay)
 
@@ -112,11 +127,14 @@ class NotificationHub:
         if not isinstance(payload, dict):
             return
         note = Notification(store, channel, payload)
+        for watcher in self._watchers:
+            if watcher.channel == channel:
+                watcher.on_note(note)
         for subscriber in list(self._subscribers):
             if subscriber.channel == channel and not subscriber.lagged:
                 subscriber.offer(note)
 
-    async def _ensure_listening(self, within: float) -> None:
+    def _start(self) -> None:
         self._urls.update(self._store_urls())
         for store in self._urls:
             if store not in self._tasks:
@@ -124,6 +142,9 @@ class NotificationHub:
                 self._tasks[store] = asyncio.create_task(
                     self._listen(store), name=f"accord-notifications-{store}"
                 )
+
+    async def _ensure_listening(self, within: float) -> None:
+        self._start()
         waits = [asyncio.wait_for(e.wait(), within) for e in self._listening.values()]
         results = await asyncio.gather(*waits, return_exceptions=True)
         for store, result in zip(self._listening, results, strict=True):
@@ -153,6 +174,20 @@ class NotificationHub:
             yield notes()
         finally:
             self._subscribers.discard(subscriber)
+
+    def watch(self, watcher: Watcher) -> None:
+        """Call ``watcher`` for every notification of its channel from every store, for as
+        long as the hub lives, and tell it when a store's notifications may have been
+        missed (its listener connected anew, or was lost). Listening starts now."""
+        if watcher.channel not in CHANNELS:
+            raise ValueError(f"unknown channel {watcher.channel!r}")
+        self._watchers.append(watcher)
+        self._start()
+
+    def listening_on(self, store: str) -> bool:
+        """Whether ``store``'s LISTEN connection is up (notifications are arriving)."""
+        event = self._listening.get(store)
+        return event is not None and event.is_set()
 
     def subscribers(self, channel: str) -> int:
         """How many subscribers ``channel`` has in this process now."""

@@ -3,6 +3,7 @@ order kept across pages, levels, filters pushed down, unreachable stores, access
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +24,7 @@ from accord.compliance.sharing.federation import (
 )
 from accord.compliance.sharing.reads import PlannedOwner
 from accord.compliance.tallies import recount, recount_counts
+from accord.platform.naming import schema_name
 from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service
 from accord.tenants.agreements.access import read_access_log
@@ -439,3 +441,49 @@ async def test_the_dashboard_equals_a_recount_and_suppresses_small_groups(
             for e in await read_access_log(session=session)
         )
     assert logged == [("finding", "aggregate", 11, network.reader.slug)]
+
+
+async def test_the_dashboard_reads_only_what_changed_and_sees_every_change(
+    api: Api, network: Network, counted: StatementCounter
+) -> None:
+    """Owners' tallies are kept between requests until their event log notifies a change;
+    every request still logs the read."""
+
+    async def board() -> dict[str, Any]:
+        body = await api.post(DASHBOARD, {"p": network.process}, token=network.token)
+        assert "errors" not in body, body
+        return {t["tenant"]: t for t in body["data"]["networkDashboard"]["tenants"]}
+
+    hub = api.app.state.notifications
+    first = await board()  # starts listening; read directly until the stores listen
+    for _ in range(100):
+        if all(hub.listening_on(s) for s in set(network.stores.values())):
+            break
+        await asyncio.sleep(0.05)
+    await board()  # fills the cache
+    counted.statements.clear()
+    again = await board()
+    assert again == first
+    assert not [s for s in counted.statements if "finding_counts" in s], "served from the cache"
+    assert len([s for s in counted.statements if "federation.log_reads" in s]) == 2, (
+        "each store still logs the read"
+    )
+
+    partner = next(
+        s for s, level in network.levels.items() if level == "full" and s != network.reader.slug
+    )
+    before = sum(first[partner]["openByState"].values())
+    await raise_findings(api.runtime, partner, 3)
+    seen = before
+    for _ in range(100):  # the change's notification arrives after its commit
+        counted.statements.clear()
+        seen = sum((await board())[partner]["openByState"].values())
+        if seen == before + 3:
+            break
+        await asyncio.sleep(0.05)
+    assert seen == before + 3
+    reread = [s for s in counted.statements if "finding_counts" in s]
+    assert len(reread) == 1 and schema_name(partner) in reread[0], "only the changed owner"
+    async with tenant_session(api.runtime, partner) as session:
+        counts = await recount_counts(session=session)
+    assert seen == sum(n for _, s, n in counts if s != "closed")

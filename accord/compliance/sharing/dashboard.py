@@ -4,28 +4,32 @@ Open findings by grade, by state and by clause, and overdue CAPA actions, per ow
 store answers with **one** statement over its owners' tally tables (run as the federation
 role, built once per shape of the owners, its SQL text rendered once per set of owners),
 which returns one row per owner with its counts already as maps: the cost follows the
-number of owners, not of records or groups. Every level may see counts; for an
-``aggregate`` grant, groups below the agreement's minimum group size are withheld (in
-SQL, before anything leaves the store) and counted in ``suppressed``. In the same
-transaction, the store's grantors log the read (the number of records the released
-counts cover) with one ``federation.log_reads`` call: counts whose log entry cannot be
-written are withheld. An owner whose store fails is reported ``TENANT_UNAVAILABLE``.
+number of owners, not of records or groups. With the process's notification hub, owners'
+tallies are kept between requests until a notification says they changed
+(``CountsCache``), so a dashboard reads only what changed since the last one.
+
+Every level may see counts; for an ``aggregate`` grant, cells below the agreement's
+minimum group size are withheld and counted in ``suppressed``. In the same transaction
+for every request, the store's grantors log the read (the number of open findings the
+released counts cover, the overdue actions shown) with one ``federation.log_reads`` call:
+counts whose log entry cannot be written are withheld. An owner whose store fails is
+reported ``TENANT_UNAVAILABLE``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     BigInteger,
-    Integer,
     Select,
     Text,
-    and_,
     bindparam,
     func,
     literal,
@@ -34,10 +38,12 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.compliance.capa.models import ActionStatus
 from accord.compliance.findings.states import FindingState
 from accord.compliance.sharing.federation import (
+    LogEntry,
     branch_schema,
     branch_table,
     execute_placed,
@@ -45,6 +51,7 @@ from accord.compliance.sharing.federation import (
     log_in,
     owner_stores,
 )
+from accord.compliance.sharing.live import TENANT_SCHEMA_PREFIX
 from accord.compliance.sharing.reads import (
     OWNER_FAILURES,
     Authorizer,
@@ -55,6 +62,7 @@ from accord.compliance.sharing.reads import (
 )
 from accord.compliance.tallies import CapaActionTally, FindingCount, FindingTally
 from accord.platform.naming import schema_name
+from accord.platform.notifications import Notification, NotificationHub
 from accord.platform.runtime import Runtime
 from accord.policies.schemas import Actor
 from accord.tenants.agreements.models import SharingLevel
@@ -93,119 +101,174 @@ _EMPTY = literal_column("'{}'::jsonb", JSONB)
 
 @lru_cache(maxsize=512)
 def _statement(shape: Shape) -> Select[Any]:
-    """Per owner of ``shape`` (placeholders ``owner_<n>``, ``min_<n>`` (findings) and
-    ``cmin_<n>`` (CAPA), schemas translated per position): one row with its maps.
-
-    ``min_<n>`` is the minimum group size a finding cell needs to be released (0: no
-    minimum); ``covered`` is what the released state cells count (each open finding
-    once), which is what the access log records. The overdue count is returned with its
-    minimum: whether one number is withheld is decided by the caller.
-    """
+    """Per owner of ``shape`` (placeholders ``owner_<n>``, schemas translated per
+    position): one row with its open findings per grade, state and clause as maps (if it
+    reads findings) and its overdue CAPA actions (if it reads CAPA; else NULL)."""
     closed = FindingState.CLOSED.value
-    cells: list[Any] = []
-    late: list[Any] = []
+    branches: list[Any] = []
     for n, (findings, capa) in enumerate(shape):
         owner = bindparam(f"owner_{n}", type_=Text())
+        columns: list[Any] = [owner.label("owner")]
         if findings:
             counts = branch_table(FindingCount.__table__, n)
             tallies = branch_table(FindingTally.__table__, n)
-            minimum = bindparam(f"min_{n}", type_=Integer())
-            for dimension, table, value in (
+            for label, table, value in (
                 ("grade", counts, counts.c.grade),
                 ("state", counts, counts.c.state),
                 ("clause", tallies, tallies.c.clause_key),
             ):
-                cells.append(
-                    select(
-                        owner.label("owner"),
-                        minimum.label("min"),
-                        literal(dimension).label("dim"),
-                        value.label("value"),
-                        table.c.n.label("n"),
-                    ).where(table.c.state != closed)
+                cells = (
+                    select(value.label("v"), func.sum(table.c.n).label("n"))
+                    .where(table.c.state != closed)
+                    .group_by(value)
+                    .subquery()
                 )
+                columns.append(
+                    select(func.coalesce(func.jsonb_object_agg(cells.c.v, cells.c.n), _EMPTY))
+                    .scalar_subquery()
+                    .label(label)
+                )
+        else:
+            columns += [_EMPTY.label("grade"), _EMPTY.label("state"), _EMPTY.label("clause")]
         if capa:
             actions = branch_table(CapaActionTally.__table__, n)
-            late.append(
-                select(
-                    owner.label("owner"),
-                    bindparam(f"cmin_{n}", type_=Integer()).label("min"),
-                    func.coalesce(func.sum(actions.c.n), 0).cast(BigInteger).label("n"),
-                ).where(
+            columns.append(
+                select(func.coalesce(func.sum(actions.c.n), 0).cast(BigInteger))
+                .where(
                     actions.c.status != ActionStatus.DONE.value,
                     actions.c.due_at < bindparam("today", type_=actions.c.due_at.type),
                 )
+                .scalar_subquery()
+                .label("overdue")
             )
-    found = None
-    if cells:
-        merged: Any = cells[0] if len(cells) == 1 else union_all(*cells)
-        u = merged.subquery("u")
-        g = (
-            select(u.c.owner, u.c.min, u.c.dim, u.c.value, func.sum(u.c.n).label("n"))
-            .group_by(u.c.owner, u.c.min, u.c.dim, u.c.value)
-            .subquery("g")
-        )
-        released = g.c.n >= g.c.min
+        else:
+            columns.append(literal(None, BigInteger).label("overdue"))
+        branches.append(select(*columns))
+    merged: Any = branches[0] if len(branches) == 1 else union_all(*branches)
+    return merged if len(branches) == 1 else select(merged.subquery())
 
-        def counts_map(dimension: str) -> Any:
-            return func.coalesce(
-                func.jsonb_object_agg(g.c.value, g.c.n).filter(
-                    and_(g.c.dim == dimension, released)
-                ),
-                _EMPTY,
-            )
 
-        found = (
-            select(
-                g.c.owner,
-                counts_map("grade").label("grade"),
-                counts_map("state").label("state"),
-                counts_map("clause").label("clause"),
-                func.count().filter(~released).label("suppressed"),
-                func.coalesce(func.sum(g.c.n).filter(and_(g.c.dim == "state", released)), 0)
-                .cast(BigInteger)
-                .label("covered"),
-            )
-            .group_by(g.c.owner)
-            .subquery("found")
-        )
-    overdue = None
-    if late:
-        lates: Any = late[0] if len(late) == 1 else union_all(*late)
-        overdue = lates.subquery("late")
-    if found is not None and overdue is not None:
-        return select(
-            func.coalesce(found.c.owner, overdue.c.owner).label("owner"),
-            func.coalesce(found.c.grade, _EMPTY).label("grade"),
-            func.coalesce(found.c.state, _EMPTY).label("state"),
-            func.coalesce(found.c.clause, _EMPTY).label("clause"),
-            func.coalesce(found.c.suppressed, 0).label("suppressed"),
-            func.coalesce(found.c.covered, 0).label("covered"),
-            overdue.c.n.label("overdue"),
-            overdue.c.min.label("overdue_min"),
-        ).select_from(found.join(overdue, found.c.owner == overdue.c.owner, full=True))
-    if found is not None:
-        return select(
-            found,
-            literal(None, BigInteger).label("overdue"),
-            literal(None, Integer).label("overdue_min"),
-        )
-    assert overdue is not None
-    return select(
-        overdue.c.owner,
-        _EMPTY.label("grade"),
-        _EMPTY.label("state"),
-        _EMPTY.label("clause"),
-        literal(0).label("suppressed"),
-        literal(0, BigInteger).label("covered"),
-        overdue.c.n.label("overdue"),
-        overdue.c.min.label("overdue_min"),
-    )
+@dataclass(frozen=True, slots=True)
+class _Tallied:
+    """One owner's open findings per grade, state and clause, as read (nothing withheld)."""
+
+    grade: dict[str, int]
+    state: dict[str, int]
+    clause: dict[str, int]
+
+
+class CountsCache:
+    """Owners' tallies as last read, kept in the API process until they change.
+
+    Every change to an owner's findings or CAPA actions appends to its event log, whose
+    trigger notifies ``accord_events`` with the owner's schema at commit; the hub hands
+    each notification here, and the owner's entries are dropped. Where a store's
+    notifications may have been missed (its listener reconnected or is down), its owners'
+    entries are dropped and the store is read directly until it listens again. An entry
+    is stored only if no notification for its owner (and no gap) arrived while it was
+    being read, so a change that commits during a read is never cached over.
+    """
+
+    channel = "accord_events"
+
+    def __init__(self, hub: NotificationHub) -> None:
+        self.hub = hub
+        self.findings: dict[str, _Tallied] = {}
+        self.overdue: dict[str, tuple[date, int]] = {}
+        self._store_of: dict[str, str] = {}
+        self._versions: dict[str, int] = {}
+        self._gaps = 0
+        hub.watch(self)
+
+    def on_note(self, note: Notification) -> None:
+        schema = str(note.payload.get("schema", ""))
+        if schema.startswith(TENANT_SCHEMA_PREFIX):
+            self._forget(schema.removeprefix(TENANT_SCHEMA_PREFIX))
+
+    def on_gap(self, store: str) -> None:
+        self._gaps += 1
+        for owner in [o for o, s in self._store_of.items() if s == store]:
+            self._forget(owner)
+
+    def _forget(self, owner: str) -> None:
+        self._versions[owner] = self._versions.get(owner, 0) + 1
+        self.findings.pop(owner, None)
+        self.overdue.pop(owner, None)
+        self._store_of.pop(owner, None)
+
+    def usable(self, store: str) -> bool:
+        return self.hub.listening_on(store)
+
+    def stamp(self, owners: Sequence[str]) -> tuple[int, dict[str, int]]:
+        return self._gaps, {o: self._versions.get(o, 0) for o in owners}
+
+    def keep(
+        self,
+        store: str,
+        stamp: tuple[int, dict[str, int]],
+        findings: dict[str, _Tallied],
+        overdue: dict[str, int],
+        today: date,
+    ) -> None:
+        gaps, versions = stamp
+        if gaps != self._gaps:
+            return
+        for owner, counts in findings.items():
+            if self._versions.get(owner, 0) == versions.get(owner):
+                self.findings[owner] = counts
+                self._store_of[owner] = store
+        for owner, n in overdue.items():
+            if self._versions.get(owner, 0) == versions.get(owner):
+                self.overdue[owner] = (today, n)
+                self._store_of[owner] = store
+
+
+_caches: WeakKeyDictionary[NotificationHub, CountsCache] = WeakKeyDictionary()
+
+
+def counts_cache(hub: NotificationHub | None) -> CountsCache | None:
+    """The process's cache of owners' tallies kept fresh by ``hub`` (None: read always)."""
+    if hub is None:
+        return None
+    cache = _caches.get(hub)
+    if cache is None:
+        cache = _caches[hub] = CountsCache(hub)
+    return cache
 
 
 def _minimum(planned: PlannedOwner) -> int:
     """The size a released group needs: an aggregate grant's minimum, else none."""
     return planned.min_group_size if planned.level is SharingLevel.AGGREGATE else 0
+
+
+def _released(counts: dict[str, int], minimum: int) -> tuple[dict[str, int], int]:
+    """The cells of at least ``minimum``, and how many were withheld."""
+    if minimum <= 0:
+        return counts, 0
+    kept = {k: v for k, v in counts.items() if v >= minimum}
+    return kept, len(counts) - len(kept)
+
+
+async def _tallies(
+    conn: AsyncConnection, findings: Sequence[str], capa: Sequence[str], today: date
+) -> tuple[dict[str, _Tallied], dict[str, int]]:
+    """Read these owners' tallies (their findings' and/or CAPA actions')."""
+    names = sorted(set(findings) | set(capa), key=lambda o: (not (o in findings and o in capa), o))
+    shape = tuple((o in findings, o in capa) for o in names)
+    params: dict[str, Any] = {f"owner_{n}": o for n, o in enumerate(names)}
+    if capa:
+        params["today"] = today
+    schemas = {branch_schema(n): schema_name(o) for n, o in enumerate(names)}
+    tallied: dict[str, _Tallied] = {}
+    overdue: dict[str, int] = {}
+    for owner, grade, state, clause, late in await execute_placed(
+        conn, _statement(shape), params, schemas
+    ):
+        if owner in findings:
+            tallied[owner] = _Tallied(grade, state, clause)
+        if owner in capa:
+            overdue[owner] = int(late)
+    return tallied, overdue
 
 
 async def _read_store(
@@ -217,53 +280,85 @@ async def _read_store(
     principal: Actor,
     request_id: str | None,
     within: float,
+    cache: CountsCache | None,
 ) -> list[OwnerCounts]:
-    """The store's owners' counts, logged for the grantors in the same transaction."""
-    # Owners reading both record types first, so that shapes repeat across stores.
-    names = sorted(set(findings) | set(capa), key=lambda o: (not (o in findings and o in capa), o))
-    shape = tuple((o in findings, o in capa) for o in names)
-    params: dict[str, Any] = {"today": today}
-    for n, owner in enumerate(names):
-        params[f"owner_{n}"] = owner
-        if owner in findings:
-            params[f"min_{n}"] = _minimum(findings[owner])
-        if owner in capa:
-            params[f"cmin_{n}"] = _minimum(capa[owner])
-    schemas = {branch_schema(n): schema_name(o) for n, o in enumerate(names)}
+    """The store's owners' counts (from the cache where it holds them), logged for the
+    grantors in one transaction."""
+    usable = cache is not None and cache.usable(store)
+    tallied: dict[str, _Tallied] = {}
+    overdue: dict[str, int] = {}
+    if cache is not None and usable:
+        for owner in findings:
+            if owner in cache.findings:
+                tallied[owner] = cache.findings[owner]
+        for owner in capa:
+            hit = cache.overdue.get(owner)
+            if hit is not None and hit[0] == today:
+                overdue[owner] = hit[1]
+    want_f = [o for o in findings if o not in tallied]
+    want_c = [o for o in capa if o not in overdue]
+    stamp = cache.stamp([*want_f, *want_c]) if cache is not None and usable else None
     at = datetime.now().astimezone()
     async with asyncio.timeout(within):
         async with runtime.stores.federation_connection(store) as conn:
-            rows = await execute_placed(conn, _statement(shape), params, schemas)
+            fresh_f: dict[str, _Tallied] = {}
+            fresh_c: dict[str, int] = {}
+            if want_f or want_c:
+                fresh_f, fresh_c = await _tallies(conn, want_f, want_c, today)
+                for owner in want_f:
+                    fresh_f.setdefault(owner, _Tallied({}, {}, {}))
+                tallied |= fresh_f
+                overdue |= fresh_c
             board: list[OwnerCounts] = []
-            entries = []
-            for owner, grade, state, clause, suppressed, covered, late, late_min in rows:
-                withheld = int(suppressed)
-                overdue: int | None = None
-                if late is not None:
-                    if 0 < late < late_min:
-                        withheld += 1
-                    else:
-                        overdue = int(late)
-                board.append(OwnerCounts(owner, grade, state, clause, overdue, withheld))
+            entries: list[LogEntry] = []
+            for owner in sorted(set(findings) | set(capa)):
+                counts = _count(owner, findings.get(owner), capa.get(owner), tallied, overdue)
+                if counts is not None:
+                    board.append(counts)
+                covered = sum(counts.by_state.values()) if counts is not None else 0
                 if owner in findings and findings[owner].grant is not None:
-                    entries.append(log_entry(findings[owner], "finding", int(covered)))
+                    entries.append(log_entry(findings[owner], "finding", covered))
                 if owner in capa and capa[owner].grant is not None:
-                    entries.append(log_entry(capa[owner], "capa", overdue or 0))
-            silent = set(names) - {r[0] for r in rows}
-            for owner in sorted(silent):  # granted, nothing open: the read is logged too
-                if owner in findings and findings[owner].grant is not None:
-                    entries.append(log_entry(findings[owner], "finding", 0))
-                if owner in capa and capa[owner].grant is not None:
-                    entries.append(log_entry(capa[owner], "capa", 0))
-                if _aggregate(findings.get(owner)) or _aggregate(capa.get(owner)):
-                    board.append(OwnerCounts(owner, {}, {}, {}, None, 0))
+                    late = counts.overdue_actions if counts is not None else None
+                    entries.append(log_entry(capa[owner], "capa", late or 0))
             if entries:
                 await log_in(conn, entries, principal=principal, request_id=request_id, at=at)
-            return board
+    if cache is not None and stamp is not None:
+        cache.keep(store, stamp, fresh_f, fresh_c, today)
+    return board
 
 
-def _aggregate(planned: PlannedOwner | None) -> bool:
-    return planned is not None and planned.level is SharingLevel.AGGREGATE
+def _count(
+    owner: str,
+    finding: PlannedOwner | None,
+    capa: PlannedOwner | None,
+    tallied: dict[str, _Tallied],
+    overdue: dict[str, int],
+) -> OwnerCounts | None:
+    """What ``owner`` releases to this reader: cells below an aggregate grant's minimum
+    group size withheld (and counted); None if it has nothing to show."""
+    grade: dict[str, int] = {}
+    state: dict[str, int] = {}
+    clause: dict[str, int] = {}
+    withheld = 0
+    if finding is not None:
+        raw = tallied[owner]
+        minimum = _minimum(finding)
+        grade, a = _released(raw.grade, minimum)
+        state, b = _released(raw.state, minimum)
+        clause, c = _released(raw.clause, minimum)
+        withheld = a + b + c
+    late: int | None = None
+    if capa is not None:
+        n = overdue[owner]
+        if 0 < n < _minimum(capa):
+            withheld += 1
+        else:
+            late = n
+    aggregate = any(p is not None and p.level is SharingLevel.AGGREGATE for p in (finding, capa))
+    if not (grade or state or clause or withheld or capa is not None or aggregate):
+        return None
+    return OwnerCounts(owner, grade, state, clause, late, withheld)
 
 
 async def network_dashboard(
@@ -275,7 +370,10 @@ async def network_dashboard(
     process: str | None = None,
     request_id: str | None = None,
     store_timeout: float = 10.0,
+    hub: NotificationHub | None = None,
 ) -> Dashboard:
+    """``hub``: keep owners' tallies in this process between requests (``CountsCache``)."""
+    cache = counts_cache(hub)
     plans = await plan_record_types(
         runtime,
         authorizer=authorizer,
@@ -299,6 +397,7 @@ async def network_dashboard(
                 principal,
                 request_id,
                 store_timeout,
+                cache,
             )
             for s in stores
         ),
