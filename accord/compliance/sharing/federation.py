@@ -25,6 +25,7 @@ a branch may read is decided here, by the planner, per owner.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections import OrderedDict
@@ -39,7 +40,6 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    Integer,
     MetaData,
     Select,
     Table,
@@ -57,8 +57,6 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -493,16 +491,8 @@ async def _read_store(
 
 #: One call per store appends each grantor's row to its own access log (catalog k0003).
 _LOG_READS = text(
-    "SELECT federation.log_reads(:schemas, :agreement_ids, :record_types, :levels, :counts, "
-    ":at, :grantee, :principal, :request_id)"
-).bindparams(
-    bindparam("schemas", type_=ARRAY(Text())),
-    bindparam("agreement_ids", type_=ARRAY(PG_UUID(as_uuid=True))),
-    bindparam("record_types", type_=ARRAY(Text())),
-    bindparam("levels", type_=ARRAY(Text())),
-    bindparam("counts", type_=ARRAY(Integer())),
-    bindparam("at", type_=DateTime(timezone=True)),
-)
+    "SELECT federation.log_reads(CAST(:entries AS jsonb), :at, :grantee, :principal, :request_id)"
+).bindparams(bindparam("at", type_=DateTime(timezone=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,14 +523,22 @@ async def log_in(
 ) -> None:
     """Append ``entries`` (grantors of the store ``conn`` is on) to their access logs, in
     ``conn``'s transaction: one ``federation.log_reads`` call."""
+    entries_json = json.dumps(
+        [
+            {
+                "schema": schema_name(e.owner),
+                "agreement_id": str(e.agreement_id),
+                "record_type": e.record_type,
+                "level": e.level,
+                "records": e.records,
+            }
+            for e in entries
+        ]
+    )
     await conn.execute(
         _LOG_READS,
         {
-            "schemas": [schema_name(e.owner) for e in entries],
-            "agreement_ids": [e.agreement_id for e in entries],
-            "record_types": [e.record_type for e in entries],
-            "levels": [e.level for e in entries],
-            "counts": [e.records for e in entries],
+            "entries": entries_json,
             "at": at,
             "grantee": str(principal.tenant),
             "principal": f"{principal.tenant}/{principal.subject}",

@@ -28,11 +28,7 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE OR REPLACE FUNCTION federation.log_reads(
-            schemas text[],
-            agreement_ids uuid[],
-            record_types text[],
-            levels text[],
-            counts integer[],
+            entries jsonb,
             at timestamptz,
             grantee text,
             principal text,
@@ -43,27 +39,27 @@ def upgrade() -> None:
         SET search_path = pg_catalog
         AS $fn$
         DECLARE
-            n integer := coalesce(array_length(schemas, 1), 0);
+            e record;
+            n integer := 0;
         BEGIN
-            IF array_length(agreement_ids, 1) IS DISTINCT FROM array_length(schemas, 1)
-               OR array_length(record_types, 1) IS DISTINCT FROM array_length(schemas, 1)
-               OR array_length(levels, 1) IS DISTINCT FROM array_length(schemas, 1)
-               OR array_length(counts, 1) IS DISTINCT FROM array_length(schemas, 1) THEN
-                RAISE EXCEPTION 'log_reads: arrays of different lengths'
-                    USING ERRCODE = '22023';
-            END IF;
-            FOR i IN 1 .. n LOOP
-                IF schemas[i] NOT LIKE 't\\_%' THEN
-                    RAISE EXCEPTION 'log_reads: % is not a tenant schema', schemas[i]
+            FOR e IN
+                SELECT * FROM jsonb_to_recordset(entries) AS x(
+                    schema text, agreement_id uuid, record_type text, level text,
+                    records integer
+                )
+            LOOP
+                IF e.schema IS NULL OR e.schema NOT LIKE 't\\_%' THEN
+                    RAISE EXCEPTION 'log_reads: % is not a tenant schema', e.schema
                         USING ERRCODE = '22023';
                 END IF;
                 EXECUTE format(
                     'INSERT INTO %I.access_log (at, grantee, principal, agreement_id, '
                     'record_type, level, records, request_id) '
                     'VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-                    schemas[i]
-                ) USING at, grantee, principal, agreement_ids[i], record_types[i], levels[i],
-                    counts[i], request_id;
+                    e.schema
+                ) USING at, grantee, principal, e.agreement_id, e.record_type, e.level,
+                    e.records, request_id;
+                n := n + 1;
             END LOOP;
             RETURN n;
         END
@@ -73,5 +69,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION IF EXISTS federation.log_reads")
+    op.execute("DROP FUNCTION IF EXISTS federation.log_reads(jsonb, timestamptz, text, text, text)")
     op.execute("DROP SCHEMA IF EXISTS federation")
