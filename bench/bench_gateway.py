@@ -619,6 +619,20 @@ async def bench_dashboard(
     g_samples, body = await timed(gateway, args.warmup, args.requests)
     g_cpu = (server.cpu() - cpu0) / (args.warmup + args.requests)
     r_samples, scanned = await timed(raw, min(args.warmup, 3), max(10, args.requests // 10))
+    # A network that changes: before each request one owner's event log "commits" (the
+    # notification its trigger sends), so the API re-reads that owner's tallies.
+    owners = sorted(o for o in network.stores if o != network.reader)
+    c_samples: list[float] = []
+    for i in range(args.warmup + args.requests):
+        owner = owners[i % len(owners)]
+        payload = json.dumps({"schema": f"t_{owner}", "first": 0, "last": 0})
+        async with conns[network.stores[owner]].cursor() as cur:
+            await cur.execute("SELECT pg_notify('accord_events', %s)", (payload,))
+        await asyncio.sleep(0.005)  # the notification reaches the API's listener
+        started = time.perf_counter()
+        await gateway()
+        if i >= args.warmup:
+            c_samples.append(time.perf_counter() - started)
     board = body["data"]["networkDashboard"]
     got = {
         (t["tenant"], dimension, value, count)
@@ -640,6 +654,7 @@ async def bench_dashboard(
     body_bytes = len(json.dumps(body))
     result: dict[str, Any] = {
         "gateway_ms": quantiles(g_samples),
+        "changing_ms": quantiles(c_samples),
         "raw_scan_ms": quantiles(r_samples),
         "server_cpu_ms_per_request": round(g_cpu * 1000, 2),
         "groups": len(got),
@@ -923,6 +938,11 @@ def report(results: dict[str, Any]) -> Table:
             f"{dash['response_bytes'] / 1024:.0f} KiB (p50 / p95)",
             _fmt_ms(dash["gateway_ms"]),
             f"p95 ≤ 50 ms {_mark(dash['gateway_ms']['p95'] <= 50)}",
+        )
+        table.add_row(
+            "  the same, one owner changed before each request (p50 / p95)",
+            _fmt_ms(dash["changing_ms"]),
+            f"p95 ≤ 50 ms {_mark(dash['changing_ms']['p95'] <= 50)}",
         )
         table.add_row(
             "  raw full scan of every findings table (p50 / p95)", _fmt_ms(dash["raw_scan_ms"]), ""

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, ref
 
 from sqlalchemy import (
     BigInteger,
@@ -172,7 +172,9 @@ class CountsCache:
     channel = "accord_events"
 
     def __init__(self, hub: NotificationHub) -> None:
-        self.hub = hub
+        # Weakly: the process's caches are keyed weakly by hub, and a hub that is gone
+        # (an app shut down) must not be kept alive by its cache.
+        self._hub = ref(hub)
         self.findings: dict[str, _Tallied] = {}
         self.overdue: dict[str, tuple[date, int]] = {}
         self._store_of: dict[str, str] = {}
@@ -197,7 +199,8 @@ class CountsCache:
         self._store_of.pop(owner, None)
 
     def usable(self, store: str) -> bool:
-        return self.hub.listening_on(store)
+        hub = self._hub()
+        return hub is not None and hub.listening_on(store)
 
     def stamp(self, owners: Sequence[str]) -> tuple[int, dict[str, int]]:
         return self._gaps, {o: self._versions.get(o, 0) for o in owners}
