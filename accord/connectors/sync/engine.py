@@ -2,7 +2,8 @@
 
 A crash between pages loses nothing (the bookmark names the page after the last committed
 one) and duplicates nothing (upserts by source key; unchanged payloads write nothing). The
-next page is fetched while the current one is written, so HTTP and PostgreSQL overlap.
+next pages are fetched and prepared while the current one is written (``_ahead``), so the
+source, this process and PostgreSQL work at once.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from accord.connectors.framework.streams import Page
 from accord.connectors.instances import Loaded
 from accord.connectors.models import ConnectorInstance, QuarantineEntry, SyncRun
 from accord.connectors.sync import runs
-from accord.connectors.sync.pages import PageContext, Prepared, prepare_page, process_page
+from accord.connectors.sync.pages import PageContext, Prepared, prepare_page_soon, process_page
 from accord.connectors.sync.sinks import Sink
 from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime
@@ -89,37 +90,63 @@ def page_context(
     )
 
 
-async def _prefetch(pages: AsyncIterator[T]) -> AsyncIterator[T]:
-    """Yield ``pages`` while already awaiting the next one."""
-    pending: asyncio.Future[T] = asyncio.ensure_future(anext(pages))
-    try:
-        while True:
-            try:
-                page = await pending
-            except StopAsyncIteration:
-                return
-            pending = asyncio.ensure_future(anext(pages))
-            yield page
-    finally:
-        if not pending.done():
-            pending.cancel()
-            # The run is ending (or failing) anyway: the unfetched page's outcome is moot.
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
-                await pending
+#: Pages fetched and prepared ahead of the one being written.
+AHEAD = 3
 
 
-async def _prepared(
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: Exception
+
+
+_END = object()
+
+
+async def _ahead(
     pages: AsyncIterator[Page], ctx: PageContext, expect_changes: list[bool]
 ) -> AsyncIterator[tuple[Page, Prepared | None]]:
-    """``pages``, each hashed, mapped and validated as it arrives (inside ``_prefetch``, that
-    is while the page before it waits on PostgreSQL) if ``expect_changes[0]``, which the
-    loop keeps up to date. Most records unchanged (a re-sync): nothing is done ahead, as
-    validating records that are then skipped costs more than the overlap saves."""
-    async for page in pages:
-        if expect_changes[0]:
-            yield page, prepare_page(ctx, page.records, page.positions, validate=True)
-        else:
-            yield page, None
+    """``pages`` as they will be written, fetched and prepared up to ``AHEAD`` pages ahead
+    by a task of their own.
+
+    The loop writes a page in several round trips to PostgreSQL; the next pages' HTTP and
+    CPU work (hash, map, validate: ``prepare_page_soon`` yields every few records) runs
+    in those waits, so the two cores work at once. Pages are prepared only while
+    ``expect_changes[0]`` (kept up to date by the loop): in a re-sync most records are
+    unchanged, and validating records that are then skipped costs more than the overlap
+    saves. An error while reading (``DeltaExpired`` included) comes out after the pages
+    before it, as it would without reading ahead.
+    """
+    queue: asyncio.Queue[Any] = asyncio.Queue(AHEAD)
+
+    async def produce() -> None:
+        try:
+            async for page in pages:
+                prepared = (
+                    await prepare_page_soon(ctx, page.records, page.positions, validate=True)
+                    if expect_changes[0]
+                    else None
+                )
+                await queue.put((page, prepared))
+        except Exception as exc:
+            await queue.put(_Failed(exc))
+            return
+        await queue.put(_END)
+
+    producer = asyncio.create_task(produce(), name=f"accord-sync-ahead-{ctx.stream}")
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        if not producer.done():
+            producer.cancel()
+        # The run is ending (or failing) anyway: pages read ahead are not written.
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await producer
 
 
 async def run_stream(
@@ -155,11 +182,9 @@ async def run_stream(
             try:
                 reader = source.open_reader(stream, config, client)
                 # Learnt from the pages written so far: a re-sync never validates ahead in vain,
-                # an initial sync forgoes the overlap on its first two pages only.
+                # an initial sync forgoes the overlap on its first few pages only.
                 expect_changes = [False]
-                async for page, prepared in _prefetch(
-                    _prepared(reader.pages(bookmark), ctx, expect_changes)
-                ):
+                async for page, prepared in _ahead(reader.pages(bookmark), ctx, expect_changes):
                     async with tenant_session(runtime, row.tenant) as session:
                         current = await runs.own_stream(
                             session, run_id=run.id, instance_id=row.id, stream=stream.name

@@ -12,8 +12,9 @@ appends ``<type>.restored_at_source``.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -84,19 +85,14 @@ class Prepared:
     validated: bool = False
 
 
-def prepare_page(
+def _preparing(
     ctx: PageContext,
     records: Sequence[dict[str, Any]],
-    positions: Sequence[int] | None = None,
-    *,
-    validate: bool = False,
-) -> Prepared:
-    """Hash (and with ``validate``, map and validate) a page; needs no database.
-
-    The sync loop runs it for the next page while the current one waits on PostgreSQL.
-    Validating before unchanged records are skipped costs work a re-sync would not do, so
-    the caller asks for it only when most records are expected to be new or changed.
-    """
+    positions: Sequence[int] | None,
+    validate: bool,
+    chunk: int,
+) -> Generator[None, None, Prepared]:
+    """``prepare_page``'s work, pausing (``yield``) after every ``chunk`` records."""
     fetched_at = datetime.now(UTC)
     by_id: dict[str, Candidate] = {}
     orphans: list[Candidate] = []
@@ -120,12 +116,58 @@ def prepare_page(
             orphans.append(c)
         else:
             by_id[c.external_id] = c  # a record listed twice: the later one wins
+        if i % chunk == chunk - 1:
+            yield
     if validate:
-        for c in by_id.values():
+        for i, c in enumerate(by_id.values()):
             _validate(ctx, c, fetched_at)
             if not c.reasons:
                 c.change_text = change_text(_event_change(c))
+            if i % chunk == chunk - 1:
+                yield
     return Prepared(by_id, orphans, fetched_at, validate)
+
+
+def prepare_page(
+    ctx: PageContext,
+    records: Sequence[dict[str, Any]],
+    positions: Sequence[int] | None = None,
+    *,
+    validate: bool = False,
+) -> Prepared:
+    """Hash (and with ``validate``, map and validate) a page; needs no database.
+
+    Validating before unchanged records are skipped costs work a re-sync would not do, so
+    the caller asks for it only when most records are expected to be new or changed.
+    """
+    steps = _preparing(ctx, records, positions, validate, max(len(records), 1))
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            prepared: Prepared = done.value
+            return prepared
+
+
+async def prepare_page_soon(
+    ctx: PageContext,
+    records: Sequence[dict[str, Any]],
+    positions: Sequence[int] | None = None,
+    *,
+    validate: bool = False,
+    chunk: int = 50,
+) -> Prepared:
+    """``prepare_page`` in slices of ``chunk`` records, letting the event loop run between
+    them: the sync loop prepares pages ahead while it waits on PostgreSQL, and a slice at
+    a time fills each of its waits instead of holding up the reply that ends one."""
+    steps = _preparing(ctx, records, positions, validate, chunk)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            prepared: Prepared = done.value
+            return prepared
+        await asyncio.sleep(0)
 
 
 async def process_page(
