@@ -141,12 +141,9 @@ def prepare_page(
     the caller asks for it only when most records are expected to be new or changed.
     """
     steps = _preparing(ctx, records, positions, validate, max(len(records), 1))
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            prepared: Prepared = done.value
-            return prepared
+    while (prepared := _advance(steps)) is None:
+        pass
+    return prepared
 
 
 async def prepare_page_soon(
@@ -162,12 +159,20 @@ async def prepare_page_soon(
     a time fills each of its waits instead of holding up the reply that ends one."""
     steps = _preparing(ctx, records, positions, validate, chunk)
     while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            prepared: Prepared = done.value
+        prepared = _advance(steps)
+        if prepared is not None:
             return prepared
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the loop's database replies go first
+
+
+def _advance(steps: Generator[None, None, Prepared]) -> Prepared | None:
+    """One slice of ``steps``; the page once they are done."""
+    try:
+        next(steps)
+    except StopIteration as done:
+        finished: Prepared = done.value
+        return finished
+    return None
 
 
 async def process_page(
