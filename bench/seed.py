@@ -61,6 +61,7 @@ from accord.tenants.agreements.models import Agreement, AgreementState
 from accord.tenants.identity.devissuer import register_dev_issuer
 from accord.tenants.models import Member, Tenant
 from accord.tenants.provisioning import create_tenant
+from tests.cleanup import delete_cascading
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO / ".accord" / "bench"
@@ -771,23 +772,6 @@ async def describe(runtime: Runtime, config: SeedConfig, *, upgrade: bool = Fals
 
 # ------------------------------------------------------------------------------ cleanup
 
-_CHILD_TABLES = text(
-    "select c.relname, a.attname, pa.attname from pg_constraint k "
-    "join pg_class c on c.oid = k.conrelid join pg_class p on p.oid = k.confrelid "
-    "join pg_namespace n on n.oid = p.relnamespace "
-    "join pg_attribute a on a.attrelid = c.oid and a.attnum = k.conkey[1] "
-    "join pg_attribute pa on pa.attrelid = p.oid and pa.attnum = k.confkey[1] "
-    "where k.contype = 'f' and n.nspname = 'accord' and p.relname = :t"
-)
-
-
-async def _delete_cascading(session: AsyncSession, table: str, where: str, pattern: str) -> None:
-    for child, child_col, parent_col in (await session.execute(_CHILD_TABLES, {"t": table})).all():
-        if child != table:
-            parents = f'select "{parent_col}" from accord."{table}" where {where}'
-            await _delete_cascading(session, child, f'"{child_col}" in ({parents})', pattern)
-    await session.execute(text(f'delete from accord."{table}" where {where}'), {"p": pattern})
-
 
 async def drop(runtime: Runtime, prefix: str = PREFIX) -> int:
     """Remove every ``<prefix>_`` tenant (schemas, roles, control rows) and its matrix."""
@@ -825,7 +809,7 @@ async def drop(runtime: Runtime, prefix: str = PREFIX) -> int:
                 dropped += 1
                 progress.advance(task)
     async with runtime.control_session() as session:
-        await _delete_cascading(session, "tenants", '"slug" like :p', pattern)
+        await delete_cascading(session, "tenants", '"slug" like :p', pattern)
         # Policy versions are kept per domain (a tenant slug) without a foreign key.
         await session.execute(delete(PolicyDomain).where(PolicyDomain.domain.like(pattern)))
     return dropped

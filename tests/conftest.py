@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.catalog.service import sync_catalog
 from accord.platform.db import ensure_database, quote_ident
@@ -23,6 +22,7 @@ from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings, StoreConfig
 from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
+from tests.cleanup import delete_cascading
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = Path(os.environ.get("ACCORD_TEST_DATA_DIR", REPO / ".accord" / "test"))
@@ -112,28 +112,9 @@ async def _drop_test_tenants(rt: Runtime) -> None:
                 except DBAPIError:
                     pass
     async with rt.control_session() as session:
-        await _delete_cascading(
+        await delete_cascading(
             session, "tenants", '"slug" like :p', TEST_PREFIX.replace("_", "\\_") + "%"
         )
-
-
-_CHILD_TABLES = text(
-    "select c.relname, a.attname, pa.attname from pg_constraint k "
-    "join pg_class c on c.oid = k.conrelid join pg_class p on p.oid = k.confrelid "
-    "join pg_namespace n on n.oid = p.relnamespace "
-    "join pg_attribute a on a.attrelid = c.oid and a.attnum = k.conkey[1] "
-    "join pg_attribute pa on pa.attrelid = p.oid and pa.attnum = k.confkey[1] "
-    "where k.contype = 'f' and n.nspname = 'accord' and p.relname = :t"
-)
-
-
-async def _delete_cascading(session: AsyncSession, table: str, where: str, pattern: str) -> None:
-    """Delete control-plane rows matching ``where`` and, first, every row referring to them."""
-    for child, child_col, parent_col in (await session.execute(_CHILD_TABLES, {"t": table})).all():
-        if child != table:
-            parents = f'select "{parent_col}" from accord."{table}" where {where}'
-            await _delete_cascading(session, child, f'"{child_col}" in ({parents})', pattern)
-    await session.execute(text(f'delete from accord."{table}" where {where}'), {"p": pattern})
 
 
 TenantFactory = Callable[..., Awaitable[Tenant]]
