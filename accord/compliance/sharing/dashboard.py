@@ -264,13 +264,12 @@ async def _tallies(
     schemas = {branch_schema(n): schema_name(o) for n, o in enumerate(names)}
     tallied: dict[str, _Tallied] = {}
     overdue: dict[str, int] = {}
-    for owner, grade, state, clause, late in await execute_placed(
-        conn, _statement(shape), params, schemas
-    ):
+    for row in await execute_placed(conn, _statement(shape), params, schemas):
+        owner = row["owner"]
         if owner in findings:
-            tallied[owner] = _Tallied(grade, state, clause)
+            tallied[owner] = _Tallied(row["grade"], row["state"], row["clause"])
         if owner in capa:
-            overdue[owner] = int(late)
+            overdue[owner] = int(row["overdue"])
     return tallied, overdue
 
 

@@ -432,6 +432,10 @@ async def owner_stores(
 
 #: The psycopg dialect with ``$n`` placeholders, which ``AsyncRawCursor`` sends as they are.
 _DOLLAR: Dialect = psycopg_dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+_SCHEMA_TOKEN = re.compile(r"__\[SCHEMA_([^\]]+)\]")
+#: Rendered SQL texts kept per process. A reader's owners (and so the text) change rarely,
+#: so its requests find their text here.
+RENDERED_TEXTS = 256
 _positional: OrderedDict[tuple[Any, ...], tuple[str, SQLCompiler] | None] = OrderedDict()
 
 
@@ -442,9 +446,11 @@ def _render_positional(
     form (whose ``positiontup`` names them); None if it has expanding parameters
     (rendered per execution).
 
-    A listing's text is the same for a reader's owners from page to page, only its
-    values change: rendered once, it is sent as is (psycopg would otherwise scan the
-    whole text for placeholders on every execution; it caches only short statements).
+    A reader's text is the same from request to request, only its values change:
+    rendered once, it is sent as is. Otherwise SQLAlchemy would translate the schemas (a
+    regex callback per branch) and walk the statement for its cache key, and psycopg
+    would scan the whole text for placeholders (it caches only short statements), on
+    every execution of a statement of a hundred branches.
     """
     key = (statement, tuple(sorted(schemas.items())))
     if key in _positional:
@@ -464,29 +470,42 @@ def _render_positional(
     return rendered
 
 
+async def execute_placed(
+    conn: AsyncConnection,
+    statement: Select[Any],
+    params: Mapping[str, Any],
+    schemas: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """Rows (column → value) of a branch-placeholder ``statement`` whose placeholder
+    schemas are ``schemas``: its rendered text through psycopg's raw cursor, or SQLAlchemy
+    with the schemas translated if it has expanding parameters.
+
+    For statements whose columns need no SQLAlchemy type processing (text, numbers,
+    dates, uuids, arrays, jsonb: psycopg converts them itself)."""
+    rendered = _render_positional(statement, schemas)
+    if rendered is None:
+        result = await conn.execute(
+            statement, dict(params), execution_options={"schema_translate_map": schemas}
+        )
+        return [dict(row) for row in result.mappings()]
+    sql_text, compiled = rendered
+    values = compiled.construct_params(dict(params))
+    assert compiled.positiontup is not None
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)
+    async with psycopg.AsyncRawCursor(driver) as cursor:
+        await cursor.execute(sql_text, [values[n] for n in compiled.positiontup])
+        columns = [d.name for d in cursor.description or ()]
+        return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
+
+
 async def _read_store(
     runtime: Runtime, store: str, prepared: Prepared, within: float
-) -> list[Mapping[str, Any]]:
+) -> list[dict[str, Any]]:
     async with asyncio.timeout(within):
         async with runtime.stores.federation_connection(store) as conn:
-            rendered = _render_positional(prepared.statement, prepared.schemas)
-            if rendered is None:
-                result = await conn.execute(
-                    prepared.statement,
-                    prepared.params,
-                    execution_options={"schema_translate_map": prepared.schemas},
-                )
-                return list(result.mappings().all())
-            sql_text, compiled = rendered
-            values = compiled.construct_params(prepared.params)
-            assert compiled.positiontup is not None
-            raw = await conn.get_raw_connection()
-            driver = raw.driver_connection
-            assert isinstance(driver, psycopg.AsyncConnection)
-            async with psycopg.AsyncRawCursor(driver) as cursor:
-                await cursor.execute(sql_text, [values[n] for n in compiled.positiontup])
-                columns = [d.name for d in cursor.description or ()]
-                return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
+            return await execute_placed(conn, prepared.statement, prepared.params, prepared.schemas)
 
 
 #: One call per store appends each grantor's row to its own access log (catalog k0003).
@@ -582,63 +601,6 @@ async def log_reads(
             for entry in by_store[store]:
                 failed[entry.owner] = _unavailable(entry.owner, outcome)
     return failed
-
-
-_SCHEMA_TOKEN = re.compile(r"__\[SCHEMA_([^\]]+)\]")
-#: Rendered SQL texts kept per process. A reader's owners (and so the text) change rarely,
-#: so its requests find their text here.
-RENDERED_TEXTS = 256
-_rendered: OrderedDict[tuple[Any, ...], str] = OrderedDict()
-
-
-def _render(
-    statement: Select[Any],
-    dialect: Dialect,
-    schemas: Mapping[str, str],
-    params: Mapping[str, Any],
-) -> str:
-    """``statement``'s SQL with each placeholder schema replaced by its owner's schema and
-    its parameters rendered as literals.
-
-    Done once per statement, owners and values: SQLAlchemy would otherwise translate the
-    schemas (~300 replacements for a 100-owner dashboard) and walk the statement for its
-    cache key on every execution, and psycopg would scan the whole text for placeholders
-    (it caches that only for short statements). With no parameters left, the same text
-    comes back request after request, which is what lets psycopg prepare it.
-    """
-    key = (statement, tuple(sorted(schemas.items())), tuple(sorted(params.items())))
-    hit = _rendered.get(key)
-    if hit is not None:
-        _rendered.move_to_end(key)
-        return hit
-    compiled = statement.params(dict(params)).compile(
-        dialect=dialect,
-        schema_translate_map={name: name for name in schemas},
-        compile_kwargs={"literal_binds": True},
-    )
-    quote = dialect.identifier_preparer.quote_schema
-    sql_text = _SCHEMA_TOKEN.sub(lambda m: quote(schemas[m.group(1)]), compiled.string)
-    _rendered[key] = sql_text
-    while len(_rendered) > RENDERED_TEXTS:
-        _rendered.popitem(last=False)
-    return sql_text
-
-
-async def execute_placed(
-    conn: AsyncConnection,
-    statement: Select[Any],
-    params: Mapping[str, Any],
-    schemas: Mapping[str, str],
-) -> list[Any]:
-    """Rows of a branch-placeholder ``statement`` (its schemas ``schemas``), its
-    parameters rendered into the text (``_render``).
-
-    For statements whose values repeat across requests (owners, group sizes, a date) —
-    each distinct set is a text of its own — and whose columns need no SQLAlchemy type
-    processing (text, numbers, dates, jsonb, which psycopg converts itself)."""
-    sql_text = _render(statement, conn.dialect, schemas, params)
-    result = await conn.exec_driver_sql(sql_text.replace("%%", "%"))
-    return list(result.all())
 
 
 async def list_records(
