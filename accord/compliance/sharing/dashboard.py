@@ -385,7 +385,7 @@ async def network_dashboard(
     )
     finding_plan, capa_plan = plans["finding"], plans["capa"]
     everyone = {o.owner: o for o in [*finding_plan, *capa_plan]}
-    by_store, errors = await owner_stores(runtime, list(everyone.values()))
+    by_store, errors = owner_stores(list(everyone.values()))
     stores = sorted(by_store)
     in_store = {s: {o.owner for o in by_store[s]} for s in stores}
     results = await asyncio.gather(

@@ -79,7 +79,7 @@ from accord.platform.naming import schema_name
 from accord.platform.runtime import Runtime
 from accord.policies.schemas import Actor
 from accord.tenants.agreements.models import SharingLevel
-from accord.tenants.models import Tenant, TenantStatus
+from accord.tenants.models import TenantStatus
 
 Op = Literal["in", "contains", "prefix", "is_null", "any", "lt", "le", "gt", "ge", "eq"]
 
@@ -390,43 +390,28 @@ def _python_key(ordering: Ordering, record: SharedRecord) -> tuple[Any, ...]:
     return (missing, value if not missing else 0, record["owner"], str(record["fields"]["id"]))
 
 
-async def owner_stores(
-    runtime: Runtime, owners: Sequence[PlannedOwner]
+def owner_stores(
+    owners: Sequence[PlannedOwner],
 ) -> tuple[dict[str, list[PlannedOwner]], list[TenantError]]:
-    """Readable owners grouped by store; suspended, offboarded or unknown ones as errors."""
-    wanted = {o.owner: o for o in owners}
-    rows: Sequence[tuple[str, str, str]]
-    if all(o.placement is not None for o in owners):  # read with the plan
-        rows = [(o.owner, o.placement.store, o.placement.status) for o in owners if o.placement]
-    else:
-        async with runtime.control_session() as session:
-            rows = [
-                (slug, store, status)
-                for slug, store, status in await session.execute(
-                    select(Tenant.slug, Tenant.store, Tenant.status).where(
-                        Tenant.slug.in_(list(wanted))
-                    )
-                )
-            ]
+    """Readable owners grouped by store (read with the plan); suspended, offboarded or
+    unknown ones as errors."""
     by_store: dict[str, list[PlannedOwner]] = {}
     errors: list[TenantError] = []
-    seen: set[str] = set()
-    for slug, store, status in rows:
-        seen.add(slug)
-        if status == TenantStatus.ACTIVE:
-            by_store.setdefault(store, []).append(wanted[slug])
+    for o in owners:
+        if o.placement is None:
+            errors.append(
+                TenantError(o.owner, "TENANT_UNAVAILABLE", f"Tenant '{o.owner}' is not registered.")
+            )
+        elif o.placement.status == TenantStatus.ACTIVE:
+            by_store.setdefault(o.placement.store, []).append(o)
         else:
             errors.append(
                 TenantError(
-                    slug,
+                    o.owner,
                     "TENANT_UNAVAILABLE",
-                    f"Tenant '{slug}' is {status}; its records are missing.",
+                    f"Tenant '{o.owner}' is {o.placement.status}; its records are missing.",
                 )
             )
-    for slug in sorted(set(wanted) - seen):
-        errors.append(
-            TenantError(slug, "TENANT_UNAVAILABLE", f"Tenant '{slug}' is not registered.")
-        )
     return by_store, errors
 
 
@@ -642,7 +627,7 @@ async def list_records(
     ]
     if not owners:
         return ListedPage([], [], False, [], plan)
-    by_store, errors = await owner_stores(runtime, owners)
+    by_store, errors = owner_stores(owners)
     limit = first + 1
     stores = sorted(by_store)
     statements = [

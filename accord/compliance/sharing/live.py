@@ -98,7 +98,7 @@ async def finding_events(
             if not events:
                 continue
             if planned.grant is not None:
-                by_store, _ = await owner_stores(runtime, [planned])
+                by_store, _ = owner_stores([planned])
                 failed = await log_reads(
                     runtime,
                     principal=principal,

@@ -333,7 +333,7 @@ class ActionsByCapaLoader(BatchLoader[SharedActions | None]):
         ]
         if not admitted:
             return [None for _ in keys]
-        by_store, errors = await owner_stores(reader.runtime, admitted)
+        by_store, errors = owner_stores(admitted)
         planned = {o.owner: o for group in by_store.values() for o in group}
         store_of = {o.owner: store for store, group in by_store.items() for o in group}
 
