@@ -29,7 +29,7 @@ from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service
 from accord.tenants.agreements.access import read_access_log
 from accord.tenants.agreements.models import SharingLevel
-from accord.tenants.models import Tenant
+from accord.tenants.models import Tenant, TenantStatus
 from accord.tenants.sessions import tenant_session
 from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
@@ -487,3 +487,25 @@ async def test_the_dashboard_reads_only_what_changed_and_sees_every_change(
     async with tenant_session(api.runtime, partner) as session:
         counts = await recount_counts(session=session)
     assert seen == sum(n for _, s, n in counts if s != "closed")
+
+
+async def test_a_suspended_owner_is_reported_not_read(api: Api, network: Network) -> None:
+    partner = next(
+        s for s, level in network.levels.items() if level == "full" and s != network.reader.slug
+    )
+    async with api.runtime.control_session() as session:
+        (await session.get(Tenant, partner)).status = TenantStatus.SUSPENDED  # type: ignore[union-attr]
+    try:
+        body = await api.post(
+            LISTING,
+            {"first": 50, "order": "DUE_AT", "process": network.process},
+            token=network.token,
+        )
+    finally:
+        async with api.runtime.control_session() as session:
+            (await session.get(Tenant, partner)).status = TenantStatus.ACTIVE  # type: ignore[union-attr]
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "TENANT_UNAVAILABLE", "tenant": partner}
+    assert "suspended" in error["message"]
+    tenants = {e["node"]["tenant"] for e in body["data"]["findings"]["edges"]}
+    assert partner not in tenants and tenants, "the others' findings are still listed"
