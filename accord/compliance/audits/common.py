@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -127,14 +128,23 @@ def custom_error(reason: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(reason, message)
 
 
+@lru_cache(maxsize=4096)
+def _malformed(value: str) -> str | None:
+    """Why ``value`` is not a clause key, or None (imports repeat a few keys many times)."""
+    try:
+        ClauseKey.parse(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def clause_keys(values: list[str]) -> list[str]:
     """Well-formed, de-duplicated clause keys in their given order (the catalog decides
     whether they exist)."""
     for value in values:
-        try:
-            ClauseKey.parse(value)
-        except ValueError as exc:
-            raise custom_error("BAD_CLAUSE_KEY", str(exc)) from None
+        problem = _malformed(value)
+        if problem is not None:
+            raise custom_error("BAD_CLAUSE_KEY", problem)
     return list(dict.fromkeys(values))
 
 

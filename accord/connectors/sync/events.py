@@ -1,13 +1,13 @@
-"""Append many events in one statement, keeping the hash chain exactly as ``append_event``.
+"""Append many events in one COPY, keeping the hash chain exactly as ``append_event``.
 
 Same lock (a transaction-scoped advisory lock on the tenant role) and same digest
 (``entry_digest``: SHA-256 of the RFC 8785 form of the entry without its hash), so
 ``verify_chain`` cannot tell batched entries from single ones. The canonical form is built
 by ``event_canonical`` from the fast serialiser (``framework.hashing``); its equality with
-``entry_digest`` is a property test. The rows go in as one ``INSERT … SELECT FROM unnest``
-of column arrays sent in binary (``%b``: no array quoting or escaping), so one statement
-and one round trip per page, whatever its size; each change is serialised once, for the
-digest and the ``jsonb`` column alike.
+``entry_digest`` is a property test. The rows go in by one binary ``COPY`` (no quoting or
+escaping, no parameter arrays to build or unpack), which fires the log's statement-level
+NOTIFY trigger as an ``INSERT`` would; each change is serialised once, for the digest and
+the ``jsonb`` column alike.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,21 +67,35 @@ def at_text(at: datetime) -> str:
 
 
 @lru_cache(maxsize=256)
-def _insert_sql(schema: str) -> bytes:
+def _copy_sql(schema: str) -> bytes:
     target = sql.SQL("{}.{}").format(
         sql.Identifier(schema), sql.Identifier(EventLogEntry.__tablename__)
     )
     return (
         sql.SQL(
-            "INSERT INTO {} (seq, at, actor, action, record_type, record_id, change, "
-            "prev_hash, hash) SELECT u.seq, %s, %s, u.action, u.record_type, u.record_id, "
-            "u.change::jsonb, u.prev_hash, u.hash FROM unnest(%b::bigint[], %b::text[], "
-            "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) "
-            "AS u(seq, action, record_type, record_id, change, prev_hash, hash)"
+            "COPY {} (seq, at, actor, action, record_type, record_id, change, prev_hash, hash) "
+            "FROM STDIN (FORMAT binary)"
         )
         .format(target)
         .as_bytes(None)
     )
+
+
+_COPY_TYPES = (
+    "int8",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "text",
+    "jsonb",
+    "varchar",
+    "varchar",
+)
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 async def append_events(
@@ -108,14 +123,7 @@ async def append_events(
     seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
     at = at or datetime.now(UTC)
     stamp = at_text(at)
-    n = len(events)
-    seqs: list[int] = [0] * n
-    actions: list[str] = [""] * n
-    types: list[str] = [""] * n
-    ids: list[str] = [""] * n
-    changes: list[str] = [""] * n
-    prevs: list[str] = [""] * n
-    hashes: list[str] = [""] * n
+    rows: list[tuple[Any, ...]] = []
     sha256 = hashlib.sha256
     # ``event_canonical`` with what is constant per page (or per action) encoded once.
     head = {
@@ -134,12 +142,17 @@ async def append_events(
                 f'"record_id":{_dumps(record_id)}{tail[record_type]}{seq}}}'
             ).encode()
         ).hexdigest()
-        seqs[i], actions[i], types[i], ids[i] = seq, action, record_type, record_id
-        changes[i], prevs[i], hashes[i] = text, prev_hash, digest
+        # The canonical text is the jsonb value: written as it is, not serialised again.
+        change_value = Jsonb(text, dumps=_as_is)
+        rows.append(
+            (seq, at, actor, action, record_type, record_id, change_value, prev_hash, digest)
+        )
         prev_hash = digest
         prev_text = f'"{digest}"'  # hex: nothing to escape
     raw, translate = await driver(session)
-    query = _insert_sql(schema_of(EventLogEntry.__table__, translate))  # type: ignore[arg-type]
-    async with raw.cursor() as cur:
-        await cur.execute(query, (at, actor, seqs, actions, types, ids, changes, prevs, hashes))
-    return n
+    query = _copy_sql(schema_of(EventLogEntry.__table__, translate))  # type: ignore[arg-type]
+    async with raw.cursor() as cur, cur.copy(query) as copy:
+        copy.set_types(_COPY_TYPES)
+        for row in rows:
+            await copy.write_row(row)
+    return len(rows)

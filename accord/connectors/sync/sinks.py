@@ -1,6 +1,7 @@
 """Where validated records go: one bulk upsert per page into a record table.
 
-``INSERT … ON CONFLICT (source_system, external_id) DO UPDATE … WHERE content_hash IS
+The page arrives by binary ``COPY`` into a table of the transaction; ``INSERT … SELECT …
+ON CONFLICT (source_system, external_id) DO UPDATE … WHERE content_hash IS
 DISTINCT FROM excluded.content_hash RETURNING`` writes nothing for an unchanged record and
 tells created from updated (``xmax = 0``) in the same round trip. A sink adds the checks that
 need the database (clauses in the catalog, unique references), per page, in one query each.
@@ -13,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, ClassVar
 
 from psycopg import sql
 from pydantic import BaseModel
-from sqlalchemy import ARRAY, UUID, Table, select
+from sqlalchemy import UUID, Table, select
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,7 +80,7 @@ class Sink:
         raw, translate = await driver(session)
         query = _lookup_sql(self.table, schema_of(self.table, translate))
         async with raw.cursor() as cur:
-            await cur.execute(query, (source_system, list(external_ids)))
+            await cur.execute(query, (list(external_ids), source_system))
             return dict(await cur.fetchall())
 
     async def upsert(
@@ -90,42 +92,45 @@ class Sink:
         rows = [self.row(c, actor=actor, now=now) for c in candidates]
         columns = tuple(rows[0])
         raw, translate = await driver(session)
-        query, literal = _upsert_sql(
+        plan = _upsert_plan(
             self.table, schema_of(self.table, translate), columns, self.keep_on_update
         )
-        # Column arrays: one statement per page, whatever its size.
-        params: list[list[Any]] = []
-        for i, name in enumerate(columns):
-            values = [r[name] for r in rows]
-            params.append([_array_literal(v) for v in values] if literal[i] else values)
+        values = itemgetter(*columns) if len(columns) > 1 else lambda r: (r[columns[0]],)
         by_id = {c.external_id: c for c in candidates}
         async with raw.cursor() as cur:
-            await cur.execute(query, params)
-            return [
+            # The page goes in by binary COPY into a table of this transaction, then one
+            # INSERT … SELECT: no parameter arrays to build here or to unpack there.
+            await cur.execute(plan.create)
+            async with cur.copy(plan.copy) as copy:
+                copy.set_types(plan.types)
+                for r in rows:
+                    await copy.write_row(values(r))
+            await cur.execute(plan.insert)
+            applied = [
                 Applied(r[0], r[1], bool(r[2]), None if r[3] is None else str(r[3]), by_id[r[1]])
                 for r in await cur.fetchall()
             ]
+            await cur.execute(plan.drop)
+        return applied
 
 
-def _quote(element: Any) -> str:
-    if element is None:
-        return "NULL"
-    return '"' + str(element).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _array_literal(items: Sequence[Any] | None) -> str | None:
-    """A PostgreSQL array literal with every element quoted (commas, braces, NULL are data)."""
-    if items is None:
-        return None
-    return "{" + ",".join(map(_quote, items)) + "}"
+@dataclass(frozen=True, slots=True)
+class _UpsertPlan:
+    create: bytes
+    copy: bytes
+    types: tuple[str, ...]
+    insert: bytes
+    drop: bytes
 
 
 @lru_cache(maxsize=256)
 def _lookup_sql(table: Table, schema: str) -> bytes:
     return (
         sql.SQL(
-            "SELECT external_id, content_hash FROM {}.{} "
-            "WHERE source_system = %s AND external_id = ANY(%s)"
+            # A join from the keys, so each is one probe of the (source_system, external_id)
+            # index whatever the statistics say (a table filling up has none yet).
+            "SELECT t.external_id, t.content_hash FROM unnest(%s::text[]) AS k(external_id) "
+            "JOIN {}.{} AS t ON t.source_system = %s AND t.external_id = k.external_id"
         )
         .format(sql.Identifier(schema), sql.Identifier(table.name))
         .as_bytes(None)
@@ -133,36 +138,26 @@ def _lookup_sql(table: Table, schema: str) -> bytes:
 
 
 @lru_cache(maxsize=256)
-def _upsert_sql(
+def _upsert_plan(
     table: Table, schema: str, columns: tuple[str, ...], keep_on_update: frozenset[str]
-) -> tuple[bytes, tuple[bool, ...]]:
-    """The page upsert, built once per table, tenant schema and column set.
+) -> _UpsertPlan:
+    """The page upsert's statements, built once per table, tenant schema and column set.
 
-    ``INSERT … SELECT … FROM unnest(<one binary array per column>) ON CONFLICT
-    (source_system, external_id) DO UPDATE SET <changed columns>, updated_at = now() WHERE
-    content_hash IS DISTINCT FROM excluded.content_hash RETURNING id, external_id, xmax = 0,
-    state``: an unchanged record writes and returns nothing. Array columns cannot be
-    unnested from a ragged 2-D array, so they travel as array literals (the second element
-    of the result says which columns) and are cast back. A UUID primary key the rows leave
-    out is drawn by ``gen_random_uuid()``.
+    ``CREATE TEMP TABLE <stage> (<columns>) ON COMMIT DROP``; ``COPY <stage> FROM STDIN
+    (FORMAT binary)``; ``INSERT … SELECT … FROM <stage> ON CONFLICT (source_system,
+    external_id) DO UPDATE SET <changed columns>, updated_at = now() WHERE content_hash IS
+    DISTINCT FROM excluded.content_hash RETURNING id, external_id, xmax = 0, state``: an
+    unchanged record writes and returns nothing. The stage is dropped once read (a sink may
+    upsert twice in a transaction); a page that fails drops it with its rollback. A UUID
+    primary key the rows leave out is drawn by ``gen_random_uuid()``.
     """
     dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
     target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.name))
+    stage = sql.SQL("pg_temp.{}").format(sql.Identifier(f"accord_stage_{table.name}"))
     insert_columns = list(columns)
-    selected: list[sql.Composable] = []
-    arrays: list[sql.Composable] = []
-    literal: list[bool] = []
-    for name in columns:
-        column = table.c[name]
-        pg_type = sql.SQL(column.type.compile(dialect=dialect))
-        is_array = isinstance(column.type, ARRAY)
-        literal.append(is_array)
-        if is_array:
-            arrays.append(sql.SQL("%b::text[]"))
-            selected.append(sql.SQL("u.{}::{}").format(sql.Identifier(name), pg_type))
-        else:
-            arrays.append(sql.SQL("%b::{}[]").format(pg_type))
-            selected.append(sql.SQL("u.{}").format(sql.Identifier(name)))
+    selected: list[sql.Composable] = [sql.Identifier(name) for name in columns]
+    # "timestamp with time zone", "text[]", "varchar(64)" -> the type names psycopg knows.
+    types = [table.c[name].type.compile(dialect=dialect).lower().split("(")[0] for name in columns]
     missing = {c.name for c in table.c if c.default is not None} - set(columns)
     for name in sorted(missing):
         column = table.c[name]
@@ -179,9 +174,15 @@ def _upsert_sql(
     ]
     updates.append(sql.SQL("updated_at = now()"))
     state = sql.SQL("t.state" if "state" in table.c else "NULL")
-    statement = sql.SQL(
-        "INSERT INTO {target} AS t ({columns}) SELECT {selected} FROM unnest({arrays}) "
-        "AS u({names}) "
+    create = sql.SQL("CREATE TEMP TABLE {stage} ({columns}) ON COMMIT DROP").format(
+        stage=stage,
+        columns=sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type))
+            for name, pg_type in zip(columns, types, strict=True)
+        ),
+    )
+    insert = sql.SQL(
+        "INSERT INTO {target} AS t ({columns}) SELECT {selected} FROM {stage} "
         "ON CONFLICT (source_system, external_id) DO UPDATE SET {updates} "
         "WHERE t.content_hash IS DISTINCT FROM excluded.content_hash "
         "RETURNING t.id, t.external_id, t.xmax = 0, {state}"
@@ -189,12 +190,20 @@ def _upsert_sql(
         target=target,
         columns=sql.SQL(", ").join(map(sql.Identifier, insert_columns)),
         selected=sql.SQL(", ").join(selected),
-        arrays=sql.SQL(", ").join(arrays),
-        names=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        stage=stage,
         updates=sql.SQL(", ").join(updates),
         state=state,
     )
-    return statement.as_bytes(None), tuple(literal)
+    copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
+        stage, sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    return _UpsertPlan(
+        create=create.as_bytes(None),
+        copy=copy.as_bytes(None),
+        types=tuple(types),
+        insert=insert.as_bytes(None),
+        drop=sql.SQL("DROP TABLE {}").format(stage).as_bytes(None),
+    )
 
 
 async def unknown_clauses(session: AsyncSession, keys: set[str]) -> set[str]:
@@ -225,7 +234,10 @@ async def taken_references(
 @lru_cache(maxsize=256)
 def _references_sql(table: Table, schema: str) -> bytes:
     return (
-        sql.SQL("SELECT reference, source_system, external_id FROM {}.{} WHERE reference = ANY(%s)")
+        sql.SQL(
+            "SELECT t.reference, t.source_system, t.external_id "
+            "FROM unnest(%s::text[]) AS k(reference) JOIN {}.{} AS t ON t.reference = k.reference"
+        )
         .format(sql.Identifier(schema), sql.Identifier(table.name))
         .as_bytes(None)
     )
