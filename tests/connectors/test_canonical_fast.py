@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from accord.connectors.framework.hashing import canonical_bytes, canonical_text, plain
 from accord.connectors.sync.events import at_text, event_canonical
+from accord.connectors.sync.sinks import _array_literal
 from accord.platform.canonical import canonical_digest
 from accord.platform.eventlog import entry_digest
 
@@ -130,3 +131,11 @@ def test_batched_event_digest_is_entry_digest(
         prev_hash=prev_hash,
     )
     assert hashlib.sha256(text.encode()).hexdigest() == expected
+
+
+def test_array_literal_quotes_everything() -> None:
+    assert _array_literal(None) is None
+    assert _array_literal([]) == "{}"
+    assert _array_literal(["a,b", 'q"x', "b\\s", "NULL", None]) == (
+        '{"a,b","q\\"x","b\\\\s","NULL",NULL}'
+    )

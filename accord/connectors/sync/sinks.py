@@ -9,6 +9,7 @@ need the database (clauses in the catalog, unique references), per page, in one 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any, ClassVar
 
 from psycopg import sql
 from pydantic import BaseModel
-from sqlalchemy import UUID, Table, select
+from sqlalchemy import ARRAY, UUID, Table, select
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -96,22 +97,26 @@ class Sink:
             self.table, schema_of(self.table, translate), columns, self.keep_on_update
         )
         values = itemgetter(*columns) if len(columns) > 1 else lambda r: (r[columns[0]],)
+        arrays = [i for i, is_array in enumerate(plan.literal) if is_array]
         by_id = {c.external_id: c for c in candidates}
         async with raw.cursor() as cur:
-            # The page goes in by binary COPY into a table of this transaction, then one
-            # INSERT … SELECT: no parameter arrays to build here or to unpack there.
+            # The page goes in by binary COPY into a stage table, then one INSERT … SELECT:
+            # no parameter arrays to build here or to unpack there.
             await cur.execute(plan.create)
             async with cur.copy(plan.copy) as copy:
                 copy.set_types(plan.types)
                 for r in rows:
-                    await copy.write_row(values(r))
+                    row = values(r)
+                    if arrays:
+                        row = list(row)
+                        for i in arrays:
+                            row[i] = _array_literal(row[i])
+                    await copy.write_row(row)
             await cur.execute(plan.insert)
-            applied = [
+            return [
                 Applied(r[0], r[1], bool(r[2]), None if r[3] is None else str(r[3]), by_id[r[1]])
                 for r in await cur.fetchall()
             ]
-            await cur.execute(plan.drop)
-        return applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +124,9 @@ class _UpsertPlan:
     create: bytes
     copy: bytes
     types: tuple[str, ...]
+    #: Columns staged as array literals.
+    literal: tuple[bool, ...]
     insert: bytes
-    drop: bytes
 
 
 @lru_cache(maxsize=256)
@@ -143,21 +149,36 @@ def _upsert_plan(
 ) -> _UpsertPlan:
     """The page upsert's statements, built once per table, tenant schema and column set.
 
-    ``CREATE TEMP TABLE <stage> (<columns>) ON COMMIT DROP``; ``COPY <stage> FROM STDIN
-    (FORMAT binary)``; ``INSERT … SELECT … FROM <stage> ON CONFLICT (source_system,
-    external_id) DO UPDATE SET <changed columns>, updated_at = now() WHERE content_hash IS
-    DISTINCT FROM excluded.content_hash RETURNING id, external_id, xmax = 0, state``: an
-    unchanged record writes and returns nothing. The stage is dropped once read (a sink may
-    upsert twice in a transaction); a page that fails drops it with its rollback. A UUID
-    primary key the rows leave out is drawn by ``gen_random_uuid()``.
+    1. A temporary stage table for these columns, made once per connection (``ON COMMIT
+       DELETE ROWS``: no catalog churn per page). Its name is derived from the tenant
+       schema, as the tenant's role owns it and a pooled connection serves other tenants.
+    2. ``COPY <stage> FROM STDIN (FORMAT binary)``. Array columns are staged as array
+       literals (``_array_literal``; psycopg's array dumper is Python) and cast back.
+    3. ``WITH staged AS (DELETE FROM <stage> RETURNING …) INSERT … SELECT … FROM staged ON
+       CONFLICT (source_system, external_id) DO UPDATE SET <changed columns>, updated_at =
+       now() WHERE content_hash IS DISTINCT FROM excluded.content_hash RETURNING id,
+       external_id, xmax = 0, state``: the stage is empty again (a sink may upsert twice
+       in one transaction), and an unchanged record writes and returns nothing. A UUID
+       primary key the rows leave out is drawn by ``gen_random_uuid()``.
     """
     dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
     target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.name))
-    stage = sql.SQL("pg_temp.{}").format(sql.Identifier(f"accord_stage_{table.name}"))
+    tag = hashlib.sha256("\x1f".join((schema, table.name, *columns)).encode()).hexdigest()
+    stage_name = f"accord_stage_{table.name[:20]}_{tag[:16]}"
+    stage = sql.SQL("pg_temp.{}").format(sql.Identifier(stage_name))
     insert_columns = list(columns)
-    selected: list[sql.Composable] = [sql.Identifier(name) for name in columns]
-    # "timestamp with time zone", "text[]", "varchar(64)" -> the type names psycopg knows.
-    types = [table.c[name].type.compile(dialect=dialect).lower().split("(")[0] for name in columns]
+    selected: list[sql.Composable] = []
+    staged_types: list[str] = []
+    literal: list[bool] = []
+    for name in columns:
+        column = table.c[name]
+        # "timestamp with time zone", "varchar(64)" -> the type names psycopg knows.
+        pg_type = column.type.compile(dialect=dialect).lower().split("(")[0]
+        is_array = isinstance(column.type, ARRAY)
+        literal.append(is_array)
+        staged_types.append("text" if is_array else pg_type)
+        cast = sql.SQL("::{}").format(sql.SQL(pg_type)) if is_array else sql.SQL("")
+        selected.append(sql.SQL("{}{}").format(sql.Identifier(name), cast))
     missing = {c.name for c in table.c if c.default is not None} - set(columns)
     for name in sorted(missing):
         column = table.c[name]
@@ -174,36 +195,53 @@ def _upsert_plan(
     ]
     updates.append(sql.SQL("updated_at = now()"))
     state = sql.SQL("t.state" if "state" in table.c else "NULL")
-    create = sql.SQL("CREATE TEMP TABLE {stage} ({columns}) ON COMMIT DROP").format(
+    names = sql.SQL(", ").join(map(sql.Identifier, columns))
+    definition = sql.SQL("CREATE TEMP TABLE {stage} ({columns}) ON COMMIT DELETE ROWS").format(
         stage=stage,
         columns=sql.SQL(", ").join(
             sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type))
-            for name, pg_type in zip(columns, types, strict=True)
+            for name, pg_type in zip(columns, staged_types, strict=True)
         ),
     )
+    create = sql.SQL(
+        "DO $stage$ BEGIN IF to_regclass({regclass}) IS NULL THEN {definition}; END IF; END $stage$"
+    ).format(regclass=sql.Literal(f'pg_temp."{stage_name}"'), definition=definition)
     insert = sql.SQL(
-        "INSERT INTO {target} AS t ({columns}) SELECT {selected} FROM {stage} "
+        "WITH staged AS (DELETE FROM {stage} RETURNING {names}) "
+        "INSERT INTO {target} AS t ({columns}) SELECT {selected} FROM staged "
         "ON CONFLICT (source_system, external_id) DO UPDATE SET {updates} "
         "WHERE t.content_hash IS DISTINCT FROM excluded.content_hash "
         "RETURNING t.id, t.external_id, t.xmax = 0, {state}"
     ).format(
+        stage=stage,
+        names=names,
         target=target,
         columns=sql.SQL(", ").join(map(sql.Identifier, insert_columns)),
         selected=sql.SQL(", ").join(selected),
-        stage=stage,
         updates=sql.SQL(", ").join(updates),
         state=state,
     )
-    copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
-        stage, sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
+    copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(stage, names)
     return _UpsertPlan(
         create=create.as_bytes(None),
         copy=copy.as_bytes(None),
-        types=tuple(types),
+        types=tuple(staged_types),
+        literal=tuple(literal),
         insert=insert.as_bytes(None),
-        drop=sql.SQL("DROP TABLE {}").format(stage).as_bytes(None),
     )
+
+
+def _quote(element: Any) -> str:
+    if element is None:
+        return "NULL"
+    return '"' + str(element).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _array_literal(items: Sequence[Any] | None) -> str | None:
+    """A PostgreSQL array literal with every element quoted (commas, braces, NULL are data)."""
+    if items is None:
+        return None
+    return "{" + ",".join(map(_quote, items)) + "}"
 
 
 async def unknown_clauses(session: AsyncSession, keys: set[str]) -> set[str]:
