@@ -95,7 +95,7 @@ def page_context(
 AHEAD = 3
 
 #: Allocations between young-generation collections while a sync runs (CPython: 700).
-SYNC_GC_THRESHOLD = 20_000
+SYNC_GC_THRESHOLD = 10_000
 #: Syncs running in this process, and the thresholds they will put back.
 _bulk_runs = 0
 _saved_threshold: tuple[int, ...] = ()
@@ -111,7 +111,10 @@ def _fewer_collections() -> Iterator[None]:
     collection walks every object of the process (modules, mappings, the ORM), which cost
     about a tenth of a sync's CPU. Objects that exist when the first sync starts are frozen
     out of the collector (``gc.freeze``), and young collections run every
-    ``SYNC_GC_THRESHOLD`` allocations; both are undone when the last sync ends.
+    ``SYNC_GC_THRESHOLD`` allocations; both are undone when the last sync ends. Not more:
+    each page leaves some cyclic garbage (an HTTP response holding its body among it), and
+    at 20,000 the sync's peak RSS grew with the number of records (134 MB after 30,000,
+    158 MB after 120,000); at 10,000 it stays flat (docs/benchmarks.md).
     """
     global _bulk_runs, _saved_threshold
     if _bulk_runs == 0:
