@@ -141,27 +141,25 @@ _END = object()
 
 async def _ahead(
     pages: AsyncIterator[Page], ctx: PageContext, expect_changes: list[bool]
-) -> AsyncIterator[tuple[Page, Prepared | None]]:
+) -> AsyncIterator[tuple[Page, Prepared]]:
     """``pages`` as they will be written, fetched and prepared up to ``AHEAD`` pages ahead
     by a task of their own.
 
     The loop writes a page in several round trips to PostgreSQL; the next pages' HTTP and
     CPU work (hash, map, validate: ``prepare_page_soon`` yields every few records) runs
-    in those waits, so the two cores work at once. Pages are prepared only while
-    ``expect_changes[0]`` (kept up to date by the loop): in a re-sync most records are
-    unchanged, and validating records that are then skipped costs more than the overlap
-    saves. An error while reading (``DeltaExpired`` included) comes out after the pages
-    before it, as it would without reading ahead.
+    in those waits, so the two cores work at once. Every page is hashed ahead; it is also
+    mapped and validated ahead only while ``expect_changes[0]`` (kept up to date by the
+    loop): in a re-sync most records are unchanged, and validating records that are then
+    skipped costs more than the overlap saves. An error while reading (``DeltaExpired``
+    included) comes out after the pages before it, as it would without reading ahead.
     """
     queue: asyncio.Queue[Any] = asyncio.Queue(AHEAD)
 
     async def produce() -> None:
         try:
             async for page in pages:
-                prepared = (
-                    await prepare_page_soon(ctx, page.records, page.positions, validate=True)
-                    if expect_changes[0]
-                    else None
+                prepared = await prepare_page_soon(
+                    ctx, page.records, page.positions, validate=expect_changes[0]
                 )
                 await queue.put((page, prepared))
         except Exception as exc:
@@ -221,7 +219,12 @@ async def _run_stream(
                 )
             )
         )
-    ctx = page_context(loaded, stream.name, run.id, open_q)
+        ctx = page_context(loaded, stream.name, run.id, open_q)
+        # None of the source's records here yet: the pages will bring new records.
+        table = ctx.sink.table
+        first_import = not await session.scalar(
+            select(exists().where(table.c.source_system == ctx.mapping.source_system))
+        )
     result = RunResult(str(run.id), row.name, stream.name, "running")
     client = config.client(row.base_url)
     status, error = "succeeded", None
@@ -229,10 +232,9 @@ async def _run_stream(
         while True:
             try:
                 reader = source.open_reader(stream, config, client)
-                # Learnt from the pages written so far, starting from whether the stream
-                # ever finished a pass: a first pass brings new records, a later one may
-                # bring nothing new (a re-sync then validates ahead in vain for a page).
-                expect_changes = [bookmark.passes == 0 and bookmark.replication_value is None]
+                # Learnt from the pages written so far, starting from whether the source
+                # has records here at all (a full re-sync brings mostly unchanged ones).
+                expect_changes = [first_import]
                 async for page, prepared in _ahead(reader.pages(bookmark), ctx, expect_changes):
                     async with tenant_session(runtime, row.tenant) as session:
                         current = await runs.own_stream(
