@@ -91,8 +91,10 @@ def page_context(
     )
 
 
-#: Pages fetched and prepared ahead of the one being written.
+#: Pages prepared ahead of the one being written, and pages fetched ahead of the one
+#: being prepared.
 AHEAD = 3
+FETCH_AHEAD = 2
 
 #: Allocations between young-generation collections while a sync runs (CPython: 700).
 SYNC_GC_THRESHOLD = 10_000
@@ -143,30 +145,47 @@ async def _ahead(
     pages: AsyncIterator[Page], ctx: PageContext, expect_changes: list[bool]
 ) -> AsyncIterator[tuple[Page, Prepared]]:
     """``pages`` as they will be written, fetched and prepared up to ``AHEAD`` pages ahead
-    by a task of their own.
+    by tasks of their own.
 
-    The loop writes a page in several round trips to PostgreSQL; the next pages' HTTP and
-    CPU work (hash, map, validate: ``prepare_page_soon`` yields every few records) runs
-    in those waits, so the two cores work at once. Every page is hashed ahead; it is also
-    mapped and validated ahead only while ``expect_changes[0]`` (kept up to date by the
-    loop): in a re-sync most records are unchanged, and validating records that are then
-    skipped costs more than the overlap saves. An error while reading (``DeltaExpired``
-    included) comes out after the pages before it, as it would without reading ahead.
+    The loop writes a page in several round trips to PostgreSQL; the next pages' CPU work
+    (hash, map, validate: ``prepare_page_soon`` yields every few records) runs in those
+    waits, so the two cores work at once. A second task fetches up to ``FETCH_AHEAD``
+    pages ahead of the one being prepared, so the source's replies are awaited while this
+    process works, not while it would otherwise idle. Every page is hashed ahead; it is
+    also mapped and validated ahead only while ``expect_changes[0]`` (kept up to date by
+    the loop): in a re-sync most records are unchanged, and validating records that are
+    then skipped costs more than the overlap saves. An error while reading
+    (``DeltaExpired`` included) comes out after the pages before it, as it would without
+    reading ahead.
     """
+    fetched: asyncio.Queue[Any] = asyncio.Queue(FETCH_AHEAD)
     queue: asyncio.Queue[Any] = asyncio.Queue(AHEAD)
 
-    async def produce() -> None:
+    async def fetch() -> None:
         try:
             async for page in pages:
+                await fetched.put(page)
+        except Exception as exc:
+            await fetched.put(_Failed(exc))
+            return
+        await fetched.put(_END)
+
+    async def produce() -> None:
+        while True:
+            page = await fetched.get()
+            if page is _END or isinstance(page, _Failed):
+                await queue.put(page)
+                return
+            try:
                 prepared = await prepare_page_soon(
                     ctx, page.records, page.positions, validate=expect_changes[0]
                 )
-                await queue.put((page, prepared))
-        except Exception as exc:
-            await queue.put(_Failed(exc))
-            return
-        await queue.put(_END)
+            except Exception as exc:
+                await queue.put(_Failed(exc))
+                return
+            await queue.put((page, prepared))
 
+    fetcher = asyncio.create_task(fetch(), name=f"accord-sync-fetch-{ctx.stream}")
     producer = asyncio.create_task(produce(), name=f"accord-sync-ahead-{ctx.stream}")
     try:
         while True:
@@ -177,11 +196,12 @@ async def _ahead(
                 raise item.error
             yield item
     finally:
-        if not producer.done():
-            producer.cancel()
-        # The run is ending (or failing) anyway: pages read ahead are not written.
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await producer
+        for task in (producer, fetcher):
+            if not task.done():
+                task.cancel()
+            # The run is ending (or failing) anyway: pages read ahead are not written.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 async def run_stream(
