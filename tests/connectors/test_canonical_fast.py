@@ -4,14 +4,27 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta, timezone
+import uuid
+from datetime import UTC, date, datetime, timedelta, timezone
+from enum import StrEnum
 from typing import Any
 
+import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import AwareDatetime, BaseModel, field_serializer
 
-from accord.connectors.framework.hashing import canonical_bytes, canonical_text, plain
+from accord.compliance.capa.sourced import SourcedActionIn, SourcedCapaIn
+from accord.compliance.findings.schemas import FindingIn
+from accord.compliance.risks.schemas import RiskIn
+from accord.connectors.framework.hashing import (
+    canonical_bytes,
+    canonical_text,
+    model_text,
+    plain,
+    plain_model,
+)
 from accord.connectors.sync.events import at_text, event_canonical
 from accord.connectors.sync.sinks import _array_literal
 from accord.platform.canonical import canonical_digest
@@ -139,3 +152,80 @@ def test_array_literal_quotes_everything() -> None:
     assert _array_literal(["a,b", 'q"x', "b\\s", "NULL", None]) == (
         '{"a,b","q\\"x","b\\\\s","NULL",NULL}'
     )
+
+
+class _Kind(StrEnum):
+    A = "a"
+    B = "b\u00e9"
+
+
+class _Plain(BaseModel):
+    name: str
+    note: str | None = None
+    kind: _Kind
+    tags: list[str]
+    at: AwareDatetime
+    day: date | None = None
+    ref: uuid.UUID | None = None
+    flag: bool = False
+
+
+def test_plain_model_knows_which_schemas_dump_plain() -> None:
+    class WithInt(BaseModel):
+        n: int
+
+    class WithFreeDict(BaseModel):
+        data: dict[str, str]
+
+    class WithSerializer(BaseModel):
+        name: str
+
+        @field_serializer("name")
+        def _upper(self, value: str) -> str:
+            return value.upper()
+
+    class Nested(BaseModel):
+        inner: _Plain
+        more: list[_Plain]
+
+    assert plain_model(_Plain) and plain_model(Nested)
+    assert plain_model(FindingIn) and plain_model(SourcedActionIn)
+    assert not plain_model(WithInt)  # beyond 2**53 a number is not plain
+    assert not plain_model(WithFreeDict)  # keys could sort differently
+    assert not plain_model(WithSerializer)
+    assert not plain_model(RiskIn) and not plain_model(SourcedCapaIn)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=_text,
+    note=st.none() | _text,
+    kind=st.sampled_from(list(_Kind)),
+    tags=st.lists(_text, max_size=4),
+    seconds=st.integers(min_value=0, max_value=4_000_000_000),
+    position=st.none() | st.integers(min_value=0, max_value=2**53 - 1),
+)
+def test_model_text_is_rfc8785(
+    name: str, note: str | None, kind: _Kind, tags: list[str], seconds: int, position: int | None
+) -> None:
+    model = _Plain(
+        name=name,
+        note=note,
+        kind=kind,
+        tags=tags,
+        at=datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds, microseconds=seconds % 7),
+        day=date(2024, 5, 28),
+        ref=uuid.UUID(int=seconds),
+    )
+    dump = model.model_dump(mode="json", exclude_none=True)
+    extra = None if position is None else {"position": position}
+    if extra:
+        dump.update(extra)
+    assert model_text(model, extra) == rfc8785.dumps(dump).decode()
+
+
+def test_model_text_of_a_number_beyond_the_safe_range_takes_the_reference() -> None:
+    model = _Plain(name="x", kind=_Kind.A, tags=[], at=datetime(2024, 1, 1, tzinfo=UTC))
+    # rfc8785 refuses integers beyond 2**53 - 1; the fast path must not write them silently.
+    with pytest.raises(rfc8785.IntegerDomainError):
+        model_text(model, {"position": 2**53})

@@ -17,8 +17,8 @@ from sqlalchemy import func, select, text
 from accord.compliance.findings.models import Finding
 from accord.compliance.findings.schemas import FindingIn
 from accord.connectors.sync.finding_sink import FindingSink
-from accord.connectors.sync.sinks import Candidate
-from accord.platform.runtime import open_runtime
+from accord.connectors.sync.sinks import Candidate, taken_references
+from accord.platform.runtime import Runtime, open_runtime
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory, make_test_settings
 
@@ -124,3 +124,26 @@ async def test_a_new_stage_made_in_a_failed_page_is_made_again(
             assert stage == 0
             applied = await sink.upsert(s, candidates("x", 1), actor="connector:t")
             assert [x.external_id for x in applied] == ["x0"]
+
+
+async def test_keys_and_references_with_array_syntax_are_found(
+    runtime: Runtime, make_tenant: TenantFactory
+) -> None:
+    """Lookups send their keys as one array literal: commas, quotes, braces, backslashes
+    and the word NULL are data."""
+    tenant = await make_tenant(label="stgd")
+    sink = FindingSink(SOURCE)
+    odd = ["a,b", 'q"x', "{c}", "b\\s", "NULL", " lead"]
+    batch = candidates("k", len(odd))
+    for c, key in zip(batch, odd, strict=True):
+        c.external_id = key
+        update = {"external_id": key, "reference": f"R{key}"}
+        c.model = c.model.model_copy(update=update)  # type: ignore[union-attr]
+    async with tenant_session(runtime, tenant.slug) as s:
+        applied = await sink.upsert(s, batch, actor="connector:t")
+        assert sorted(a.external_id for a in applied) == sorted(odd)
+        known = await sink.existing_hashes(s, SOURCE, odd)
+        assert known == {c.external_id: c.payload_hash for c in batch}
+        references = [(c.model.reference, "other") for c in batch]  # type: ignore[union-attr]
+        taken = await taken_references(s, sink.table, SOURCE, references)
+        assert taken == {c.model.reference for c in batch}  # type: ignore[union-attr]

@@ -21,11 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import types
+import uuid
 from collections.abc import Iterable
-from typing import Any
+from datetime import date, datetime, time
+from enum import Enum
+from functools import lru_cache
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import orjson
 import rfc8785
+from pydantic import AwareDatetime, BaseModel, FutureDate, NaiveDatetime, PastDate
 
 _dumps = json.JSONEncoder(
     ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
@@ -118,3 +124,63 @@ def canonical_digest(value: Any) -> str:
 def payload_digest(payload: dict[str, Any]) -> str:
     """SHA-256 of the RFC 8785 form of a JSON payload."""
     return canonical_digest(payload)
+
+
+#: Python types whose JSON-mode dump (pydantic) is a string, a boolean or null.
+_PLAIN_LEAVES: frozenset[Any] = frozenset(
+    {str, bool, type(None), date, datetime, time, uuid.UUID}
+    | {AwareDatetime, NaiveDatetime, PastDate, FutureDate}
+)
+
+
+def _plain_type(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _plain_type(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return all(_plain_type(arg) for arg in get_args(annotation))
+    if origin is list:
+        args = get_args(annotation)
+        return len(args) == 1 and _plain_type(args[0])
+    if origin is Literal:
+        return all(type(arg) in (str, bool) or arg is None for arg in get_args(annotation))
+    if not isinstance(annotation, type):
+        return False
+    if issubclass(annotation, Enum):
+        return all(type(member.value) is str for member in annotation)
+    if issubclass(annotation, BaseModel):
+        return plain_model(annotation)
+    return annotation in _PLAIN_LEAVES
+
+
+@lru_cache(maxsize=64)
+def plain_model(model: type[BaseModel]) -> bool:
+    """True if every JSON-mode dump of ``model`` is ``plain``, whatever its values: keys are
+    ASCII field names and values only strings, booleans, nulls and lists or models of those
+    (no numbers, no free-form dicts, no custom serialisers). Such a dump needs no ``plain``
+    walk before its canonical form is written."""
+    decorators = model.__pydantic_decorators__
+    if (
+        model.model_config.get("extra") == "allow"
+        or decorators.field_serializers
+        or decorators.model_serializers
+        or model.model_computed_fields
+    ):
+        return False
+    return all(
+        name.isascii() and info.alias is None and _plain_type(info.annotation)
+        for name, info in model.model_fields.items()
+    )
+
+
+def model_text(model: BaseModel, extra: dict[str, int] | None = None) -> str:
+    """``canonical_text`` of ``model.model_dump(mode="json", exclude_none=True)`` updated with
+    ``extra`` (small integers), skipping the ``plain`` walk when ``plain_model`` allows."""
+    dump = model.model_dump(mode="json", exclude_none=True)
+    if extra:
+        dump.update(extra)
+    if plain_model(type(model)) and (
+        extra is None or all(type(v) is int and -_INT_MAX <= v <= _INT_MAX for v in extra.values())
+    ):
+        return _plain_bytes(dump).decode()
+    return canonical_text(dump)

@@ -81,7 +81,8 @@ class Sink:
         raw, translate = await driver(session)
         query = _lookup_sql(self.table, schema_of(self.table, translate))
         async with raw.cursor() as cur:
-            await cur.execute(query, (list(external_ids), source_system))
+            # Keys as one array literal: psycopg dumps a list element by element in Python.
+            await cur.execute(query, (_array_literal(external_ids), source_system))
             return dict(await cur.fetchall())
 
     async def upsert(
@@ -263,7 +264,7 @@ async def taken_references(
     raw, translate = await driver(session)
     query = _references_sql(table, schema_of(table, translate))
     async with raw.cursor() as cur:
-        await cur.execute(query, ([p[0] for p in pairs],))
+        await cur.execute(query, (_array_literal([p[0] for p in pairs]),))
         rows = await cur.fetchall()
     mine = set(pairs)
     return {r[0] for r in rows if r[1] != source_system or (r[0], r[2]) not in mine}
