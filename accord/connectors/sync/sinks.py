@@ -1,6 +1,6 @@
 """Where validated records go: one bulk upsert per page into a record table.
 
-The page arrives by binary ``COPY`` into a table of the transaction; ``INSERT … SELECT …
+The page arrives by binary ``COPY`` into a temporary stage table; ``INSERT … SELECT …
 ON CONFLICT (source_system, external_id) DO UPDATE … WHERE content_hash IS
 DISTINCT FROM excluded.content_hash RETURNING`` writes nothing for an unchanged record and
 tells created from updated (``xmax = 0``) in the same round trip. A sink adds the checks that
