@@ -68,3 +68,33 @@ async def test_step_by_step_upgrade_equals_the_fresh_script(
             await conn.scalars(text(f'select version_num from "{schema}".alembic_version'))
         )
     assert versions == set(_tenant_script().get_heads())
+
+
+async def test_tenant_roles_may_stage_in_temporary_tables_when_public_may_not(
+    runtime: Runtime, make_tenant: TenantFactory
+) -> None:
+    """Connector syncs stage pages in temporary tables; a database hardened by revoking
+    TEMPORARY from PUBLIC still lets tenant roles have them."""
+    engine = runtime.stores.engine("home")
+    async with engine.begin() as conn:
+        database = quote_ident(conn, await conn.scalar(text("select current_database()")))
+        await conn.exec_driver_sql(f"REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC")
+    try:
+        tenant = await make_tenant(label="tmp")
+        async with engine.connect() as conn:
+            allowed = await conn.scalar(
+                text("select has_database_privilege(:r, current_database(), 'TEMPORARY')"),
+                {"r": f"accord_t_{tenant.slug}"},
+            )
+            public = await conn.scalar(
+                text(
+                    "select exists (select 1 from pg_database d, aclexplode(d.datacl) a "
+                    "where d.datname = current_database() and a.grantee = 0 "
+                    "and a.privilege_type = 'TEMPORARY')"
+                )
+            )
+    finally:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(f"GRANT TEMPORARY ON DATABASE {database} TO PUBLIC")
+    assert public is False  # the revocation held: the role's privilege is its own
+    assert allowed is True

@@ -13,6 +13,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.platform.db import CONTROL_SCHEMA, FEDERATION_ROLE, quote_ident
@@ -70,6 +71,10 @@ FEDERATED_TABLES = frozenset(
         "capa_action_tallies",
     }
 )
+
+
+#: SQLSTATE of "permission denied".
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 async def ensure_tenant_group(conn: AsyncConnection) -> None:
@@ -239,6 +244,16 @@ async def apply_tenant_grants(conn: AsyncConnection, *, schema: str, role: str) 
         )
     await ensure_tenant_group(conn)
     await conn.exec_driver_sql(f"GRANT {TENANT_GROUP} TO {r}")
+    # Connector syncs stage each page in a temporary table. PUBLIC may create them by
+    # default, but a hardened database may have revoked that; a login that may not grant
+    # it leaves the database's own setting.
+    database = quote_ident(conn, await conn.scalar(text("select current_database()")))
+    try:
+        async with conn.begin_nested():
+            await conn.exec_driver_sql(f"GRANT TEMPORARY ON DATABASE {database} TO {r}")
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
     await apply_federation_grants(conn, schema=schema)
 
 
