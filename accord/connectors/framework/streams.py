@@ -66,10 +66,11 @@ class HttpReader:
         if key is None:
             return None
         best: datetime | None = None
+        formats = list(self.stream.date_formats)
         for record in records:
             raw = record.get(key)
             if raw:
-                moment = parse_datetime(raw, list(self.stream.date_formats), UTC)
+                moment = parse_datetime(raw, formats, UTC)
                 best = moment if best is None or moment > best else best
         return best.astimezone(UTC).isoformat(timespec="microseconds") if best else None
 
