@@ -67,17 +67,10 @@ def _validate(ctx: PageContext, c: Candidate, fetched_at: datetime) -> None:
 
 
 def _change_text(c: Candidate) -> str:
-    """``change_text(_event_change(c))``, cheaper for a schema ``plain_model`` accepts."""
+    """The canonical text of the change an imported record's event carries: the validated
+    record, without empty fields, and its position in the source file if it has one."""
     assert c.model is not None
     return model_text(c.model, None if c.position is None else {"position": c.position})
-
-
-def _event_change(c: Candidate) -> dict[str, Any]:
-    assert c.model is not None
-    change = c.model.model_dump(mode="json", exclude_none=True)
-    if c.position is not None:
-        change["position"] = c.position
-    return change
 
 
 @dataclass(slots=True)
@@ -252,11 +245,10 @@ async def process_page(
                 f"{kind}.imported" if item.created else f"{kind}.source_changed",
                 kind,
                 str(item.id),
-                # Known text: ``append_events`` does not read the change.
-                {} if c.change_text is not None else _event_change(c),
+                {},  # its text is given: ``append_events`` does not read the change
             )
         )
-        texts.append(c.change_text)
+        texts.append(c.change_text if c.change_text is not None else _change_text(c))
     revived = [
         a for a in applied if not a.created and (hashless is None or a.external_id in hashless)
     ]

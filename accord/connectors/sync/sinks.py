@@ -98,7 +98,6 @@ class Sink:
             self.table, schema_of(self.table, translate), columns, self.keep_on_update
         )
         values = itemgetter(*columns) if len(columns) > 1 else lambda r: (r[columns[0]],)
-        arrays = [i for i, is_array in enumerate(plan.literal) if is_array]
         by_id = {c.external_id: c for c in candidates}
         async with raw.cursor() as cur:
             # The page goes in by binary COPY into a stage table, then one INSERT … SELECT:
@@ -108,9 +107,9 @@ class Sink:
                 copy.set_types(plan.types)
                 for r in rows:
                     row = values(r)
-                    if arrays:
+                    if plan.arrays:
                         row = list(row)
-                        for i in arrays:
+                        for i in plan.arrays:
                             row[i] = _array_literal(row[i])
                     await copy.write_row(row)
             await cur.execute(plan.insert)
@@ -125,8 +124,8 @@ class _UpsertPlan:
     create: bytes
     copy: bytes
     types: tuple[str, ...]
-    #: Columns staged as array literals.
-    literal: tuple[bool, ...]
+    #: Positions of the columns staged as array literals.
+    arrays: tuple[int, ...]
     insert: bytes
 
 
@@ -170,13 +169,14 @@ def _upsert_plan(
     insert_columns = list(columns)
     selected: list[sql.Composable] = []
     staged_types: list[str] = []
-    literal: list[bool] = []
-    for name in columns:
+    arrays: list[int] = []
+    for i, name in enumerate(columns):
         column = table.c[name]
         # "timestamp with time zone", "varchar(64)" -> the type names psycopg knows.
         pg_type = column.type.compile(dialect=dialect).lower().split("(")[0]
         is_array = isinstance(column.type, ARRAY)
-        literal.append(is_array)
+        if is_array:
+            arrays.append(i)
         staged_types.append("text" if is_array else pg_type)
         cast = sql.SQL("::{}").format(sql.SQL(pg_type)) if is_array else sql.SQL("")
         selected.append(sql.SQL("{}{}").format(sql.Identifier(name), cast))
@@ -227,7 +227,7 @@ def _upsert_plan(
         create=create.as_bytes(None),
         copy=copy.as_bytes(None),
         types=tuple(staged_types),
-        literal=tuple(literal),
+        arrays=tuple(arrays),
         insert=insert.as_bytes(None),
     )
 
