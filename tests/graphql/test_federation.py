@@ -109,6 +109,15 @@ async def network(api: Api, make_tenant: TenantFactory) -> AsyncIterator[Network
         await policy_service.delete_matrix(session=session, name=name)
 
 
+async def listing(
+    api: Api, network: Network, first: int, order: str = "DUE_AT", **more: Any
+) -> dict[str, Any]:
+    """One page of the federated listing as the network's reader (``more``: ``after``)."""
+    variables = {"first": first, "order": order, "process": network.process, **more}
+    body: dict[str, Any] = await api.post(LISTING, variables, token=network.token)
+    return body
+
+
 async def walk(
     api: Api, network: Network, order: str, first: int, filter: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
@@ -228,11 +237,7 @@ def counted(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[State
 async def test_one_statement_per_store_reads_every_owner(
     api: Api, network: Network, counted: StatementCounter
 ) -> None:
-    body = await api.post(
-        LISTING,
-        {"first": 10, "order": "DUE_AT", "process": network.process},
-        token=network.token,
-    )
+    body = await listing(api, network, 10)
     edges = body["data"]["findings"]["edges"]
     assert len(edges) == 10
     reads = [s for s in counted.statements if "findings" in s and "SELECT" in s]
@@ -278,11 +283,7 @@ async def test_a_store_that_is_down_costs_only_its_tenants(api: Api, network: Ne
     url = runtime.stores.url(SECOND_STORE)
     runtime.stores.register(SECOND_STORE, "postgresql://postgres@127.0.0.1:9/nowhere")
     try:
-        body = await api.post(
-            LISTING,
-            {"first": 50, "order": "DUE_AT", "process": network.process},
-            token=network.token,
-        )
+        body = await listing(api, network, 50)
     finally:
         runtime.stores.register(SECOND_STORE, url)
     down = {t for t, s in network.stores.items() if s == SECOND_STORE}
@@ -296,24 +297,12 @@ async def test_a_store_that_is_down_costs_only_its_tenants(api: Api, network: Ne
 async def test_cursors_are_bound_to_their_order_and_cannot_be_forged(
     api: Api, network: Network
 ) -> None:
-    first = await api.post(
-        LISTING,
-        {"first": 2, "order": "DUE_AT", "process": network.process},
-        token=network.token,
-    )
+    first = await listing(api, network, 2)
     cursor = first["data"]["findings"]["pageInfo"]["endCursor"]
-    other = await api.post(
-        LISTING,
-        {"first": 2, "after": cursor, "order": "CREATED_AT", "process": network.process},
-        token=network.token,
-    )
+    other = await listing(api, network, 2, "CREATED_AT", after=cursor)
     assert other["errors"][0]["extensions"]["reason"] == "CURSOR_FOR_ANOTHER_QUERY"
     tampered = cursor[:-3] + ("AAA" if not cursor.endswith("AAA") else "BBB")
-    forged = await api.post(
-        LISTING,
-        {"first": 2, "after": tampered, "order": "DUE_AT", "process": network.process},
-        token=network.token,
-    )
+    forged = await listing(api, network, 2, after=tampered)
     assert forged["errors"][0]["extensions"]["reason"] == "BAD_CURSOR"
     assert forged["data"] is None
 
@@ -496,11 +485,7 @@ async def test_a_suspended_owner_is_reported_not_read(api: Api, network: Network
     async with api.runtime.control_session() as session:
         (await session.get(Tenant, partner)).status = TenantStatus.SUSPENDED  # type: ignore[union-attr]
     try:
-        body = await api.post(
-            LISTING,
-            {"first": 50, "order": "DUE_AT", "process": network.process},
-            token=network.token,
-        )
+        body = await listing(api, network, 50)
     finally:
         async with api.runtime.control_session() as session:
             (await session.get(Tenant, partner)).status = TenantStatus.ACTIVE  # type: ignore[union-attr]
