@@ -22,6 +22,7 @@ from accord.compliance.kpis import service as kpi_service
 from accord.compliance.reviews import flows as review_flows
 from accord.compliance.reviews import service as review_service
 from accord.demo_raci import seed_governance
+from accord.platform import clock
 from accord.platform.runtime import Runtime
 from accord.tenants.agreements import service as agreements
 from accord.tenants.sessions import tenant_session
@@ -448,7 +449,7 @@ async def _agreements(runtime: Runtime) -> None:
 
 async def seed_story(runtime: Runtime, *, say: Callable[[str], None]) -> None:
     """Write the story's records; called once, right after the partners are created."""
-    now = datetime.now(UTC)
+    now = clock.now()
     today = now.date()
     await _agreements(runtime)
     await _joint_audit(runtime, today)

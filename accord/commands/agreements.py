@@ -12,6 +12,7 @@ from rich.table import Table
 
 from accord.commands._support import JsonOption, out
 from accord.commands._support import with_synced_runtime as _with_runtime
+from accord.platform import clock
 from accord.platform.errors import BadInput
 from accord.platform.runtime import Runtime
 from accord.tenants.agreements import service as agreements
@@ -37,7 +38,7 @@ def _dict(a: Agreement) -> dict[str, Any]:
         "purpose": a.purpose,
         "valid_from": a.valid_from.isoformat(),
         "valid_until": a.valid_until.isoformat() if a.valid_until else None,
-        "state": a.effective_state(datetime.now(UTC)),
+        "state": a.effective_state(clock.now()),
     }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ from accord.commands._support import JsonOption, err, out, with_runtime
 from accord.connectors import instances
 from accord.connectors.schedule import parse_schedule
 from accord.connectors.sync import engine, quarantine
+from accord.platform import clock
 from accord.platform.errors import BadInput
 from accord.platform.runtime import Runtime
 
@@ -338,7 +338,7 @@ def scheduler(
     async def main(runtime: Runtime) -> int:
         ran = 0
         while True:
-            now = datetime.now(UTC)
+            now = clock.now()
             for inst in await instances.list_instances(runtime):
                 if not inst.enabled or not inst.schedule:
                     continue

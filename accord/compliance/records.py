@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from accord.platform import clock
 from accord.platform.canonical import canonical_digest
 from accord.platform.eventlog import append_event
 
@@ -43,7 +44,7 @@ class RecordMixin:
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def jsonable(value: Any) -> Any:

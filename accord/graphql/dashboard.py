@@ -7,7 +7,6 @@ the dashboard cheap to serve."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import cast
 
 import strawberry
@@ -17,6 +16,7 @@ from accord.compliance.sharing.dashboard import Dashboard, network_dashboard
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.errors import tenant_errors
+from accord.platform import clock
 
 
 @strawberry.type(description="One organisation's counts on the network dashboard.")
@@ -73,7 +73,7 @@ class DashboardQueries:
             context.runtime,
             authorizer=context.authorizer,
             principal=principal,
-            today=datetime.now(UTC).date(),
+            today=clock.today(),
             process=process,
             request_id=context.request_id,
             hub=context.hub,

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from accord.platform import clock
 from accord.platform.canonical import canonical_digest
 from accord.platform.db import TenantBase
 
@@ -88,7 +89,7 @@ async def append_event(
         )
     ).first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-    at = at or datetime.now(UTC)
+    at = at or clock.now()
     entry = EventLogEntry(
         seq=seq,
         at=at,

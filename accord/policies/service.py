@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accord.platform import clock
 from accord.platform.errors import BadInput, NotFound
 from accord.policies import formats
 from accord.policies.compile import CompiledRule, compile_matrix, cycle_problems
@@ -90,7 +90,7 @@ async def import_matrix(
         session.add(row)
     else:
         row.version += 1
-        row.updated_at = datetime.now(UTC)
+        row.updated_at = clock.now()
     row.process, row.owners = matrix.process, list(matrix.owners)
     row.source_format, row.source, row.imported_by = fmt, text, actor
     await session.flush()

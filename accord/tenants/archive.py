@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.platform import clock
 from accord.platform.canonical import canonical_digest, canonical_json
 from accord.platform.db import TenantScope, quote_ident
 from accord.platform.errors import BadInput, Conflict, NotFound
@@ -129,7 +129,7 @@ async def _export_into(conn: AsyncConnection, tenant: Tenant, directory: Path) -
         "tenant": scope.slug,
         "legal_name": tenant.legal_name,
         "jurisdiction": tenant.jurisdiction,
-        "exported_at": datetime.now(UTC).isoformat(),
+        "exported_at": clock.now().isoformat(),
         "schema_revision": revision,
         "tables": entries,
         "content_hash": content_hash,
@@ -262,14 +262,14 @@ async def offboard_tenant(
         status = tenant.status
     if status == TenantStatus.ACTIVE:
         await suspend_tenant(runtime, slug=slug, actor=actor, reason="offboarding")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = clock.now().strftime("%Y%m%dT%H%M%S%fZ")
     result = await export_tenant(runtime, slug=slug, directory=export_root / f"{slug}-{stamp}")
     content_hash = verify_export(result.directory)
     async with runtime.control_session() as session:
         tenant = await tenant_service.get_for_update(session=session, slug=slug)
         await _drop_tenant_objects(runtime, tenant.scope)
         tenant.status = TenantStatus.OFFBOARDED
-        tenant.offboarded_at = datetime.now(UTC)
+        tenant.offboarded_at = clock.now()
         tenant.export_hash = content_hash
         tenant.export_path = str(result.directory)
     return tenant

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from accord.platform import clock
 from accord.platform.db import TENANT_SCHEMA_PLACEHOLDER, TenantScope, quote_ident
 from accord.platform.errors import AccordError, Conflict
 from accord.platform.eventlog import append_event
@@ -109,7 +109,7 @@ async def create_tenant(
         async with runtime.control_session() as session:
             tenant = await tenant_service.get_for_update(session=session, slug=slug)
             tenant.status = TenantStatus.ACTIVE
-            tenant.activated_at = datetime.now(UTC)
+            tenant.activated_at = clock.now()
         return tenant
     except BaseException:
         await _undo(runtime, scope)
@@ -204,7 +204,7 @@ async def suspend_tenant(
     runtime: Runtime, *, slug: str, actor: str = SYSTEM_ACTOR, reason: str | None = None
 ) -> Tenant:
     def stamp(t: Tenant) -> None:
-        t.suspended_at = datetime.now(UTC)
+        t.suspended_at = clock.now()
 
     return await _set_status(
         runtime,

@@ -63,7 +63,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, exists, func, insert, literal, or_, select, tuple_
@@ -81,6 +81,7 @@ from accord.compliance.findings.transfer_models import (
     TransferState,
 )
 from accord.compliance.records import jsonable
+from accord.platform import clock
 from accord.platform.canonical import canonical_digest
 from accord.platform.errors import AccordError, BadInput, Conflict, Forbidden, NotFound
 from accord.platform.eventlog import EventLogEntry, append_event
@@ -100,7 +101,7 @@ SENDER_REFERENCES = ("audit_id",)
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 async def _after_step(transfer_id: uuid.UUID, step: str) -> None:

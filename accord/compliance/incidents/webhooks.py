@@ -49,7 +49,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -73,6 +73,7 @@ from accord.compliance.incidents.webhook_models import (
 )
 from accord.compliance.records import jsonable, log_change
 from accord.compliance.sharing.reads import Authorizer
+from accord.platform import clock
 from accord.platform.errors import AccordError, BadInput, ErrorCode, NotFound
 from accord.platform.eventlog import EventLogEntry, append_event
 from accord.platform.naming import schema_name
@@ -294,7 +295,7 @@ async def partner_terms(
 ) -> list[PartnerTerms]:
     """The notification policies of ``owner``'s agreements in force at ``at`` (default now),
     either direction; refuses (BadInput) if one of them is malformed."""
-    moment = at or datetime.now(UTC)
+    moment = at or clock.now()
     rows = await session.scalars(
         select(Agreement)
         .where(
@@ -513,7 +514,7 @@ async def _send_webhook(
     attempt_no = 0
     while True:
         attempt_no += 1
-        sent_at = datetime.now(UTC)
+        sent_at = clock.now()
         body = _body(_payload(owner, notification, delivery_id, sent_at))
         timestamp = str(int(time.time()))
         headers = {
@@ -525,7 +526,7 @@ async def _send_webhook(
         }
         started = time.monotonic()
         result = await _post(client, endpoint.url, headers, body, policy.timeout_seconds)
-        ended_at = datetime.now(UTC)
+        ended_at = clock.now()
         final = result.delivered or not result.retriable or attempt_no >= policy.attempts
         if result.delivered:
             status = AttemptStatus.DELIVERED
@@ -648,7 +649,7 @@ async def deliver_notification(
 ) -> DeliveryOutcome:
     """Deliver one of ``owner``'s pending notifications (see the module docstring)."""
     rules = policy or DeliveryPolicy()
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     own_client = client is None
     http = client or httpx.AsyncClient(timeout=rules.timeout_seconds)
     try:
@@ -734,7 +735,7 @@ async def _deliver(
                     late=overdue,
                 )
         else:
-            delivered_at = datetime.now(UTC)
+            delivered_at = clock.now()
         partner_view = True
         try:
             await _record_received(
@@ -812,7 +813,7 @@ async def deliver_pending(
     with a reason) and the others go on.
     """
     rules = policy or DeliveryPolicy()
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     if owners is None:
         async with runtime.control_session() as control:
             tenants: Sequence[Tenant] = await tenant_service.list_tenants(

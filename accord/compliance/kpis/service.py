@@ -277,8 +277,15 @@ async def close_governance_item(
 async def performance(
     *, session: AsyncSession, period_start: date, period_end: date
 ) -> list[dict[str, Any]]:
-    """Every KPI with its measurements whose period ends in the window, and its breach items
-    (opened in the window, or still open), as JSON values: a review's "KPI performance"."""
+    """Every KPI with its measurements whose period ends in the window, as JSON values: a
+    review's "KPI performance".
+
+    Each KPI also carries the breach items a management review has to look at, decided by
+    the records alone (never by the day the review is compiled):
+    - the breaches of the window's own measurements, whenever they were recorded;
+    - breaches of earlier periods still open at the end of the window (not closed, or closed
+      only after it): carried over until somebody decides on them.
+    """
     measurements = await session.scalars(
         select(KpiMeasurement)
         .where(KpiMeasurement.period_end >= period_start, KpiMeasurement.period_end <= period_end)
@@ -287,19 +294,21 @@ async def performance(
     by_kpi: dict[uuid.UUID | None, list[KpiMeasurement]] = {}
     for m in measurements:
         by_kpi.setdefault(m.kpi_id, []).append(m)
-    window_start = datetime.combine(period_start, time.min, UTC)
     window_end = datetime.combine(period_end + timedelta(days=1), time.min, UTC)
+    breached = KpiMeasurement.period_end
     items = await session.scalars(
         select(GovernanceItem)
+        .join(KpiMeasurement, KpiMeasurement.id == GovernanceItem.measurement_id)
         .where(
             GovernanceItem.kind == GovernanceKind.KPI_BREACH,
-            GovernanceItem.opened_at < window_end,
+            breached <= period_end,
             or_(
-                GovernanceItem.status == GovernanceStatus.OPEN,
-                GovernanceItem.opened_at >= window_start,
+                breached >= period_start,
+                GovernanceItem.closed_at.is_(None),
+                GovernanceItem.closed_at >= window_end,
             ),
         )
-        .order_by(GovernanceItem.opened_at)
+        .order_by(breached, GovernanceItem.opened_at, GovernanceItem.id)
     )
     breaches: dict[uuid.UUID | None, list[GovernanceItem]] = {}
     for item in items:

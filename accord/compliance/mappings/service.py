@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -46,6 +46,7 @@ from accord.compliance.vocab import (
     Rationale,
     Relationship,
 )
+from accord.platform import clock
 from accord.platform.errors import BadInput, NotFound
 
 GLOBAL = "global"
@@ -351,5 +352,5 @@ async def export_oscal(
         name = first.mapping_set_name if mapping_set else f"Clause mappings of {tenant_slug}"
         document = urn
     return await collection_document(
-        session, urn=urn, name=name, document=document, rows=rows, now=now or datetime.now(UTC)
+        session, urn=urn, name=name, document=document, rows=rows, now=now or clock.now()
     )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary, ref
@@ -61,6 +61,7 @@ from accord.compliance.sharing.reads import (
     plan_record_types,
 )
 from accord.compliance.tallies import CapaActionTally, FindingCount, FindingTally
+from accord.platform import clock
 from accord.platform.naming import schema_name
 from accord.platform.notifications import Notification, NotificationHub
 from accord.platform.runtime import Runtime
@@ -300,7 +301,7 @@ async def _read_store(
     want_f = [o for o in findings if o not in tallied]
     want_c = [o for o in capa if o not in overdue]
     stamp = cache.stamp([*want_f, *want_c]) if cache is not None and usable else None
-    at = datetime.now().astimezone()
+    at = clock.now().astimezone()
     async with asyncio.timeout(within):
         async with runtime.stores.federation_connection(store) as conn:
             fresh_f: dict[str, _Tallied] = {}

@@ -74,6 +74,7 @@ from accord.compliance.sharing.reads import (
     plan_owners,
 )
 from accord.compliance.sharing.registry import table_for
+from accord.platform import clock
 from accord.platform.errors import BadInput
 from accord.platform.naming import schema_name
 from accord.platform.runtime import Runtime
@@ -682,7 +683,7 @@ async def list_records(
             for o in by_store[store]
             if o.grant is not None and o.owner in returned
         ],
-        at=datetime.now().astimezone(),
+        at=clock.now().astimezone(),
         within=store_timeout,
     )
     errors.extend(failed.values())

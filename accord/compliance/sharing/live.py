@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from accord.compliance.sharing.federation import log_reads, owner_stores
 from accord.compliance.sharing.reads import Authorizer, plan_owners
+from accord.platform import clock
 from accord.platform.eventlog import EventLogEntry
 from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime
@@ -104,7 +105,7 @@ async def finding_events(
                     principal=principal,
                     request_id=request_id,
                     reads=[(store, planned, "finding", len(events)) for store in by_store],
-                    at=datetime.now().astimezone(),
+                    at=clock.now().astimezone(),
                     within=10.0,
                 )
                 if failed or not by_store:

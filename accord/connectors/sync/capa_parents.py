@@ -35,6 +35,7 @@ from accord.compliance.findings.models import Finding
 from accord.compliance.records import log_change
 from accord.connectors.sync.events import PendingEvent, append_events
 from accord.connectors.sync.raw import driver, schema_of
+from accord.platform import clock
 from accord.platform.errors import AccordError
 
 #: The first state of the CAPA machine, where every CAPA starts.
@@ -134,7 +135,7 @@ async def make_capas(
     """CAPAs (external id -> (reference, finding)) made from their findings."""
     if not plans:
         return
-    now = datetime.now(UTC)
+    now = clock.now()
     rows = [
         {
             "id": uuid.uuid4(),

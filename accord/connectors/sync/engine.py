@@ -15,7 +15,6 @@ import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import exists, select, update
@@ -29,6 +28,7 @@ from accord.connectors.models import ConnectorInstance, QuarantineEntry, SyncRun
 from accord.connectors.sync import runs
 from accord.connectors.sync.pages import PageContext, Prepared, prepare_page_soon, process_page
 from accord.connectors.sync.sinks import Sink
+from accord.platform import clock
 from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
@@ -327,7 +327,7 @@ async def _run_stream(
         await control.execute(
             update(ConnectorInstance)
             .where(ConnectorInstance.id == row.id)
-            .values(last_run_at=datetime.now(UTC))
+            .values(last_run_at=clock.now())
         )
     result.status, result.error = status, error
     return result

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accord.compliance.records import jsonable
 from accord.connectors.framework.hashing import _dumps, canonical_text, plain, plain_text
 from accord.connectors.sync.raw import driver, schema_of
+from accord.platform import clock
 from accord.platform.eventlog import GENESIS_HASH, EventLogEntry
 
 #: (action, record_type, record_id, change)
@@ -121,7 +122,7 @@ async def append_events(
         )
     ).first()
     seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
-    at = at or datetime.now(UTC)
+    at = at or clock.now()
     stamp = at_text(at)
     rows: list[tuple[Any, ...]] = []
     sha256 = hashlib.sha256

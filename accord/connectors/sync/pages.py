@@ -16,7 +16,7 @@ import asyncio
 import uuid
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,6 +31,7 @@ from accord.connectors.framework.mapping import RecordMapping
 from accord.connectors.models import QuarantineEntry
 from accord.connectors.sync.events import PendingEvent, append_events
 from accord.connectors.sync.sinks import Applied, Candidate, Sink, reason
+from accord.platform import clock
 from accord.platform.errors import AccordError
 
 
@@ -98,7 +99,7 @@ def _preparing(
     """``prepare_page``'s work, pausing (``yield``) after every ``chunk`` records validated,
     or every ``HASH_SLICE * chunk`` records only hashed (about as long: a hash costs about
     a fifth of mapping, validating and writing the change text)."""
-    fetched_at = datetime.now(UTC)
+    fetched_at = clock.now()
     by_id: dict[str, Candidate] = {}
     orphans: list[Candidate] = []
     hashes = chunk * HASH_SLICE
@@ -281,7 +282,7 @@ async def process_page(
 
 
 async def quarantine(session: AsyncSession, ctx: PageContext, bad: Sequence[Candidate]) -> None:
-    now = datetime.now(UTC)
+    now = clock.now()
     t = QuarantineEntry.__table__
     stmt = pg_insert(QuarantineEntry)
     stmt = stmt.on_conflict_do_update(
@@ -321,7 +322,7 @@ async def mark_superseded(
             t.external_id.in_(external_ids),
             t.fixed_at.is_(None),
         )
-        .values(fixed_at=datetime.now(UTC))
+        .values(fixed_at=clock.now())
     )
 
 

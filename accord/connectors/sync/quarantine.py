@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
@@ -19,6 +18,7 @@ from accord.connectors.models import QuarantineEntry
 from accord.connectors.sync import runs
 from accord.connectors.sync.engine import page_context
 from accord.connectors.sync.pages import process_page
+from accord.platform import clock
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
 
@@ -92,7 +92,7 @@ async def replay(runtime: Runtime, loaded: Loaded, stream: str) -> ReplayReport:
                 fixed = [e.id for e in entries if e.payload_hash not in still]
                 failing += len(entries) - len(fixed)
                 replayed += len(fixed)
-                now = datetime.now(UTC)
+                now = clock.now()
                 await session.execute(
                     update(QuarantineEntry)
                     .where(QuarantineEntry.id.in_(fixed))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.connectors.framework.state import Bookmark
 from accord.connectors.models import SyncRun, SyncState
+from accord.platform import clock
 from accord.platform.errors import Conflict
 
 LEASE = timedelta(minutes=10)
@@ -50,7 +51,7 @@ def _stale(run: SyncRun, now: datetime) -> bool:
 async def start_run(
     session: AsyncSession, *, instance_id: uuid.UUID, instance_name: str, kind: str, stream: str
 ) -> tuple[SyncRun, Bookmark]:
-    now = datetime.now(UTC)
+    now = clock.now()
     running = (
         await session.scalars(
             select(SyncRun)
@@ -133,7 +134,7 @@ async def commit_page(
     counts: dict[str, int],
     retries: int,
 ) -> None:
-    now = datetime.now(UTC)
+    now = clock.now()
     if bookmark is not None:
         await session.execute(
             update(SyncState)
@@ -159,7 +160,7 @@ async def finish_run(
 ) -> SyncRun:
     run = await session.get(SyncRun, run_id)
     assert run is not None
-    run.status, run.error, run.ended_at = status, error, datetime.now(UTC)
+    run.status, run.error, run.ended_at = status, error, clock.now()
     run.log, run.full_resync, run.retries = log[-200:], full_resync, retries
     state = await session.get(SyncState, (run.instance_id, run.stream))
     if state is not None and state.run_id == run_id:

@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any, ClassVar
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.catalog.models import Clause
 from accord.connectors.sync.raw import driver, schema_of
+from accord.platform import clock
 from accord.platform.errors import AccordError
 
 Reason = dict[str, Any]
@@ -90,7 +91,7 @@ class Sink:
     ) -> list[Applied]:
         if not candidates:
             return []
-        now = datetime.now(UTC)
+        now = clock.now()
         rows = [self.row(c, actor=actor, now=now) for c in candidates]
         columns = tuple(rows[0])
         raw, translate = await driver(session)

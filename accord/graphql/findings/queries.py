@@ -8,8 +8,6 @@ per store; see ``accord.compliance.sharing.federation``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import strawberry
 
 from accord.compliance.sharing.reads import SharedRead, read_records
@@ -31,6 +29,7 @@ from accord.graphql.findings.types import (
 )
 from accord.graphql.listing import Process, connection_page, find_record
 from accord.graphql.relay import GlobalId
+from accord.platform import clock
 
 
 async def _aggregate_read(info: strawberry.Info[Context, None], process: str | None) -> SharedRead:
@@ -76,7 +75,7 @@ class FindingQueries:
             info,
             record_type="finding",
             ordering=FINDING_ORDERINGS[order_by],
-            conditions=wanted.conditions(datetime.now(UTC).date()),
+            conditions=wanted.conditions(clock.today()),
             tenants=wanted.tenants,
             after=after,
             first=first,

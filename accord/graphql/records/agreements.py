@@ -7,7 +7,7 @@ log shows only reads of record types the caller may read there.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 
 import strawberry
@@ -15,6 +15,7 @@ import strawberry
 from accord.graphql.context import Context
 from accord.graphql.pagination import check_first
 from accord.graphql.records.common import require_own_gate
+from accord.platform import clock
 from accord.tenants.agreements import service as agreement_service
 from accord.tenants.agreements.access import read_access_log
 from accord.tenants.agreements.models import (
@@ -151,7 +152,7 @@ class AgreementQueries:
         )
         async with context.runtime.control_session() as session:
             found = await agreement_service.list_for(session=session, tenant=own)
-        now = datetime.now(UTC)
+        now = clock.now()
         shown = [AgreementType.from_model(a, own, now) for a in found]
         return [
             a for a in shown if (role is None or a.role is role) and (not state or a.state in state)

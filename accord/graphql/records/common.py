@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from enum import Enum
 from typing import Any, NewType, TypeVar
 
@@ -27,6 +27,7 @@ from accord.graphql.context import Context
 from accord.graphql.findings.types import SharingLevelEnum
 from accord.graphql.listing import BY_ID, Process, connection_page, find_record
 from accord.graphql.relay import GlobalId
+from accord.platform import clock
 from accord.platform.errors import Forbidden
 from accord.policies.schemas import Resource
 from accord.tenants.agreements.models import SharingLevel
@@ -52,7 +53,7 @@ WITHHELD = "Null when the owner shares only a summary with you."
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    return clock.today()
 
 
 def opt(enum: Any, value: object) -> Any:

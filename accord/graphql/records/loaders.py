@@ -19,7 +19,6 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 import strawberry
@@ -46,6 +45,7 @@ from accord.compliance.sharing.reads import (
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.errors import tenant_errors
+from accord.platform import clock
 from accord.platform.runtime import Runtime
 from accord.policies.schemas import Resource
 from accord.tenants.agreements.models import SharingLevel
@@ -351,7 +351,7 @@ class ActionsByCapaLoader(BatchLoader[SharedActions | None]):
                 for owner, actions in found.items()
                 if planned[owner].grant is not None
             ],
-            at=datetime.now().astimezone(),
+            at=clock.now().astimezone(),
             within=OWNER_TIMEOUT,
         )
         errors.extend(logged.values())

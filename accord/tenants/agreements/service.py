@@ -12,12 +12,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accord.platform import clock
 from accord.platform.errors import BadInput, Conflict, Forbidden, NotFound
 from accord.tenants import service as tenant_service
 from accord.tenants.agreements.models import (
@@ -44,7 +45,7 @@ class Grant:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 async def propose(

@@ -19,6 +19,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import Select, Text, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accord.platform import clock
 from accord.platform.runtime import Runtime
 from accord.tenants.identity import accounts
 from accord.tenants.identity import service as identity_service
@@ -87,7 +88,7 @@ async def authenticate(
 ) -> Principal:
     """The principal a bearer JWT proves, or ``Unauthenticated`` (code UNAUTHENTICATED)."""
     try:
-        return await _authenticate(token, runtime, jwks, now or datetime.now(UTC))
+        return await _authenticate(token, runtime, jwks, now or clock.now())
     except Unauthenticated as exc:
         log.info("bearer token refused: %s", exc.reason)
         raise

@@ -9,11 +9,12 @@ that never took effect, which is the safe way round (access is never silent).
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accord.platform import clock
 from accord.platform.errors import BadInput, NotFound
 from accord.platform.eventlog import append_event
 from accord.platform.runtime import Runtime
@@ -56,7 +57,7 @@ async def grant_break_glass(
         )
     if tenant.status not in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):
         raise NotFound(f"No tenant '{tenant.slug}'.", reason="UNKNOWN_TENANT", field="tenant")
-    granted_at = now or datetime.now(UTC)
+    granted_at = now or clock.now()
     grant = BreakGlassGrant(
         id=uuid.uuid4(),
         operator_issuer=operator.issuer,
@@ -101,7 +102,7 @@ async def revoke_break_glass(
     tenant = await session.get(Tenant, grant.tenant)
     assert tenant is not None  # the foreign key guarantees it
     if grant.revoked_at is None:
-        grant.revoked_at = now or datetime.now(UTC)
+        grant.revoked_at = now or clock.now()
         await session.flush()
         async with runtime.stores.tenant_session(tenant.scope) as tenant_session:
             await append_event(
@@ -125,7 +126,7 @@ async def has_break_glass(
     """Whether ``operator`` holds an unrevoked grant for ``tenant`` that covers ``now``."""
     if isinstance(operator, Principal) and operator.kind != PrincipalKind.OPERATOR:
         return False
-    at = now or datetime.now(UTC)
+    at = now or clock.now()
     stmt = (
         select(BreakGlassGrant.id)
         .where(

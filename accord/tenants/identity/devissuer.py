@@ -16,7 +16,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from joserfc import jwt
 from joserfc.jwk import OKPKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accord.platform import clock
 from accord.platform.errors import BadInput, Forbidden
 from accord.platform.settings import Settings
 from accord.tenants.identity import service as identity_service
@@ -80,7 +81,7 @@ class DevIssuer:
     ) -> str:
         if not timedelta(0) < ttl <= MAX_TTL:
             raise BadInput("A token lives more than 0 s and at most 30 days.", reason="BAD_TTL")
-        issued = int((now or datetime.now(UTC)).timestamp())
+        issued = int((now or clock.now()).timestamp())
         claims: dict[str, Any] = {
             "iss": DEV_ISSUER,
             "sub": subject,

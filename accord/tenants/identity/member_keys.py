@@ -8,7 +8,7 @@ Services take keyword-only arguments, session first, and never commit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from joserfc.errors import JoseError
@@ -16,6 +16,7 @@ from joserfc.jwk import JWKRegistry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accord.platform import clock
 from accord.platform.errors import BadInput, Conflict, NotFound
 from accord.tenants.identity.jwks import has_private_members
 from accord.tenants.identity.models import MemberKey
@@ -108,6 +109,6 @@ async def revoke_member_key(
     """Stop ``kid`` from making new signatures; old ones still verify against it."""
     key = await get_member_key(session=session, member=member, kid=kid)
     if key.revoked_at is None:
-        key.revoked_at = at or datetime.now(UTC)
+        key.revoked_at = at or clock.now()
         await session.flush()
     return key

@@ -5,7 +5,6 @@ compiler may see of it under the partner's agreements: shared counts, never reco
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import strawberry
@@ -20,6 +19,7 @@ from accord.graphql.listing import Process
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import change_review
 from accord.graphql.reviews.errors import ManagementReviewError, review_error
+from accord.platform import clock
 from accord.platform.errors import AccordError
 
 
@@ -54,7 +54,7 @@ async def compile_review_inputs(
             authorizer=context.authorizer,
             principal=principal,
             partners=sorted(others),
-            today=datetime.now(UTC).date(),
+            today=clock.today(),
             process=partners_process or process,
             request_id=context.request_id,
         )
