@@ -164,7 +164,10 @@ def _user(value: str) -> tuple[str, str]:
 def explain(
     user: Annotated[str, typer.Option("--user", help="TENANT/SUBJECT")],
     action: Annotated[str, typer.Option("--action", help="read, comment, respond, close, …")],
-    resource: Annotated[str, typer.Option("--resource", help="OWNER/TYPE[/PROCESS]")],
+    resource: Annotated[
+        str,
+        typer.Option("--resource", help="OWNER/TYPE, or OWNER/TYPE/PROCESS for a shared process."),
+    ],
     roles: Annotated[
         list[str] | None,
         typer.Option("--role", help="Tenant role(s) to assume (default: the member's roles)."),
