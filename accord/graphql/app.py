@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 from cross_web import HTTPException
 from starlette.requests import HTTPConnection, Request
@@ -13,11 +15,20 @@ from strawberry.asgi import GraphQL
 
 from accord.graphql.context import Context, build_context, request_id_from
 from accord.graphql.cursors import CursorSigner
+from accord.graphql.limits import MAX_JSON_DEPTH, json_depth_exceeds
 from accord.graphql.schema import schema_for
 from accord.platform.errors import ErrorCode
 from accord.platform.runtime import Runtime
 from accord.policies.engine import PolicyEngine
 from accord.tenants.identity.middleware import principal_of
+
+
+class BadRequestBody(HTTPException):
+    """A body (or GET parameter) that is no GraphQL request: 400 with a precise reason."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(400, message)
+        self.refusal_reason = reason
 
 
 class AccordGraphQL(GraphQL[Context, None]):
@@ -47,8 +58,36 @@ class AccordGraphQL(GraphQL[Context, None]):
         try:
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as exc:
-            response = refusal(exc.reason, exc.status_code)
+            reason = exc.refusal_reason if isinstance(exc, BadRequestBody) else None
+            response = refusal(exc.reason, exc.status_code, reason=reason)
         await response(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body (or a GET request's ``variables``) as JSON: an object, or an
+        array (a batch, refused later). Anything else, and JSON nested deeper than any
+        request needs (it would exhaust the stack of whatever walks it), is a 400."""
+        try:
+            value = json.loads(data)
+        except RecursionError:
+            value = None
+            deep = True
+        except ValueError:  # not JSON, not UTF-8, or an integer of too many digits
+            raise BadRequestBody(
+                "Unable to parse request body as JSON", reason="BODY_NOT_JSON"
+            ) from None
+        else:
+            deep = json_depth_exceeds(value, MAX_JSON_DEPTH)
+        if deep:
+            raise BadRequestBody(
+                f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels.", reason="JSON_TOO_DEEP"
+            )
+        if not isinstance(value, dict | list):
+            raise BadRequestBody(
+                f"Expected a JSON object (a GraphQL request or its variables), not "
+                f"{_json_kind(value)}.",
+                reason="BODY_NOT_AN_OBJECT",
+            )
+        return value
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -72,3 +111,13 @@ def refusal(message: str, status_code: int, *, reason: str | None = None) -> JSO
         {"data": None, "errors": [{"message": message, "extensions": extensions}]},
         status_code=status_code,
     )
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    return "a number"

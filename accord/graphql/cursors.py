@@ -6,9 +6,13 @@ query (other filter, process, caller) or an altered one is refused with BAD_USER
 so a client can neither replay a cursor into a different listing nor craft a position.
 
 The key comes from ``ACCORD_CURSOR_SECRET`` (the same value on every replica, so any
-replica accepts any replica's cursors); without it a development process uses a fixed
-development key and a production process a random key of its own (cursors then only
-survive on the replica that issued them, and a warning says so).
+replica accepts any replica's cursors). Without it a development process uses the random
+key of its data directory (``cursor.key``, made on first use, mode 0600: a published
+constant would let anyone sign cursors), and a production process a random key of its own
+(cursors then only survive on the replica that issued them, and a warning says so).
+
+A genuine cursor is still decoded as untrusted input: whatever its body holds, a malformed
+one is refused as BAD_CURSOR, never passed on.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from accord.platform.errors import BadInput
+from accord.platform.secrets import local_key
 from accord.platform.settings import Settings
 
 log = logging.getLogger("accord.graphql")
 
 CURSOR_SECRET_ENV = "ACCORD_CURSOR_SECRET"  # noqa: S105 (the variable name, not a value)
-_DEV_KEY = hashlib.sha256(b"accord development cursor key - not a secret").digest()
+CURSOR_KEY_FILE = "cursor.key"
 _MAC_SIZE = hashlib.sha256().digest_size
 
 SortKey = tuple[int, str]
@@ -41,7 +46,7 @@ def cursor_key(settings: Settings, environ: Mapping[str, str] = os.environ) -> b
     if secret:
         return hashlib.sha256(secret.encode()).digest()
     if settings.env == "dev":
-        return _DEV_KEY
+        return local_key(settings.data_dir / CURSOR_KEY_FILE, size=32)
     log.warning(
         "%s is not set: cursors are signed with a per-process key and fail on other replicas.",
         CURSOR_SECRET_ENV,
@@ -55,6 +60,10 @@ def _b64encode(raw: bytes) -> str:
 
 def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _scalar(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float)
 
 
 def _bad(reason: str, message: str) -> BadInput:
@@ -90,7 +99,13 @@ class CursorSigner:
     def decode_parts(self, cursor: str, fingerprint: str) -> list[Any]:
         """The parts of ``cursor``, if it is genuine and belongs to this query."""
         body = self._checked(cursor)
-        query, *parts = json.loads(body)
+        try:
+            decoded = json.loads(body)
+        except (ValueError, RecursionError):
+            raise _bad("BAD_CURSOR", "The cursor is malformed.") from None
+        if not isinstance(decoded, list) or not decoded or not all(map(_scalar, decoded)):
+            raise _bad("BAD_CURSOR", "The cursor is malformed.")
+        query, *parts = decoded
         if not isinstance(query, str) or query != fingerprint:
             raise _bad(
                 "CURSOR_FOR_ANOTHER_QUERY",
@@ -111,6 +126,6 @@ class CursorSigner:
     def decode(self, cursor: str, fingerprint: str) -> SortKey:
         """The position in ``cursor``, if it is genuine and belongs to this query."""
         parts = self.decode_parts(cursor, fingerprint)
-        if len(parts) != 2:
+        if len(parts) != 2 or type(parts[0]) is not int or not isinstance(parts[1], str):
             raise _bad("BAD_CURSOR", "The cursor is malformed.")
-        return int(parts[0]), str(parts[1])
+        return parts[0], parts[1]

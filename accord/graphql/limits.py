@@ -54,6 +54,8 @@ MAX_TOKENS = 2_000
 MAX_COST = 5_000
 #: bytes of a request body; larger ones are answered 413 by ``accord.app``
 MAX_BODY_BYTES = 1024 * 1024
+#: levels of nesting of a request's JSON (the deepest input is a handful of levels)
+MAX_JSON_DEPTH = 32
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
 
@@ -163,6 +165,24 @@ def cost_errors(
                 )
             )
     return errors
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether decoded JSON ``value`` nests arrays and objects more than ``limit`` deep
+    (iteratively: the values it is asked about are too deep to recurse into)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _has_nul(value: Any) -> bool:

@@ -7,7 +7,9 @@ together never write two different keys); in prod it is required.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -43,3 +45,33 @@ def secret_key(settings: Settings, *, purpose: str) -> bytes:
     with os.fdopen(fd, "wb") as handle:
         handle.write(Fernet.generate_key())
     return path.read_bytes().strip()
+
+
+def local_key(path: Path, *, size: int) -> bytes:
+    """The random key of ``size`` bytes kept in ``path`` (a data directory's own), made on
+    first use: written under a private temporary name with mode 0600 and linked into
+    place, so it is never readable by others and of two processes creating it at once
+    both use the one that won."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(secrets.token_bytes(size))
+                out.flush()
+                os.fsync(out.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    key = path.read_bytes()
+    if len(key) < size:
+        raise AccordError(
+            f"{path} holds {len(key)} bytes, not a key of {size}; delete it to make a new one.",
+            reason="BAD_KEY_FILE",
+            code=ErrorCode.INTERNAL,
+        )
+    return key

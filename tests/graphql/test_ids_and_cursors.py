@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
+import stat
 import uuid
+from pathlib import Path
 from typing import Any
 
+from accord.compliance.kpis import service as kpi_service
+from accord.graphql.cursors import CURSOR_KEY_FILE, CURSOR_SECRET_ENV, cursor_key
+from accord.platform.settings import Settings
+from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory
 from tests.graphql.conftest import Api, Partners, raise_findings
 from tests.graphql.test_reads import FINDINGS
@@ -98,3 +107,81 @@ async def test_tampered_and_foreign_cursors_are_refused(
 
     ok = await api.post(FINDINGS, {"first": 5, "after": cursor, "filter": graded}, token=token)
     assert len(ok["data"]["findings"]["edges"]) == 2
+
+
+KPIS = "query($after: String) { kpis(first: 1, after: $after) { pageInfo { endCursor } } }"
+
+
+def signed(key: bytes, body: bytes) -> str:
+    mac = hmac.new(key, body, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
+
+
+async def test_cursors_signed_with_the_key_but_malformed_are_bad_cursors(
+    api: Api, make_tenant: TenantFactory
+) -> None:
+    """Whoever holds the key (an operator, or anyone, were the key a published constant)
+    can sign any body: its contents are still checked, never passed on to the database."""
+    tenant = await make_tenant(label="forge")
+    async with tenant_session(api.runtime, tenant.slug) as session:
+        for n in range(2):
+            data = {
+                **{"key": f"kpi-{n}", "name": f"KPI {n}", "definition": "Monthly.", "unit": "%"},
+                **{"direction": "higher_is_better", "owner": "user:qm"},
+                **{"target": 98.0, "warning_threshold": 95.0, "breach_threshold": 90.0},
+            }
+            await kpi_service.create_kpi(session=session, actor="user:qm", data=data)
+    token = await api.sign_in(tenant, "qm", "quality_manager")
+    page = await api.post(KPIS, token=token)
+    genuine = page["data"]["kpis"]["pageInfo"]["endCursor"]
+    key = cursor_key(api.settings)
+    raw = base64.urlsafe_b64decode(genuine + "=" * (-len(genuine) % 4))
+    fingerprint, value, owner, record = json.loads(raw[: -hashlib.sha256().digest_size])
+    assert isinstance(value, str)
+
+    forged = [
+        b"5",
+        b"[]",
+        b"not json",
+        b'{"x":1}',
+        b"\xff\xfe",
+        b"[" * 5_000 + b"]" * 5_000,
+        json.dumps([fingerprint]).encode(),
+        json.dumps([fingerprint, 5, owner, record]).encode(),  # a number for a text key
+        json.dumps([fingerprint, {"a": 1}, owner, record]).encode(),
+        json.dumps([fingerprint, [value], owner, record]).encode(),
+        json.dumps([fingerprint, value, 7, record]).encode(),
+        json.dumps([fingerprint, value, owner, "not-a-uuid"]).encode(),
+        json.dumps([fingerprint, value, owner, record, "extra"]).encode(),
+    ]
+    for body in forged:
+        answer = await api.post(KPIS, {"after": signed(key, body)}, token=token)
+        assert answer["data"] is None, body
+        assert error_of(answer) == ("BAD_USER_INPUT", "BAD_CURSOR"), (body, answer)
+
+    followed = await api.post(KPIS, {"after": signed(key, raw[:-32])}, token=token)
+    assert followed["data"]["kpis"]["pageInfo"]["endCursor"] not in (None, genuine)
+
+
+def test_each_data_directory_has_its_own_random_cursor_key(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first = settings.model_copy(update={"data_dir": tmp_path / "one"})
+    second = settings.model_copy(update={"data_dir": tmp_path / "two"})
+    key = cursor_key(first, environ={})
+    assert len(key) == 32
+    assert cursor_key(first, environ={}) == key  # kept: cursors survive a restart
+    assert cursor_key(second, environ={}) != key
+    path = first.data_dir / CURSOR_KEY_FILE
+    assert path.read_bytes() == key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # The constant development key of earlier versions is not what signs cursors.
+    assert key != hashlib.sha256(b"accord development cursor key - not a secret").digest()
+    configured = cursor_key(first, environ={CURSOR_SECRET_ENV: "shared by every replica"})
+    assert configured == hashlib.sha256(b"shared by every replica").digest()
+
+
+def test_production_never_uses_a_data_directory_key(settings: Settings, tmp_path: Path) -> None:
+    prod = settings.model_copy(update={"env": "prod", "data_dir": tmp_path})
+    assert cursor_key(prod, environ={}) != cursor_key(prod, environ={})
+    assert not (tmp_path / CURSOR_KEY_FILE).exists()

@@ -141,6 +141,10 @@ class Position:
                 value = datetime.fromisoformat(value)
             elif value is not None and kind is date:
                 value = date.fromisoformat(value)
+            elif value is not None and kind in (int, str) and type(value) is not kind:
+                raise TypeError(f"a cursor's sort value must be of type {kind}")
+            elif isinstance(value, list | dict):
+                raise TypeError("a cursor's sort value is a scalar")
             uuid.UUID(parts[2])
         except (TypeError, ValueError):
             raise BadInput("The cursor is malformed.", reason="BAD_CURSOR", field="after") from None
@@ -171,7 +175,11 @@ def python_type(record_type: str, name: str) -> type[Any] | None:
         return datetime
     if isinstance(column_type, Date):
         return date
-    return None
+    try:
+        kind: type[Any] = column_type.python_type
+    except NotImplementedError:
+        return None
+    return kind if kind in (int, str) else None
 
 
 def _sort_expression(t: TableClause, ordering: Ordering) -> ColumnElement[Any]:
