@@ -5,6 +5,13 @@ role must allow closing findings there (``close`` on ``finding`` in its own doma
 a finding away or taking one over is that decision. Expected failures are payload errors
 with codes; a refusal by the action gate is logged with the finding's owner, as the
 service logs its own refusals. See ``accord.compliance.findings.transfer``.
+
+What the caller may not see does not exist for it: a finding of another organisation that
+does not share its findings with the caller's (at ``full`` or ``summary``), or whose
+findings the caller's role may not read, is answered ``FINDING_NOT_FOUND`` exactly as an
+id that names nothing; a transfer the caller's organisation is not a party to is
+``TRANSFER_NOT_FOUND``. Such attempts are not written to anyone's event log (the log
+would tell the owner's auditors nothing about its records, and a stranger could fill it).
 """
 
 from __future__ import annotations
@@ -17,12 +24,13 @@ import strawberry
 
 from accord.compliance.findings import transfer as transfer_service
 from accord.compliance.findings.transfer_models import FindingTransfer, TransferState
+from accord.graphql.audits.access import sovereign
 from accord.graphql.auth import require_principal, require_tenant
 from accord.graphql.context import Context
 from accord.graphql.findings.access import clear
 from accord.graphql.findings.errors import FindingError, finding_error
 from accord.graphql.relay import GlobalId
-from accord.platform.errors import AccordError, BadInput, Forbidden
+from accord.platform.errors import AccordError, BadInput, Forbidden, NotFound
 from accord.policies.schemas import Resource
 from accord.policies.vocab import user_subject
 
@@ -125,14 +133,47 @@ async def _clear(
     return own, clearance.actor
 
 
+def _finding_not_found() -> NotFound:
+    return NotFound("No such finding.", reason="FINDING_NOT_FOUND", field="finding_id")
+
+
+def _transfer_not_found() -> NotFound:
+    return NotFound("No such transfer.", reason="TRANSFER_NOT_FOUND", field="transfer_id")
+
+
+async def _sees_findings(context: Context, *, owner: str, process: str | None) -> bool:
+    """Whether the caller could read ``owner``'s findings: both gates for ``read``."""
+    principal, own = require_tenant(context)
+    if owner == own:
+        return True
+    try:
+        await sovereign(context, owner=owner, record_type="finding", unshared=_finding_not_found)
+    except NotFound:
+        return False
+    resource = Resource(owner, "finding", process)
+    return context.authorizer.authorize(principal, "read", resource).allowed
+
+
+async def _party_transfer(context: Context, transfer_id: uuid.UUID) -> FindingTransfer:
+    """The transfer, if the caller's organisation is a party to it; else it does not exist."""
+    _, own = require_tenant(context)
+    try:
+        transfer = await transfer_service.get_transfer(context.runtime, transfer_id)
+    except NotFound:
+        raise _transfer_not_found() from None
+    if own not in (transfer.from_tenant, transfer.to_tenant):
+        raise _transfer_not_found()
+    return transfer
+
+
 def _on_transfer(
     context: Context, transfer_id: uuid.UUID, attempt: str
 ) -> transfer_service.RefusalLogger:
     async def logger(tenant: str, actor: str, error: AccordError) -> None:
         try:
-            transfer = await transfer_service.get_transfer(context.runtime, transfer_id)
+            transfer = await _party_transfer(context, transfer_id)
         except AccordError:
-            return  # no such transfer: no owner to tell
+            return  # no such transfer, or none of the caller's: no owner to tell
         await transfer_service.log_transfer_refusal(
             context.runtime, transfer, attempt=attempt, tenant=tenant, actor=actor, error=error
         )
@@ -156,7 +197,11 @@ async def propose_finding_transfer(
             exc.field = "finding_id"
             raise
 
+        visible = await _sees_findings(context, owner=gid.tenant, process=process)
+
         async def denied(tenant: str, actor: str, error: AccordError) -> None:
+            if not visible:
+                return
             attempt = {"attempt": "propose", "by_tenant": tenant, "from": gid.tenant, "to": to}
             await transfer_service.log_refusal(
                 context.runtime,
@@ -168,6 +213,8 @@ async def propose_finding_transfer(
             )
 
         own, actor = await _clear(context, process, on_denied=denied)
+        if not visible:
+            raise _finding_not_found()
         transfer = await transfer_service.propose_transfer(
             context.runtime,
             finding_id=gid.record_id,
@@ -192,6 +239,7 @@ async def accept_finding_transfer(
         own, actor = await _clear(
             context, process, on_denied=_on_transfer(context, transfer_id, "accept")
         )
+        await _party_transfer(context, transfer_id)
         transfer = await transfer_service.accept_transfer(
             context.runtime, transfer_id=transfer_id, tenant=own, actor=actor
         )
@@ -214,7 +262,7 @@ async def decline_finding_transfer(
         own, actor = await _clear(
             context, process, on_denied=_on_transfer(context, transfer_id, "decline")
         )
-        current = await transfer_service.get_transfer(context.runtime, transfer_id)
+        current = await _party_transfer(context, transfer_id)
         end = (
             transfer_service.cancel_transfer
             if current.proposed_by_tenant == own

@@ -7,14 +7,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from accord.compliance.findings import transfer as transfer_service
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
+from accord.policies import service as policy_service
 from accord.tenants.sessions import tenant_session
+from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
-from tests.graphql.conftest import Api, raise_findings
+from tests.graphql.conftest import Api, follow_findings, new_process, raise_findings
+from tests.graphql.probes import changed, normalised, snapshot
 from tests.graphql.test_ids_and_cursors import global_id
 
 FIELDS = """
@@ -25,8 +28,10 @@ FIELDS = """
   errors { field code reason }
 """
 PROPOSE = f"""
-mutation($findingId: ID!, $to: String!, $reason: String!) {{
-  proposeFindingTransfer(findingId: $findingId, to: $to, reason: $reason) {{ {FIELDS} }}
+mutation($findingId: ID!, $to: String!, $reason: String!, $process: String) {{
+  proposeFindingTransfer(findingId: $findingId, to: $to, reason: $reason, process: $process) {{
+    {FIELDS}
+  }}
 }}
 """
 ACCEPT = f"""
@@ -110,12 +115,15 @@ async def test_both_organisations_agree_and_the_finding_moves_store(
     own = payload(await api.post(ACCEPT, tid, token=buyer_qm), "acceptFindingTransfer")
     assert errors(own) == [("FORBIDDEN", "OWN_PROPOSAL")]
     third = payload(await api.post(ACCEPT, tid, token=outsider_qm), "acceptFindingTransfer")
-    assert errors(third) == [("FORBIDDEN", "NOT_A_PARTY")]
+    assert errors(third) == [("NOT_FOUND", "TRANSFER_NOT_FOUND")]  # not theirs to know of
     weak = payload(await api.post(ACCEPT, tid, token=supplier_viewer), "acceptFindingTransfer")
     assert errors(weak) == [("FORBIDDEN", "ACTION_DENIED")]
+    # The parties' refusals are logged with the owner; the third organisation's is not.
     assert (await log_actions(api.runtime, buyer.slug, finding))[-3:] == [
-        "finding.transfer_refused"
-    ] * 3
+        "finding.transfer_proposed",
+        "finding.transfer_refused",
+        "finding.transfer_refused",
+    ]
     # Nothing moved: the buyer still reads its finding, the supplier holds nothing.
     still = await api.post(FINDING, {"id": gid}, token=buyer_qm)
     assert still["data"]["finding"]["tenant"] == buyer.slug
@@ -165,10 +173,19 @@ async def test_the_receiver_asks_and_the_owner_declines_or_the_asker_withdraws(
     first, second = await raise_findings(api.runtime, buyer.slug, 2)
     buyer_qm = await api.sign_in(buyer, "qm", "quality_manager")
     supplier_qm = await api.sign_in(supplier, "sqm", "quality_manager")
+    # The supplier asks for findings it can read: shared with it, and its role Informed.
+    await grant(api.runtime, buyer.slug, supplier.slug, "summary")
+    process = new_process()
+    matrix = await api.import_matrix(follow_findings(process, buyer.slug, supplier.slug))
 
     def ask(finding: str) -> dict[str, str]:
         gid = global_id(f"Finding:{buyer.slug}:{finding}")
-        return {"findingId": gid, "to": supplier.slug, "reason": "We will own the CAPA."}
+        return {
+            "findingId": gid,
+            "to": supplier.slug,
+            "reason": "We will own the CAPA.",
+            "process": process,
+        }
 
     asked = payload(
         await api.post(PROPOSE, ask(first), token=supplier_qm), "proposeFindingTransfer"
@@ -205,6 +222,8 @@ async def test_the_receiver_asks_and_the_owner_declines_or_the_asker_withdraws(
     ]
     states = (await api.post(TRANSFERS, {}, token=buyer_qm))["data"]["findingTransfers"]
     assert sorted(t["state"] for t in states) == ["CANCELLED", "DECLINED"]
+    async with api.runtime.control_session() as session:
+        await policy_service.delete_matrix(session=session, name=matrix)
 
 
 async def test_bad_ids_and_anonymous_callers(api: Api, make_tenant: TenantFactory) -> None:
@@ -227,3 +246,36 @@ async def test_bad_ids_and_anonymous_callers(api: Api, make_tenant: TenantFactor
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     listing = await api.post(TRANSFERS, {})
     assert listing["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_stranger_asking_for_a_finding_learns_nothing_and_changes_nothing(
+    api: Api, make_tenant: TenantFactory
+) -> None:
+    """No agreement shares the owner's findings with the asker: an open finding, a closed
+    one and an id that does not exist get the same answer, and nothing is written."""
+    owner = await make_tenant(label="hown")
+    stranger = await make_tenant(SECOND_STORE, label="hstr")
+    open_finding, closed_finding = await raise_findings(api.runtime, owner.slug, 2)
+    scope = owner.scope
+    async with api.runtime.stores.engine(scope.store).begin() as conn:
+        await conn.execute(
+            text(
+                f"UPDATE \"{scope.schema}\".findings SET state = 'closed', closed_at = raised_at, "
+                f"closed_by = 'user:anna.keller' WHERE id = :id"
+            ),
+            {"id": closed_finding},
+        )
+    stranger_qm = await api.sign_in(stranger, "sqm", "quality_manager")
+    before = await snapshot(api.runtime, [owner.slug, stranger.slug])
+    answers = []
+    for finding in (open_finding, closed_finding, str(uuid.uuid4())):
+        gid = global_id(f"Finding:{owner.slug}:{finding}")
+        variables = {"findingId": gid, "to": stranger.slug, "reason": "Ours now."}
+        body = await api.post(PROPOSE, variables, token=stranger_qm)
+        answers.append(normalised(body, gid, finding))
+    assert answers[0]["data"]["proposeFindingTransfer"]["transfer"] is None
+    assert answers[0] == answers[1] == answers[2]
+    assert errors(answers[0]["data"]["proposeFindingTransfer"]) == [
+        ("NOT_FOUND", "FINDING_NOT_FOUND")
+    ]
+    assert changed(before, await snapshot(api.runtime, [owner.slug, stranger.slug])) == []
