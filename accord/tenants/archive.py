@@ -4,7 +4,10 @@ The export is one NDJSON file per table of the tenant's schema (every table, fou
 database catalog, rows in primary-key order, each row as PostgreSQL's own ``jsonb`` text so
 that values round-trip exactly) and ``manifest.json`` with row counts and the SHA-256 of
 every file. The content hash covers the schema revision and the per-table hashes, so an
-export re-imported into a fresh schema and exported again yields the same content hash.
+export re-imported into a fresh schema and exported again yields the same content hash:
+a restore writes the exported rows as they are, with the tables' own triggers off while it
+loads (tallies are not counted twice, no change is announced) and generated columns (a
+risk's score) computed again from the restored values.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import TextClause, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.platform import clock
@@ -198,23 +202,34 @@ async def restore_tenant(
                 reason="SCHEMA_REVISION_MISMATCH",
             )
         s = quote_ident(conn, scope.schema)
-        for entry in manifest["tables"]:
-            if entry["table"] == VERSION_TABLE:
-                continue
+        loaded = [entry for entry in manifest["tables"] if entry["table"] != VERSION_TABLE]
+        # The rows are restored as exported: triggers that derive state (tallies) or announce
+        # changes (notifications) would count or announce every record a second time.
+        for entry in loaded:
             t = quote_ident(conn, entry["table"])
-            insert = text(
-                f"insert into {s}.{t} overriding system value "  # noqa: S608
-                f"select * from jsonb_populate_record(null::{s}.{t}, cast(:doc as jsonb))"
+            await conn.execute(text(f"alter table {s}.{t} disable trigger user"))
+        for entry in loaded:
+            t = quote_ident(conn, entry["table"])
+            # Generated columns (a risk's score) are computed again from the restored values.
+            columns = ", ".join(
+                quote_ident(conn, c)
+                for c in await _stored_columns(conn, scope.schema, entry["table"])
             )
-            with (directory / entry["file"]).open("rb") as lines:
-                batch: list[dict[str, str]] = []
-                for line in lines:
-                    batch.append({"doc": line.decode().rstrip("\n")})
-                    if len(batch) >= 1000:
-                        await conn.execute(insert, batch)
-                        batch = []
-                if batch:
-                    await conn.execute(insert, batch)
+            insert = text(
+                f"insert into {s}.{t} ({columns}) overriding system value "  # noqa: S608
+                f"select {columns} from jsonb_populate_record(null::{s}.{t}, cast(:doc as jsonb))"
+            )
+            try:
+                await _load_file(conn, insert, directory / entry["file"])
+            except DBAPIError as exc:
+                detail = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+                raise BadInput(
+                    f"The database refused a row of {entry['file']}: {detail}",
+                    reason="EXPORT_REFUSED",
+                ) from exc
+        for entry in loaded:
+            t = quote_ident(conn, entry["table"])
+            await conn.execute(text(f"alter table {s}.{t} enable trigger user"))
         await _reset_sequences(conn, scope.schema)
 
     return await create_tenant(
@@ -225,6 +240,32 @@ async def restore_tenant(
         store=store,
         seed=load,
     )
+
+
+async def _load_file(conn: AsyncConnection, insert: TextClause, path: Path) -> None:
+    with path.open("rb") as lines:
+        batch: list[dict[str, str]] = []
+        for line in lines:
+            batch.append({"doc": line.decode().rstrip("\n")})
+            if len(batch) >= 1000:
+                await conn.execute(insert, batch)
+                batch = []
+        if batch:
+            await conn.execute(insert, batch)
+
+
+async def _stored_columns(conn: AsyncConnection, schema: str, table: str) -> list[str]:
+    """The columns a row is inserted with: all but dropped and generated ones."""
+    cols = await conn.scalars(
+        text(
+            "select a.attname from pg_attribute a "
+            "join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = :s and c.relname = :t and a.attnum > 0 and not a.attisdropped "
+            "and a.attgenerated = '' order by a.attnum"
+        ),
+        {"s": schema, "t": table},
+    )
+    return list(cols)
 
 
 async def _reset_sequences(conn: AsyncConnection, schema: str) -> None:

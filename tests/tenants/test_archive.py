@@ -141,8 +141,9 @@ async def test_a_restore_failing_midway_leaves_nothing(
     (result.directory / "manifest.json").write_bytes(canonical_json(manifest))
 
     slug = unique_slug("half")
-    with pytest.raises(Exception, match="duplicate key"):
+    with pytest.raises(BadInput, match="duplicate key") as info:
         await restore_tenant(runtime, directory=result.directory, slug=slug, store="home")
+    assert info.value.reason == "EXPORT_REFUSED" and "event_log.ndjson" in info.value.message
     assert await control_row(runtime, slug) is None
     assert not await schema_exists(runtime, "home", f"t_{slug}")
     async with runtime.stores.engine("home").connect() as conn:
