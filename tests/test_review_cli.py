@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,10 @@ def _pem(key: Ed25519PrivateKey | ec.EllipticCurvePrivateKey, path: Path) -> Pat
     return path
 
 
-@pytest.fixture(scope="module")
-async def network(
-    runtime: Runtime, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Network]:
-    keydir = tmp_path_factory.mktemp("keys")
+@asynccontextmanager
+async def partner_network(runtime: Runtime, keydir: Path) -> AsyncIterator[Network]:
+    """Three partners, each with an executive holding a registered key (a PEM file in
+    ``keydir``), and a frozen review of northwind's that the three must sign."""
     tenants = {
         label: await create_tenant(
             runtime,
@@ -128,10 +128,20 @@ async def network(
         await review_service.freeze(session=session, actor=AUTHOR, review=review)
         assert review.content_digest is not None
         found = Network(owner, review.id, review.content_digest, keys, signers, thumbprints)
-    yield found
-    async with runtime.control_session() as control:
-        await control.execute(delete(RaciMatrix).where(RaciMatrix.name.like(f"%{tag}%")))
-        await control.execute(delete(PolicyDomain).where(PolicyDomain.domain.in_(slugs)))
+    try:
+        yield found
+    finally:
+        async with runtime.control_session() as control:
+            await control.execute(delete(RaciMatrix).where(RaciMatrix.name.like(f"%{tag}%")))
+            await control.execute(delete(PolicyDomain).where(PolicyDomain.domain.in_(slugs)))
+
+
+@pytest.fixture(scope="module")
+async def network(
+    runtime: Runtime, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Network]:
+    async with partner_network(runtime, tmp_path_factory.mktemp("keys")) as found:
+        yield found
 
 
 def sign(net: Network, signer: str, key: str) -> subprocess.CompletedProcess[str]:
@@ -238,22 +248,53 @@ async def test_executives_sign_from_a_terminal_and_the_bundle_verifies_offline(
         ["alg", "crv", "kid", "kty", "use", "x"],
     ]
 
-    verified = offline("review", "verify", str(out), tmp=tmp_path)
-    assert verified.returncode == 0, verified.stderr
-    assert verified.stdout.splitlines() == [
+    # With nothing but itself, a bundle is only internally consistent: never "verified".
+    alone = offline("review", "verify", str(out), tmp=tmp_path)
+    assert alone.returncode == 3, alone.stderr
+    assert alone.stdout.splitlines() == [
         f"review {net.review} revision 1, content digest {net.digest}",
         *(
-            f"  valid signature: {net.signers[x]} (key {net.thumbprints[x]})"
+            f"  consistent signature: {net.signers[x]} (key {net.thumbprints[x]})"
             for x in ("katrin", "liam", "dana")
         ),
-        "verified: content matches its digest; every required signatory signed it",
+    ]
+    assert " ".join(alone.stderr.split()).startswith(
+        "NOT VERIFIED: the bundle is internally consistent (its content matches its digest "
+        "and each required signatory's signature verifies with the key the bundle itself "
+        "carries), but no signature was checked against a key you trust"
+    )
+
+    # Against the keys the three organisations published, it is verified.
+    keys = tmp_path / "network-keys.json"
+    slugs = sorted(s.split("/")[0] for s in net.signers.values())
+    published = accord("review", "keys", *(f"--tenant={t}" for t in slugs), "--out", str(keys))
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.strip() == (
+        f"exported 3 signing key(s) of {', '.join(slugs)} to {keys}"
+    )
+    verified = offline("review", "verify", str(out), "--trust", str(keys), tmp=tmp_path)
+    assert verified.returncode == 0, verified.stderr
+    lines = verified.stdout.splitlines()
+    assert lines[0] == f"review {net.review} revision 1, content digest {net.digest}"
+    assert [line.split(" trusted from ")[0] for line in lines[1:4]] == [
+        f"  trusted signature: {net.signers[x]} (key '{net.thumbprints[x]}'"
+        for x in ("katrin", "liam", "dana")
+    ]
+    assert all(f"trusted from {keys}, valid from " in line for line in lines[1:4])
+    assert lines[4:] == [
+        "verified: content matches its digest; every required signatory signed it with a key "
+        "their organisation published, valid when they signed"
     ]
     assert not (tmp_path / "no-data").exists()  # no embedded database was started either
+
+    def check(name: str, changed: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        path = _write(tmp_path / name, changed)
+        return offline("review", "verify", str(path), "--trust", str(keys), tmp=tmp_path)
 
     # One byte of the content changed.
     content = copy.deepcopy(bundle)
     content["document"]["minutes"] = content["document"]["minutes"].replace("three", "thre3")
-    changed = offline("review", "verify", str(_write(tmp_path / "c.json", content)), tmp=tmp_path)
+    changed = check("c.json", content)
     assert changed.returncode == 1
     failed = [line for line in changed.stderr.splitlines() if line.startswith("FAILED")]
     assert failed[0].startswith(
@@ -270,7 +311,7 @@ async def test_executives_sign_from_a_terminal_and_the_bundle_verifies_offline(
     header, _, signature = forged["signatures"][1]["jws"].split(".")
     flipped = signature[:20] + ("A" if signature[20] != "A" else "B") + signature[21:]
     forged["signatures"][1]["jws"] = f"{header}..{flipped}"
-    bad = offline("review", "verify", str(_write(tmp_path / "s.json", forged)), tmp=tmp_path)
+    bad = check("s.json", forged)
     assert bad.returncode == 1
     assert [line for line in bad.stderr.splitlines() if line.startswith("FAILED")] == [
         f"FAILED SIGNATURE_INVALID: signature 2 ({net.signers['liam']}): The signature does not "
@@ -279,12 +320,12 @@ async def test_executives_sign_from_a_terminal_and_the_bundle_verifies_offline(
         f"FAILED MISSING_SIGNATORY: required signatory {net.signers['liam']} (executive) has "
         "no valid signature",
     ]
-    assert f"valid signature: {net.signers['dana']}" in bad.stdout
+    assert f"trusted signature: {net.signers['dana']}" in bad.stdout
 
     # One signatory left out.
     partial = copy.deepcopy(bundle)
     del partial["signatures"][2]
-    short = offline("review", "verify", str(_write(tmp_path / "m.json", partial)), tmp=tmp_path)
+    short = check("m.json", partial)
     assert short.returncode == 1
     assert short.stderr.strip() == (
         f"FAILED MISSING_SIGNATORY: required signatory {net.signers['dana']} (executive) has "
@@ -294,7 +335,7 @@ async def test_executives_sign_from_a_terminal_and_the_bundle_verifies_offline(
     # A signatory's key swapped for another's (the signature no longer verifies with it).
     swapped = copy.deepcopy(bundle)
     swapped["signatures"][0]["jwk"] = bundle["signatures"][2]["jwk"]
-    mixed = offline("review", "verify", str(_write(tmp_path / "k.json", swapped)), tmp=tmp_path)
+    mixed = check("k.json", swapped)
     assert mixed.returncode == 1
     assert f"FAILED KEY_MISMATCH: signature 1 ({net.signers['katrin']}) names key" in mixed.stderr
 
@@ -332,7 +373,8 @@ def test_review_commands_explain_themselves() -> None:
         ((), "executives sign them"),
         (("sign",), "with your own key"),
         (("export",), "signed-review bundle"),
-        (("verify",), "offline (no database)"),
+        (("verify",), "offline (no database) against the signing keys you trust"),
+        (("keys",), "published signing keys"),
     ):
         result = accord("review", *command, "--help")
         assert result.returncode == 0, result.stderr

@@ -4,8 +4,8 @@ northwind leads a joint audit at globex (globex's records, in the second store) 
 observer from meridian; findings are raised, globex responds and carries out a CAPA,
 northwind's auditors verify and close; northwind's quality manager compiles the network
 management review, the three executives sign it with their own keys, and the exported
-bundle verifies offline with ``accord review verify`` — and fails once a byte of it is
-changed.
+bundle verifies offline with ``accord review verify`` against the signing keys the three
+organisations published — and fails once a byte of it is changed.
 
 Only what has no mutation goes through a service, in the owner's tenant session:
 evidence files (there is no upload mutation; the file's hash and type are recorded).
@@ -28,10 +28,11 @@ import pytest
 from sqlalchemy import select
 
 from accord.compliance.evidence import service as evidence_service
-from accord.compliance.reviews import jws
+from accord.compliance.reviews import bundles
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service
 from accord.tenants.agreements.access import read_access_log
+from accord.tenants.identity.member_keys import published_key_set
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
 from tests.compliance.test_findings import TODAY, evidence_input
@@ -223,9 +224,9 @@ def offline_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def verify_offline(path: Path, tmp: Path) -> subprocess.CompletedProcess[str]:
+def verify_offline(path: Path, tmp: Path, trust: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "accord", "review", "verify", str(path)],
+        [sys.executable, "-m", "accord", "review", "verify", str(path), "--trust", str(trust)],
         capture_output=True,
         text=True,
         env=offline_env(tmp),
@@ -533,20 +534,24 @@ async def test_the_whole_story_through_http(api: Api, story: Story, tmp_path: Pa
 
     # -- 8. export through the API, verify offline; one changed byte fails verification
     bundle = await bundle_of(api, s.maria, review["id"], s.review)
-    assert jws.verify_bundle(bundle).ok
+    assert bundles.verify_bundle(bundle).ok
     exported = tmp_path / "network-review-q4.json"
     exported.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    verified_offline = verify_offline(exported, tmp_path)
+    async with api.runtime.control_session() as control:  # what each partner publishes
+        key_set = await published_key_set(session=control, tenants=[nw, gx, md])
+    keys = tmp_path / "network-signing-keys.json"
+    keys.write_text(json.dumps(key_set, indent=2) + "\n", "utf-8")
+    verified_offline = verify_offline(exported, tmp_path, keys)
     assert verified_offline.returncode == 0, verified_offline.stdout + verified_offline.stderr
-    assert "every required signatory signed it" in verified_offline.stdout
-    assert verified_offline.stdout.count("valid signature:") == 3
+    assert "every required signatory signed it with a key" in verified_offline.stdout
+    assert verified_offline.stdout.count("trusted signature:") == 3
 
     raw = exported.read_bytes()
     at = raw.index(b"one major nonconformity")
     tampered = tmp_path / "tampered.json"
     tampered.write_bytes(raw[:at] + b"One" + raw[at + 3 :])  # "one" -> "One": one byte
     assert sum(a != b for a, b in zip(raw, tampered.read_bytes(), strict=True)) == 1
-    refused = verify_offline(tampered, tmp_path)
+    refused = verify_offline(tampered, tmp_path, keys)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "CONTENT_DIGEST_MISMATCH" in refused.stderr
     assert not (tmp_path / "no-data").exists()  # no embedded database was started

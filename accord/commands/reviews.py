@@ -4,7 +4,9 @@ verified offline.
 ``sign`` reads the frozen review from the database, re-digests its content, signs the
 digest *here* with the private key file (it never leaves this process) and submits only
 the detached JWS, which the server verifies against the signer's registered key.
-``export`` writes a signed-review bundle; ``verify`` checks one with no database at all.
+``export`` writes a signed-review bundle; ``keys`` writes an organisation's published
+signing keys, which a verifier pins; ``verify`` checks a bundle against pinned keys with
+no database at all.
 """
 
 from __future__ import annotations
@@ -19,18 +21,19 @@ from rich.markup import escape
 
 from accord.commands._support import JsonOption, err, out, report_error, with_runtime
 from accord.compliance.reviews import signing
+from accord.compliance.reviews.bundles import BundleUnreadable, BundleVerdict, verify_bundle
 from accord.compliance.reviews.jws import (
     Binding,
-    BundleUnreadable,
     Signer,
     load_private_key,
     public_jwk,
     sign_detached,
-    verify_bundle,
 )
 from accord.compliance.reviews.schemas import document_digest
+from accord.compliance.reviews.trust import TrustedKeys, TrustUnreadable, combine, read_key_set
 from accord.platform.errors import BadInput, Conflict, ErrorCode
 from accord.platform.runtime import Runtime
+from accord.tenants.identity.member_keys import published_key_set
 from accord.tenants.sessions import tenant_session
 
 review_app = typer.Typer(
@@ -56,6 +59,14 @@ def _read(path: Path, what: str) -> bytes:
         raise BadInput(
             f"Cannot read the {what} {path}: {exc.strerror}.", reason="UNREADABLE_FILE"
         ) from None
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    try:
+        path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    except OSError as exc:
+        report_error(BadInput(f"Cannot write {path}: {exc.strerror}.", reason="UNWRITABLE_FILE"))
+        raise typer.Exit(2) from None
 
 
 @review_app.command("sign")
@@ -161,13 +172,7 @@ def export(
             )
 
     bundle = with_runtime(run)
-    try:
-        out_file.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    except OSError as exc:
-        report_error(
-            BadInput(f"Cannot write {out_file}: {exc.strerror}.", reason="UNWRITABLE_FILE")
-        )
-        raise typer.Exit(2) from None
+    _write_json(out_file, bundle)
     out.print(
         f"exported revision {bundle['review']['revision']} of review {bundle['review']['id']} "
         f"({bundle['review']['status']}, {len(bundle['signatures'])} signature(s)) to "
@@ -176,52 +181,128 @@ def export(
     )
 
 
+@review_app.command("keys")
+def keys(
+    tenants: Annotated[
+        list[str],
+        typer.Option(
+            "--tenant", help="Whose members' keys (repeat for one combined set of several)."
+        ),
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the key set (JSON).")],
+) -> None:
+    """Export an organisation's published signing keys — a JWKS with each key's holder and
+    validity window, revoked keys included — for verifiers to pin with `review verify
+    --trust`."""
+
+    async def run(runtime: Runtime) -> dict[str, Any]:
+        async with runtime.control_session() as control:
+            return await published_key_set(session=control, tenants=tenants)
+
+    key_set = with_runtime(run)
+    _write_json(out_file, key_set)
+    out.print(
+        f"exported {len(key_set['keys'])} signing key(s) of {', '.join(key_set['tenants'])} "
+        f"to {escape(str(out_file))}",
+        soft_wrap=True,
+    )
+
+
+def _load_json(path: Path, what: str, unreadable: type[BundleUnreadable | TrustUnreadable]) -> Any:
+    try:
+        return json.loads(_read(path, what))
+    except ValueError as exc:
+        raise unreadable(
+            f"{path} is not JSON: {exc}.",
+            reason="BUNDLE_UNREADABLE" if unreadable is BundleUnreadable else "TRUST_UNREADABLE",
+            code=ErrorCode.BAD_USER_INPUT,
+        ) from None
+
+
+#: Exit codes of ``verify``: verified; a check failed; unreadable input; consistent only.
+VERIFIED, FAILED, UNREADABLE, NOT_ANCHORED = 0, 1, 2, 3
+NOT_ANCHORED_MESSAGE = (
+    "NOT VERIFIED: the bundle is internally consistent (its content matches its digest and "
+    "each required signatory's signature verifies with the key the bundle itself carries), "
+    "but no signature was checked against a key you trust — anyone can write such a bundle "
+    "with keys of their own. Pin each organisation's published keys (`accord review keys`) "
+    "with --trust FILE."
+)
+
+
 @review_app.command("verify")
 def verify(
     bundle_file: Annotated[Path, typer.Argument(help="A bundle from `accord review export`.")],
+    trust: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust",
+            help="A key set you trust (`accord review keys`): one per organisation, or one "
+            "combined; repeatable.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Verify a signed-review bundle offline (no database): exit 1 naming what failed."""
+    """Verify a signed-review bundle offline (no database) against the signing keys you
+    trust: exit 0 verified, 1 naming what failed, 2 unreadable input, 3 internally
+    consistent but checked against no trusted key (no --trust)."""
     try:
-        raw = _read(bundle_file, "bundle")
-        try:
-            bundle = json.loads(raw)
-        except ValueError as exc:
-            raise BundleUnreadable(
-                f"{bundle_file} is not JSON: {exc}.",
-                reason="BUNDLE_UNREADABLE",
-                code=ErrorCode.BAD_USER_INPUT,
-            ) from None
-        verdict = verify_bundle(bundle)
-    except (BadInput, BundleUnreadable) as exc:
-        report_error(exc)
-        raise typer.Exit(2) from None
-    if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "ok": verdict.ok,
-                    "review": verdict.review,
-                    "revision": verdict.revision,
-                    "content_digest": verdict.digest,
-                    "signed": verdict.signed,
-                    "problems": [{"code": p.code, "message": p.message} for p in verdict.problems],
-                }
+        bundle = _load_json(bundle_file, "bundle", BundleUnreadable)
+        trusted: TrustedKeys | None = None
+        if trust:
+            trusted = combine(
+                read_key_set(_load_json(p, "key set", TrustUnreadable), source=str(p))
+                for p in trust
             )
-        )
+        verdict = verify_bundle(bundle, trusted)
+    except (BadInput, BundleUnreadable, TrustUnreadable) as exc:
+        report_error(exc)
+        raise typer.Exit(UNREADABLE) from None
+    if as_json:
+        _print_verdict_json(verdict, trusted)
     else:
+        _print_verdict(verdict, bundle)
+    if not verdict.ok:
+        raise typer.Exit(FAILED)
+    if not verdict.verified:
+        raise typer.Exit(NOT_ANCHORED)
+
+
+def _print_verdict_json(verdict: BundleVerdict, trusted: TrustedKeys | None) -> None:
+    out.print_json(
+        json.dumps(
+            {
+                "ok": verdict.ok,
+                "verified": verdict.verified,
+                "trusted_key_sets": [] if trusted is None else trusted.sources,
+                "review": verdict.review,
+                "revision": verdict.revision,
+                "content_digest": verdict.digest,
+                "signed": verdict.signed,
+                "problems": [{"code": p.code, "message": p.message} for p in verdict.problems],
+            }
+        )
+    )
+
+
+def _print_verdict(verdict: BundleVerdict, bundle: dict[str, Any]) -> None:
+    out.print(
+        f"review {verdict.review} revision {verdict.revision}, content digest {verdict.digest}",
+        soft_wrap=True,
+    )
+    what = "trusted signature" if verdict.anchored else "consistent signature"
+    for line in verdict.signed:
+        out.print(f"  {what}: {escape(line)}", soft_wrap=True)
+    superseded = bundle.get("review", {}).get("superseded_by")
+    if superseded:
+        out.print(f"  note: this revision was superseded by review {superseded}")
+    for problem in verdict.problems:
+        err.print(f"[red]FAILED[/red] {escape(str(problem))}", soft_wrap=True)
+    if verdict.verified:
         out.print(
-            f"review {verdict.review} revision {verdict.revision}, content digest {verdict.digest}",
+            "verified: content matches its digest; every required signatory signed it with a "
+            "key their organisation published, valid when they signed",
             soft_wrap=True,
         )
-        for line in verdict.signed:
-            out.print(f"  valid signature: {escape(line)}", soft_wrap=True)
-        superseded = bundle.get("review", {}).get("superseded_by")
-        if superseded:
-            out.print(f"  note: this revision was superseded by review {superseded}")
-        for problem in verdict.problems:
-            err.print(f"[red]FAILED[/red] {escape(str(problem))}", soft_wrap=True)
-        if verdict.ok:
-            out.print("verified: content matches its digest; every required signatory signed it")
-    if not verdict.ok:
-        raise typer.Exit(1)
+    elif verdict.ok:
+        err.print(escape(NOT_ANCHORED_MESSAGE), soft_wrap=True)

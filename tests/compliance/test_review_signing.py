@@ -26,8 +26,8 @@ from joserfc.registry import HeaderParameter
 from sqlalchemy import Connection, MetaData, delete, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
+from accord.compliance.reviews import bundles, jws, signing
 from accord.compliance.reviews import flows as review_flows
-from accord.compliance.reviews import jws, signing
 from accord.compliance.reviews import service as review_service
 from accord.compliance.reviews.jws import Binding, SignatureRefused, Signer
 from accord.compliance.reviews.models import ManagementReview, ReviewStatus
@@ -392,7 +392,7 @@ async def test_three_executives_sign_and_the_review_is_approved(
             session=session, control=control, tenant=scene.owner.slug, review_id=review_id
         )
     bundle = json.loads(json.dumps(bundle))  # as written to and read from a file
-    verdict = jws.verify_bundle(bundle)
+    verdict = bundles.verify_bundle(bundle)
     assert verdict.ok, verdict.problems
     assert (verdict.review, verdict.revision, verdict.digest) == (str(review_id), 1, digest)
     assert verdict.signed == [
@@ -823,7 +823,7 @@ async def test_a_new_revision_supersedes_the_signatures_visibly(
         )
     assert bundle["review"]["superseded_by"] == str(second.id)
     assert [e["superseded_at"] is not None for e in bundle["signatures"]] == [True, True]
-    verdict = jws.verify_bundle(bundle)
+    verdict = bundles.verify_bundle(bundle)
     assert [p.code for p in verdict.problems] == ["MISSING_SIGNATORY"]
 
 
@@ -846,6 +846,58 @@ async def test_the_database_keeps_signatures_as_recorded(runtime: Runtime, scene
             .where(ReviewSignature.review_id == review_id)
         )
     assert count == 1
+
+
+async def test_content_changed_behind_the_frozen_guard_is_not_signed(
+    runtime: Runtime, scene: Scene
+) -> None:
+    """Were the database's frozen-review guard ever bypassed (here: disabled by the schema
+    owner for one statement), the service still refuses to sign content whose digest no
+    longer matches, and records nothing."""
+    review_id = await frozen_review(runtime, scene, title="Changed behind the guard")
+    attempt = await signed_by(runtime, scene, review_id, "dana")
+    table = f'"t_{scene.owner.slug}".management_reviews'
+    async with runtime.stores.engine(scene.owner.store).begin() as conn:
+        await conn.execute(text(f"alter table {table} disable trigger frozen_review_guard"))
+        changed = await conn.execute(
+            text(f"update {table} set minutes = 'Rewritten after freezing.' where id = :id"),
+            {"id": review_id},
+        )
+        await conn.execute(text(f"alter table {table} enable trigger frozen_review_guard"))
+    assert changed.rowcount == 1
+    with pytest.raises(SignatureRefused) as refused:
+        await signing.sign_review(
+            runtime,
+            tenant=scene.owner.slug,
+            review_id=review_id,
+            signer=scene.signer("dana"),
+            jws=attempt,
+        )
+    assert (refused.value.code, refused.value.reason, refused.value.field) == (
+        ErrorCode.INTERNAL,
+        "CONTENT_DIGEST_MISMATCH",
+        "content_digest",
+    )
+    assert refused.value.message == (
+        f"The stored content of review {review_id} no longer matches its digest."
+    )
+    async with tenant_session(runtime, scene.owner.slug) as session:
+        review = await review_service.get_review(session=session, review_id=review_id)
+        recorded = await session.scalar(
+            select(func.count())
+            .select_from(ReviewSignature)
+            .where(ReviewSignature.review_id == review_id)
+        )
+    assert (review.status, review.minutes, recorded) == (
+        ReviewStatus.FROZEN,
+        "Rewritten after freezing.",
+        0,
+    )
+    logged = (await events(runtime, scene.owner, review_id))[-1]
+    assert (logged.action, logged.change["reason"]) == (
+        "review.signature_refused",
+        "CONTENT_DIGEST_MISMATCH",
+    )
 
 
 TABLES = ("management_reviews", "review_signatures")

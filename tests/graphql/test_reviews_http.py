@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
-from accord.compliance.reviews import jws
+from accord.compliance.reviews import bundles, jws
 from accord.compliance.reviews.jws import Binding, Signer
 from accord.compliance.reviews.models import ManagementReview
 from accord.compliance.reviews.signature_models import ReviewSignature
@@ -293,7 +293,7 @@ async def test_three_executives_of_three_tenants_sign_and_the_review_is_approved
 
     # The bundle verifies with nothing but itself, for the owner's compiler as for a partner.
     bundle = await bundle_of(api, net.hanna, review["id"], net.process)
-    verdict = jws.verify_bundle(bundle)
+    verdict = bundles.verify_bundle(bundle)
     assert verdict.ok, verdict.problems
     assert (verdict.review, verdict.digest) == (str(record_id(review["id"])), digest)
     assert len(verdict.signed) == 3 and bundle["review"]["status"] == "approved"
@@ -507,7 +507,7 @@ async def test_forged_stale_and_replayed_signatures_are_refused_and_change_nothi
     assert old["review"]["status"] == "frozen" and old["review"]["superseded_by"] == str(
         record_id(second_id)
     )
-    assert [p.code for p in jws.verify_bundle(old).problems] == ["MISSING_SIGNATORY"] * 2
+    assert [p.code for p in bundles.verify_bundle(old).problems] == ["MISSING_SIGNATORY"] * 2
 
 
 async def test_compiling_is_the_responsible_party_s_work(api: Api, network: Network) -> None:

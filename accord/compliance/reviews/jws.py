@@ -1,7 +1,7 @@
-"""Detached JWS signatures over a management review's digest, and signed-review bundles.
+"""Detached JWS signatures over a management review's digest.
 
 Pure: no database, no network, no settings — the server, the ``accord review`` command and
-an offline verifier all use these same functions.
+an offline verifier (``bundles``) all use these same functions.
 
 A signature is a JWS in compact serialisation with a detached payload (RFC 7515
 Appendix F): ``BASE64URL(protected header) + ".." + BASE64URL(signature)``. The payload
@@ -13,14 +13,15 @@ content it holds. The protected header carries, besides ``alg`` and ``kid``:
 * ``review``, ``revision``, ``digest`` — which review, which revision, which content: a
   signature cannot be replayed on another review or over another revision's content;
 * ``signer_tenant``, ``signer_subject`` — who signs (the member whose key ``kid`` names);
-* ``iat`` — when, in seconds since the epoch (informational; the digest binds the content);
+* ``iat`` — when, in seconds since the epoch: the digest binds the content; an offline
+  verifier checks that the key was valid at this instant (``trust``);
 * ``crit`` — lists the binding parameters, so that a generic JWS library, which would
   ignore them, refuses the signature instead of accepting it for the wrong review.
 
 Only ``Ed25519`` (``EdDSA`` accepted as its older name) and ``ES256`` are allowed: the
 algorithms of members' registered keys. ``none``, HMAC and everything else are refused,
 and the algorithm must match the verifying key (no algorithm confusion). Keys always come
-from registration (or a bundle's key list), never from the message: ``jwk``, ``jku``,
+from registration (or a key set the verifier trusts), never from the message: ``jwk``, ``jku``,
 ``x5u`` and ``x5c`` headers are refused with every other unknown parameter.
 """
 
@@ -30,10 +31,9 @@ import base64
 import hashlib
 import json
 import re
-import time
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from accord.platform.canonical import canonical_digest
+from accord.platform import clock
 from accord.platform.errors import AccordError, ErrorCode
 
 TYP = "accord-review-signature+jws"
@@ -62,6 +62,7 @@ MAX_JWS_LENGTH = 8192
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _B64URL_RE = re.compile(r"^[A-Za-z0-9_-]*$")
 _DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+_MAX_INT = 253_402_300_799  # as iat: 9999-12-31T23:59:59Z, the last instant a datetime holds
 
 #: What a signed-review bundle (``accord review export``) is, and its content's type.
 BUNDLE_TYPE = "accord.signed_management_review"
@@ -275,7 +276,7 @@ def sign_detached(
         "digest": binding.digest,
         "signer_tenant": binding.signer.tenant,
         "signer_subject": binding.signer.subject,
-        "iat": int(time.time()) if signed_at is None else signed_at,
+        "iat": int(clock.now().timestamp()) if signed_at is None else signed_at,
     }
     protected = b64url_encode(json.dumps(header, separators=(",", ":")).encode("utf-8"))
     data = signing_input(protected, binding.digest)
@@ -361,8 +362,8 @@ def _check_header(header: dict[str, Any]) -> None:
         raise _malformed("review is not a review id.")
     for name, least in (("revision", 1), ("iat", 0)):
         value = header[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise _malformed(f"{name} is not an integer of at least {least}.")
+        if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= _MAX_INT:
+            raise _malformed(f"{name} is not an integer from {least} to {_MAX_INT}.")
     if not isinstance(header["digest"], str) or not _DIGEST_RE.match(header["digest"]):
         raise _malformed("digest is not a lower-case hex SHA-256.")
     for name in ("signer_tenant", "signer_subject"):
@@ -415,152 +416,3 @@ def verify_signature(parsed: DetachedJws, *, jwk: Mapping[str, Any], digest: str
             code=ErrorCode.FORBIDDEN,
             field="jws",
         ) from None
-
-
-# --- signed-review bundles, verified offline ---------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BundleProblem:
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
-
-
-@dataclass(slots=True)
-class BundleVerdict:
-    """What ``verify_bundle`` found: ``ok`` only with no problems at all."""
-
-    review: str | None = None
-    revision: int | None = None
-    digest: str | None = None
-    signed: list[str] = field(default_factory=list)  # "tenant/subject (thumbprint)" per signer
-    problems: list[BundleProblem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-class BundleUnreadable(SignatureRefused):
-    """A file that is not a signed-review bundle at all."""
-
-
-def _unreadable(message: str) -> BundleUnreadable:
-    return BundleUnreadable(message, reason="BUNDLE_UNREADABLE", code=ErrorCode.BAD_USER_INPUT)
-
-
-def _required(document: Mapping[str, Any]) -> list[tuple[Signer, str]]:
-    entries = document.get("required_signatories")
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise _unreadable("The content has no list of required signatories.")
-    return [
-        (Signer(str(e.get("tenant")), str(e.get("subject"))), str(e.get("role"))) for e in entries
-    ]
-
-
-def verify_bundle(bundle: Any) -> BundleVerdict:
-    """Verify a signed-review bundle with nothing but itself.
-
-    The content's digest is recomputed (RFC 8785, SHA-256) and compared with the bundle's;
-    every signature is verified over the *recomputed* digest with the key listed next to
-    it, its binding (review, revision, digest, signer) checked against the content and the
-    listed signer, and every required signatory of the content must have a valid one.
-    The keys come from the bundle: compare the printed thumbprints with the registered
-    keys to know the signers are who the bundle says.
-    """
-    if not isinstance(bundle, dict) or bundle.get("type") != BUNDLE_TYPE:
-        raise _unreadable(f"Not a signed-review bundle (type {BUNDLE_TYPE!r} expected).")
-    if bundle.get("format") != BUNDLE_FORMAT:
-        raise _unreadable(f"Bundle format {bundle.get('format')!r} is not {BUNDLE_FORMAT}.")
-    document, signatures = bundle.get("document"), bundle.get("signatures")
-    if not isinstance(document, dict) or not isinstance(signatures, list):
-        raise _unreadable("A bundle has a 'document' object and a 'signatures' list.")
-    if document.get("type") != REVIEW_DOCUMENT_TYPE:
-        raise _unreadable(f"The content is not a {REVIEW_DOCUMENT_TYPE} document.")
-    required = _required(document)
-    digest = canonical_digest(document)
-    verdict = BundleVerdict(
-        review=str(document.get("id")), revision=document.get("revision"), digest=digest
-    )
-    problem = verdict.problems.append
-    stated = bundle.get("content_digest")
-    if stated != digest:
-        problem(
-            BundleProblem(
-                "CONTENT_DIGEST_MISMATCH",
-                f"the content's SHA-256 is {digest} but the bundle states {stated}: the "
-                "content was changed after it was signed",
-            )
-        )
-    valid: set[Signer] = set()
-    for index, entry in enumerate(signatures):
-        found = _check_entry(index, entry, document, digest, required)
-        if isinstance(found, BundleProblem):
-            problem(found)
-            continue
-        signer, print_ = found
-        if signer in valid:
-            problem(BundleProblem("DUPLICATE_SIGNATURE", f"{signer} signed more than once"))
-            continue
-        valid.add(signer)
-        verdict.signed.append(f"{signer} (key {print_})")
-    for signer, role in required:
-        if signer not in valid:
-            problem(
-                BundleProblem(
-                    "MISSING_SIGNATORY",
-                    f"required signatory {signer} ({role}) has no valid signature",
-                )
-            )
-    return verdict
-
-
-def _check_entry(
-    index: int,
-    entry: Any,
-    document: Mapping[str, Any],
-    digest: str,
-    required: Iterable[tuple[Signer, str]],
-) -> tuple[Signer, str] | BundleProblem:
-    where = f"signature {index + 1}"
-    if not isinstance(entry, dict) or not isinstance(entry.get("signer"), dict):
-        return BundleProblem("BAD_SIGNATURE_ENTRY", f"{where} is not a signature entry")
-    listed = Signer(str(entry["signer"].get("tenant")), str(entry["signer"].get("subject")))
-    where = f"signature {index + 1} ({listed})"
-    jwk = entry.get("jwk")
-    if not isinstance(jwk, dict):
-        return BundleProblem("BAD_SIGNATURE_ENTRY", f"{where} lists no public key")
-    try:
-        parsed = parse_detached(str(entry.get("jws", "")))
-    except SignatureRefused as exc:
-        return BundleProblem(exc.reason, f"{where}: {exc.message}")
-    binding = parsed.binding
-    if binding.signer != listed:
-        return BundleProblem(
-            "SIGNER_MISMATCH", f"{where} is listed for {listed} but was made by {binding.signer}"
-        )
-    if listed not in {s for s, _ in required}:
-        return BundleProblem("NOT_A_SIGNATORY", f"{where}: {listed} is not a required signatory")
-    if jwk.get("kid") is not None and jwk.get("kid") != parsed.kid:
-        return BundleProblem(
-            "KEY_MISMATCH", f"{where} names key '{parsed.kid}' but lists key '{jwk.get('kid')}'"
-        )
-    if (binding.review, binding.revision) != (str(document.get("id")), document.get("revision")):
-        return BundleProblem(
-            "CLAIMS_MISMATCH",
-            f"{where} binds review {binding.review} revision {binding.revision}, not this "
-            f"content (review {document.get('id')} revision {document.get('revision')})",
-        )
-    if binding.digest != digest:
-        return BundleProblem(
-            "CLAIMS_MISMATCH",
-            f"{where} binds digest {binding.digest}, not the content's digest {digest}",
-        )
-    try:
-        verify_signature(parsed, jwk=jwk, digest=digest)
-    except SignatureRefused as exc:
-        return BundleProblem(exc.reason, f"{where}: {exc.message}")
-    return listed, thumbprint(jwk)

@@ -587,7 +587,8 @@ async def export_bundle(
     *, session: AsyncSession, control: AsyncSession, tenant: str, review_id: uuid.UUID
 ) -> dict[str, Any]:
     """A signed-review bundle: the canonical content, its digest, every current signature,
-    the signers' identities and public keys — verifiable offline (``jws.verify_bundle``)."""
+    the signers' identities and public keys — checked offline (``bundles.verify_bundle``)
+    against the key sets the signatories' organisations published (``published_key_set``)."""
     review = await review_service.get_review(session=session, review_id=review_id)
     if review.status is ReviewStatus.DRAFT:
         raise Conflict(

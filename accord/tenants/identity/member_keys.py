@@ -2,13 +2,17 @@
 
 Accord only ever holds the public half: a JWK with any private member is refused, so a
 signature made with a registered key can only have come from its holder.
+
+A key is valid from its registration until its revocation: it signs nothing new after
+that, and what it signed while valid still verifies. ``published_key_set`` publishes a
+tenant's keys with those windows, as a JWKS an offline verifier pins.
 Services take keyword-only arguments, session first, and never commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from joserfc.errors import JoseError
@@ -20,7 +24,7 @@ from accord.platform import clock
 from accord.platform.errors import BadInput, Conflict, NotFound
 from accord.tenants.identity.jwks import has_private_members
 from accord.tenants.identity.models import MemberKey
-from accord.tenants.models import Member
+from accord.tenants.models import Member, Tenant, TenantStatus
 
 # JOSE algorithm -> (kty, crv) of the key it needs.
 MEMBER_KEY_ALGORITHMS: dict[str, tuple[str, str]] = {
@@ -28,6 +32,9 @@ MEMBER_KEY_ALGORITHMS: dict[str, tuple[str, str]] = {
     "ES256": ("EC", "P-256"),
 }
 _ALG_ALIASES = {"EdDSA": "Ed25519"}
+#: A published key set: a JWKS (RFC 7517) whose keys also name their holder and window.
+KEY_SET_TYPE = "accord.member_signing_keys"
+KEY_SET_FORMAT = 1
 
 
 def public_jwk(jwk: Mapping[str, Any], *, alg: str) -> dict[str, Any]:
@@ -80,7 +87,8 @@ async def add_member_key(
         raise Conflict(
             f"{member.subject} already has a key '{kid}'.", reason="DUPLICATE_KID", field="kid"
         )
-    key = MemberKey(member=member.id, kid=kid, alg=alg, jwk=stored)
+    # The registration instant opens the key's validity window: the clock's, not the row's.
+    key = MemberKey(member=member.id, kid=kid, alg=alg, jwk=stored, created_at=clock.now())
     session.add(key)
     await session.flush()
     return key
@@ -112,3 +120,56 @@ async def revoke_member_key(
         key.revoked_at = at or clock.now()
         await session.flush()
     return key
+
+
+def _instant(at: datetime | None) -> str | None:
+    return None if at is None else at.astimezone(UTC).isoformat()
+
+
+async def published_key_set(*, session: AsyncSession, tenants: Sequence[str]) -> dict[str, Any]:
+    """Every signing key of ``tenants``' members, revoked ones included (they still verify
+    what they signed while valid), as a JWKS: each key with ``kid``, ``alg``, ``use``, its
+    holder (``tenant``, ``subject``) and validity window (``not_before`` = registration,
+    ``not_after`` = ``revoked_at``, null while valid)."""
+    slugs = sorted(set(tenants))
+    found = set(
+        await session.scalars(
+            select(Tenant.slug).where(
+                Tenant.slug.in_(slugs), Tenant.status != TenantStatus.PROVISIONING
+            )
+        )
+    )
+    unknown = [slug for slug in slugs if slug not in found]
+    if unknown:
+        raise NotFound(
+            f"No tenant {', '.join(repr(s) for s in unknown)}.",
+            reason="UNKNOWN_TENANT",
+            field="tenant",
+        )
+    rows = await session.execute(
+        select(Member.tenant, Member.subject, MemberKey)
+        .join(MemberKey, MemberKey.member == Member.id)
+        .where(Member.tenant.in_(slugs))
+        .order_by(Member.tenant, Member.subject, MemberKey.created_at, MemberKey.kid)
+    )
+    keys = [
+        {
+            **key.jwk,
+            "kid": key.kid,
+            "alg": key.alg,
+            "use": "sig",
+            "tenant": tenant,
+            "subject": subject,
+            "not_before": _instant(key.created_at),
+            "not_after": _instant(key.revoked_at),
+            "revoked_at": _instant(key.revoked_at),
+        }
+        for tenant, subject, key in rows
+    ]
+    return {
+        "type": KEY_SET_TYPE,
+        "format": KEY_SET_FORMAT,
+        "tenants": slugs,
+        "published_at": clock.now().isoformat(),
+        "keys": keys,
+    }
