@@ -26,6 +26,7 @@ from rich.table import Table
 from sqlalchemy import select, text
 
 from accord.platform.db import ensure_database, quote_ident
+from accord.platform.migrations.runner import lock_shared_objects
 from accord.platform.runtime import open_runtime
 from accord.platform.settings import Settings
 from accord.tenants.models import Tenant, TenantStatus
@@ -53,6 +54,7 @@ async def _cleanup(runtime) -> None:  # type: ignore[no-untyped-def]
         async with runtime.stores.engine("home").begin() as conn:
             role = quote_ident(conn, f"accord_{schema}")
             await conn.exec_driver_sql(f"DROP SCHEMA {quote_ident(conn, schema)} CASCADE")
+            await lock_shared_objects(conn)
             await conn.exec_driver_sql(f"DROP OWNED BY {role}")
             await conn.exec_driver_sql(f"DROP ROLE {role}")
     async with runtime.stores.engine("home").begin() as conn:

@@ -40,6 +40,7 @@ from accord.connectors.framework.source import get_source  # noqa: E402
 from accord.connectors.models import SyncState  # noqa: E402
 from accord.connectors.sync import engine  # noqa: E402
 from accord.platform.db import ensure_database, quote_ident  # noqa: E402
+from accord.platform.migrations.runner import lock_shared_objects  # noqa: E402
 from accord.platform.runtime import Runtime, open_runtime  # noqa: E402
 from accord.platform.settings import Settings  # noqa: E402
 from accord.tenants.provisioning import create_tenant  # noqa: E402
@@ -160,6 +161,7 @@ async def _cleanup(runtime: Runtime, slugs: list[str]) -> None:
                 f"DROP SCHEMA IF EXISTS {quote_ident(conn, 't_' + slug)} CASCADE"
             )
             role = quote_ident(conn, f"accord_t_{slug}")
+            await lock_shared_objects(conn)
             await conn.exec_driver_sql(f"DROP OWNED BY {role}")
             await conn.exec_driver_sql(f"DROP ROLE {role}")
         await conn.execute(

@@ -51,6 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.catalog.service import sync_catalog
 from accord.platform.db import ensure_database, quote_ident
+from accord.platform.migrations.runner import lock_shared_objects
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings, StoreConfig
 from accord.policies import service as policy_service
@@ -804,6 +805,7 @@ async def drop(runtime: Runtime, prefix: str = PREFIX) -> int:
                         {"r": role},
                     )
                     if exists:
+                        await lock_shared_objects(conn)
                         await conn.exec_driver_sql(f"DROP OWNED BY {quote_ident(conn, role)}")
                         await conn.exec_driver_sql(f"DROP ROLE {quote_ident(conn, role)}")
                 dropped += 1

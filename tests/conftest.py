@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from accord.compliance.catalog.service import sync_catalog
 from accord.platform.db import ensure_database, quote_ident
+from accord.platform.migrations.runner import lock_shared_objects
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings, StoreConfig
 from accord.tenants.models import Tenant
@@ -104,6 +105,7 @@ async def _drop_test_tenants(rt: Runtime) -> None:
                     text("select exists (select 1 from pg_roles where rolname = :r)"), {"r": role}
                 )
                 if exists:
+                    await lock_shared_objects(conn)
                     await conn.exec_driver_sql(f"DROP OWNED BY {quote_ident(conn, role)}")
             if exists:
                 try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -20,7 +20,7 @@ from accord.platform import clock
 from accord.platform.db import TENANT_SCHEMA_PLACEHOLDER, TenantScope, quote_ident
 from accord.platform.errors import AccordError, Conflict
 from accord.platform.eventlog import append_event
-from accord.platform.migrations.runner import upgrade_tenant
+from accord.platform.migrations.runner import lock_shared_objects, upgrade_tenant
 from accord.platform.naming import validate_slug
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service
@@ -157,6 +157,8 @@ async def _drop_tenant_objects(runtime: Runtime, scope: TenantScope) -> None:
             text("select exists (select 1 from pg_roles where rolname = :r)"), {"r": scope.role}
         )
         if role_exists:
+            # DROP OWNED BY also revokes the role's privileges on the database itself.
+            await lock_shared_objects(conn)
             await conn.exec_driver_sql(f"DROP OWNED BY {role}")
             await conn.exec_driver_sql(f"DROP ROLE {role}")
 
@@ -243,7 +245,10 @@ async def migrate_all(
     """Bring every live tenant schema to head; returns how many schemas are at head.
 
     One tenant at a time: Alembic's ``op``/``context`` are process-wide proxies, so two
-    migrations must never interleave in one process. A tenant that cannot be migrated (its
+    migrations must never interleave in one process. Each tenant's control row is held
+    (shared) while its schema is migrated, so an offboarding that started meanwhile waits,
+    and one that finished meanwhile is skipped. Tenants still being provisioned are not
+    listed (provisioning creates the schema at head). A tenant that cannot be migrated (its
     schema is missing, its store is down) is reported through ``on_failure`` and the others
     go on. ``on_tenant`` is called after each tenant with the seconds it took.
     """
@@ -254,8 +259,16 @@ async def migrate_all(
     for tenant in tenants:
         started = time.perf_counter()
         try:
-            async with runtime.stores.engine(tenant.store).begin() as conn:
-                await upgrade_tenant(conn, schema=tenant.scope.schema, role=tenant.scope.role)
+            async with runtime.control_session() as session:
+                live = await session.scalar(
+                    select(Tenant.status)
+                    .where(Tenant.slug == tenant.slug)
+                    .with_for_update(read=True)
+                )
+                if live in (None, TenantStatus.OFFBOARDED):
+                    continue
+                async with runtime.stores.engine(tenant.store).begin() as conn:
+                    await upgrade_tenant(conn, schema=tenant.scope.schema, role=tenant.scope.role)
         except AccordError as exc:
             if on_failure is None:
                 raise

@@ -49,9 +49,22 @@ async def current_revision(conn: AsyncConnection, version_schema: str) -> str | 
 
 
 async def upgrade_control(conn: AsyncConnection) -> None:
+    await lock_shared_objects(conn)
     await conn.run_sync(
         lambda sync: command.upgrade(_config(CONTROL_LOCATION, connection=sync), "heads")
     )
+
+
+#: Transaction-level advisory lock on a store's database, held by every change to what
+#: all its tenants share: the database's own privileges (one row of ``pg_database``), the
+#: catalog's grants, the version tables. PostgreSQL refuses two concurrent updates of one
+#: catalog row ("tuple concurrently updated") instead of queueing them.
+SHARED_OBJECTS_LOCK = 0x0ACC0D_0B1EC7
+
+
+async def lock_shared_objects(conn: AsyncConnection) -> None:
+    """Wait for, then hold until commit, the store's lock on its shared objects."""
+    await conn.execute(select(func.pg_advisory_xact_lock(SHARED_OBJECTS_LOCK)))
 
 
 TENANT_GROUP = "accord_tenant"
@@ -86,7 +99,7 @@ async def ensure_tenant_group(conn: AsyncConnection) -> None:
         # Roles are cluster-wide; another store on the same server may create it first.
         await conn.exec_driver_sql(
             "DO $$ BEGIN CREATE ROLE accord_tenant NOLOGIN; "
-            "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+            "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
         )
 
 
@@ -98,7 +111,7 @@ async def ensure_federation_role(conn: AsyncConnection) -> None:
     if not exists:
         await conn.exec_driver_sql(
             "DO $$ BEGIN CREATE ROLE accord_federation NOLOGIN; "
-            "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+            "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
         )
     superuser = await conn.scalar(
         text("select rolsuper from pg_roles where rolname = current_user")
@@ -109,12 +122,14 @@ async def ensure_federation_role(conn: AsyncConnection) -> None:
 
 async def upgrade_catalog(conn: AsyncConnection) -> None:
     """Bring the store's ``catalog`` schema (reference data) to head, read-only to tenants."""
+    await lock_shared_objects(conn)
     await conn.run_sync(
         lambda sync: command.upgrade(_config(CATALOG_LOCATION, connection=sync), "heads")
     )
     await ensure_tenant_group(conn)
     await conn.exec_driver_sql("GRANT USAGE ON SCHEMA catalog TO accord_tenant")
     await conn.exec_driver_sql("GRANT SELECT ON ALL TABLES IN SCHEMA catalog TO accord_tenant")
+    await ensure_group_temporary_tables(conn)
 
 
 async def catalog_is_current(conn: AsyncConnection) -> bool:
@@ -244,17 +259,43 @@ async def apply_tenant_grants(conn: AsyncConnection, *, schema: str, role: str) 
         )
     await ensure_tenant_group(conn)
     await conn.exec_driver_sql(f"GRANT {TENANT_GROUP} TO {r}")
-    # Connector syncs stage each page in a temporary table. PUBLIC may create them by
-    # default, but a hardened database may have revoked that; a login that may not grant
-    # it leaves the database's own setting.
+    await ensure_group_temporary_tables(conn)
+    await apply_federation_grants(conn, schema=schema)
+
+
+async def _group_may_create_temporary_tables(conn: AsyncConnection) -> bool:
+    granted = await conn.scalar(
+        text(
+            "select exists (select 1 from pg_database d, aclexplode(d.datacl) a "
+            "where d.datname = current_database() and a.privilege_type = 'TEMPORARY' "
+            "and a.grantee = (select oid from pg_roles where rolname = :group))"
+        ),
+        {"group": TENANT_GROUP},
+    )
+    return bool(granted)
+
+
+async def ensure_group_temporary_tables(conn: AsyncConnection) -> None:
+    """Let the tenant group create temporary tables in this database, granted once.
+
+    Connector syncs stage each page in a temporary table. PUBLIC may create them by
+    default, but a hardened database may have revoked that. The grant is the group's, not
+    each tenant role's: a grant rewrites the database's row, which concurrent provisionings
+    and offboardings (``DROP OWNED BY`` revokes it) would otherwise fight over. A login that
+    may not grant it leaves the database's own setting.
+    """
+    if await _group_may_create_temporary_tables(conn):
+        return
+    await lock_shared_objects(conn)
+    if await _group_may_create_temporary_tables(conn):
+        return
     database = quote_ident(conn, await conn.scalar(text("select current_database()")))
     try:
         async with conn.begin_nested():
-            await conn.exec_driver_sql(f"GRANT TEMPORARY ON DATABASE {database} TO {r}")
+            await conn.exec_driver_sql(f"GRANT TEMPORARY ON DATABASE {database} TO {TENANT_GROUP}")
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
             raise
-    await apply_federation_grants(conn, schema=schema)
 
 
 async def apply_federation_grants(conn: AsyncConnection, *, schema: str) -> None:
