@@ -15,7 +15,8 @@ from strawberry.asgi import GraphQL
 
 from accord.graphql.context import Context, build_context, request_id_from
 from accord.graphql.cursors import CursorSigner
-from accord.graphql.limits import MAX_JSON_DEPTH, json_depth_exceeds
+from accord.graphql.input_limits import json_depth_exceeds
+from accord.graphql.limits import MAX_JSON_DEPTH
 from accord.graphql.schema import schema_for
 from accord.platform.errors import ErrorCode
 from accord.platform.runtime import Runtime

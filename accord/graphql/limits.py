@@ -46,6 +46,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.schema import validate_document
 
+from accord.graphql.input_limits import input_limit_errors
 from accord.platform.errors import ErrorCode
 
 MAX_DEPTH = 10
@@ -167,24 +168,6 @@ def cost_errors(
     return errors
 
 
-def json_depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether decoded JSON ``value`` nests arrays and objects more than ``limit`` deep
-    (iteratively: the values it is asked about are too deep to recurse into)."""
-    pending = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict):
-            children = list(item.values())
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        pending.extend((child, depth + 1) for child in children)
-    return False
-
-
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -241,7 +224,8 @@ _known = _Known(KNOWN_DOCUMENTS)
 
 class CheckedDocuments(SchemaExtension):
     """Parse and validate each query text once per process; check what depends on the
-    request's variables (the cost estimate, NUL characters) on every request.
+    request's variables (the cost estimate, NUL characters, the declared limits of the
+    mutations' inputs) on every request.
 
     graphql-core's validation walks the whole document with every rule, which costs
     more than resolving a small query; the rules other than cost depend only on the
@@ -285,6 +269,10 @@ class CheckedDocuments(SchemaExtension):
             )
             if not errors and key is not None:
                 _known.put(key, document)
+        if not errors:
+            errors = input_limit_errors(
+                context.schema._schema, document, context.operation_name, variables
+            )
         context.pre_execution_errors = errors
         yield
 

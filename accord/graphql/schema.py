@@ -40,6 +40,7 @@ from accord.graphql.findings.types import FindingType
 from accord.graphql.gaps import GapQueries
 from accord.graphql.history import HistoryQueries
 from accord.graphql.incidents import IncidentMutations, IncidentSubscription
+from accord.graphql.input_limits import declare_limits
 from accord.graphql.limits import limit_extensions
 from accord.graphql.nodes import NodeQueries
 from accord.graphql.records.agreements import AgreementQueries
@@ -140,9 +141,10 @@ Subscription = merge_types("Subscription", (RecordSubscriptions, IncidentSubscri
 
 @cache
 def schema_for(*, production: bool) -> AccordSchema:
-    """The schema with its limits; in production also without introspection or hints."""
+    """The schema with its limits (those of the mutations' inputs declared in their
+    descriptions); in production also without introspection or hints."""
     errors: Callable[[], SchemaExtension] = AccordProductionErrors if production else AccordErrors
-    return AccordSchema(
+    built = AccordSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -150,6 +152,8 @@ def schema_for(*, production: bool) -> AccordSchema:
         extensions=[*limit_extensions(production=production), errors],
         config=StrawberryConfig(scalar_map=RECORD_SCALARS),
     )
+    declare_limits(built._schema)
+    return built
 
 
 schema = schema_for(production=False)

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from accord.graphql.limits import MAX_JSON_DEPTH, json_depth_exceeds
+from accord.graphql.input_limits import json_depth_exceeds
+from accord.graphql.limits import MAX_JSON_DEPTH
 from tests.graphql.conftest import Api
 
 JSON = {"content-type": "application/json"}
