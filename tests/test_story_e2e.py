@@ -515,7 +515,7 @@ async def test_the_whole_story_through_http(api: Api, story: Story, tmp_path: Pa
         "open_findings_by_grade",
         "open_findings_by_state",
         "overdue_capa_actions",
-        "withheld_groups",
+        "rounded_to",
     }
     assert "closed" not in globex_part["open_findings_by_state"]
     assert md in shared["not_shared"] and shared["unavailable"] == []

@@ -32,8 +32,16 @@ class TenantCounts:
     overdue_capa_actions: int | None = strawberry.field(
         description="CAPA actions not done and past due; null if CAPAs are not shared with you."
     )
+    rounded_to: int | None = strawberry.field(
+        description="Null: the counts are exact. Under an aggregate agreement, each "
+        "(grade, state) cell and the overdue actions are rounded to a multiple of this "
+        "base (the agreement's minimum group size, at least 3) with a secret offset per "
+        "cell; the counts per grade and per state are sums of the rounded cells, and no "
+        "counts per clause are given."
+    )
     suppressed_groups: int = strawberry.field(
-        description="Counts withheld below an aggregate agreement's minimum group size."
+        description="Always 0: aggregate counts are rounded, not withheld.",
+        deprecation_reason="Aggregate counts are rounded (see roundedTo), never withheld.",
     )
 
 
@@ -51,7 +59,8 @@ def _shape(board: Dashboard) -> NetworkDashboard:
                 open_by_state=cast(JSON, o.by_state),
                 open_by_clause=cast(JSON, o.by_clause),
                 overdue_capa_actions=o.overdue_actions,
-                suppressed_groups=o.suppressed,
+                rounded_to=o.rounded_to,
+                suppressed_groups=0,
             )
             for o in board.owners
         ]
@@ -62,7 +71,7 @@ def _shape(board: Dashboard) -> NetworkDashboard:
 class DashboardQueries:
     @strawberry.field(
         description="Counts across every organisation you may read (any sharing level); "
-        "groups below an aggregate agreement's minimum size are withheld."
+        "an aggregate agreement's counts are rounded (see `roundedTo`)."
     )
     async def network_dashboard(
         self, info: strawberry.Info[Context, None], process: str | None = None

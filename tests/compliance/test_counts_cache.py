@@ -20,11 +20,11 @@ def filled(cache: CountsCache) -> None:
     cache.keep(
         "home",
         stamp,
-        {"a": _Tallied({"minor": 1}, {}, {}), "b": _Tallied({}, {}, {})},
+        {"a": _Tallied({("minor", "open"): 1}, {}), "b": _Tallied({}, {})},
         {"a": 2},
         TODAY,
     )
-    cache.keep("second", cache.stamp(["c"]), {"c": _Tallied({}, {}, {})}, {}, TODAY)
+    cache.keep("second", cache.stamp(["c"]), {"c": _Tallied({}, {})}, {}, TODAY)
 
 
 async def test_a_change_drops_only_its_owner() -> None:
@@ -45,7 +45,7 @@ async def test_a_gap_drops_the_store_and_refuses_reads_that_spanned_it() -> None
     before = cache.stamp(["b"])
     cache.on_gap("home")
     assert set(cache.findings) == {"c"}, "the other store's owners stay"
-    cache.keep("home", before, {"b": _Tallied({"x": 1}, {}, {})}, {}, TODAY)
+    cache.keep("home", before, {"b": _Tallied({("x", "open"): 1}, {})}, {}, TODAY)
     assert "b" not in cache.findings, "read before the gap: not stored"
     await hub.close()
 
@@ -56,7 +56,7 @@ async def test_a_read_overtaken_by_a_change_is_not_stored() -> None:
     stamp = cache.stamp(["a", "b"])
     cache.on_note(note("t_a"))  # a's change committed while the read ran
     cache.keep(
-        "home", stamp, {"a": _Tallied({"old": 1}, {}, {}), "b": _Tallied({}, {}, {})}, {}, TODAY
+        "home", stamp, {"a": _Tallied({("old", "open"): 1}, {}), "b": _Tallied({}, {})}, {}, TODAY
     )
     assert set(cache.findings) == {"b"}
     await hub.close()

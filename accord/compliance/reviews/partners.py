@@ -2,7 +2,8 @@
 
 Each partner contributes what the compiling organisation may see of it under that
 partner's own agreements and the review's RACI process — counts from the maintained
-tallies (open findings by grade and state, overdue CAPA actions), never records: nothing
+tallies (open findings by grade and state, overdue CAPA actions; rounded as on the
+dashboard for an aggregate partner, ``rounded_to``), never records: nothing
 of a partner is copied into the owner's schema but numbers the partner agreed to share,
 and the partner's access log records the read. A partner that cannot be read is listed
 as unavailable rather than silently left out.
@@ -48,7 +49,7 @@ async def partner_inputs(
             "open_findings_by_grade": counts.by_grade,
             "open_findings_by_state": counts.by_state,
             "overdue_capa_actions": counts.overdue_actions or 0,
-            "withheld_groups": counts.suppressed,
+            "rounded_to": counts.rounded_to,
         }
     unreadable = sorted({e.tenant for e in board.errors} & set(wanted))
     return {

@@ -8,12 +8,12 @@ number of owners, not of records or groups. With the process's notification hub,
 tallies are kept between requests until a notification says they changed
 (``CountsCache``), so a dashboard reads only what changed since the last one.
 
-Every level may see counts; for an ``aggregate`` grant, cells below the agreement's
-minimum group size are withheld and counted in ``suppressed``. In the same transaction
-for every request, the store's grantors log the read (the number of open findings the
-released counts cover, the overdue actions shown) with one ``federation.log_reads`` call:
-counts whose log entry cannot be written are withheld. An owner whose store fails is
-reported ``TENANT_UNAVAILABLE``.
+Every level may see counts; an ``aggregate`` grant's are rounded cell by cell with a
+secret offset per cell (``disclosure``), and its per-grade and per-state counts are sums
+of those cells. In the same transaction for every request, the store's grantors log the
+read (the open findings and overdue actions the released counts cover) with one
+``federation.log_reads`` call: counts whose log entry cannot be written are withheld.
+An owner whose store fails is reported ``TENANT_UNAVAILABLE``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.compliance.capa.models import ActionStatus
 from accord.compliance.findings.states import FindingState
+from accord.compliance.sharing.disclosure import (
+    OVERDUE_ACTIONS,
+    Cell,
+    CellKeys,
+    cell_keys,
+    finding_cell,
+    margins,
+    rounding_base,
+)
 from accord.compliance.sharing.federation import (
     LogEntry,
     branch_schema,
@@ -79,10 +88,10 @@ class OwnerCounts:
     by_state: dict[str, int]
     #: open findings per clause key (a finding naming several counts under each)
     by_clause: dict[str, int]
-    #: CAPA actions not done and past due; None if CAPAs are not readable (or withheld)
+    #: CAPA actions not done and past due; None if CAPAs are not readable
     overdue_actions: int | None
-    #: cells withheld below an aggregate agreement's minimum group size
-    suppressed: int = 0
+    #: the base an aggregate grant's counts are rounded to (``disclosure``); None: exact
+    rounded_to: int | None = None
 
 
 @dataclass(slots=True)
@@ -98,13 +107,15 @@ class Dashboard:
 Shape = tuple[tuple[bool, bool], ...]
 
 _EMPTY = literal_column("'{}'::jsonb", JSONB)
+_LIST = literal_column("'[]'::jsonb", JSONB)
 
 
 @lru_cache(maxsize=512)
 def _statement(shape: Shape) -> Select[Any]:
     """Per owner of ``shape`` (placeholders ``owner_<n>``, schemas translated per
-    position): one row with its open findings per grade, state and clause as maps (if it
-    reads findings) and its overdue CAPA actions (if it reads CAPA; else NULL)."""
+    position): one row with its open findings per (grade, state) as a list of
+    ``[grade, state, n]`` and per clause as a map (if it reads findings) and its overdue
+    CAPA actions (if it reads CAPA; else NULL)."""
     closed = FindingState.CLOSED.value
     branches: list[Any] = []
     for n, (findings, capa) in enumerate(shape):
@@ -113,24 +124,26 @@ def _statement(shape: Shape) -> Select[Any]:
         if findings:
             counts = branch_table(FindingCount.__table__, n)
             tallies = branch_table(FindingTally.__table__, n)
-            for label, table, value in (
-                ("grade", counts, counts.c.grade),
-                ("state", counts, counts.c.state),
-                ("clause", tallies, tallies.c.clause_key),
-            ):
-                cells = (
-                    select(value.label("v"), func.sum(table.c.n).label("n"))
-                    .where(table.c.state != closed)
-                    .group_by(value)
-                    .subquery()
-                )
-                columns.append(
-                    select(func.coalesce(func.jsonb_object_agg(cells.c.v, cells.c.n), _EMPTY))
-                    .scalar_subquery()
-                    .label(label)
-                )
+            cell = func.jsonb_build_array(counts.c.grade, counts.c.state, counts.c.n)
+            columns.append(
+                select(func.coalesce(func.jsonb_agg(cell), _LIST))
+                .where(counts.c.state != closed)
+                .scalar_subquery()
+                .label("cells")
+            )
+            clauses = (
+                select(tallies.c.clause_key.label("v"), func.sum(tallies.c.n).label("n"))
+                .where(tallies.c.state != closed)
+                .group_by(tallies.c.clause_key)
+                .subquery()
+            )
+            columns.append(
+                select(func.coalesce(func.jsonb_object_agg(clauses.c.v, clauses.c.n), _EMPTY))
+                .scalar_subquery()
+                .label("clause")
+            )
         else:
-            columns += [_EMPTY.label("grade"), _EMPTY.label("state"), _EMPTY.label("clause")]
+            columns += [_LIST.label("cells"), _EMPTY.label("clause")]
         if capa:
             actions = branch_table(CapaActionTally.__table__, n)
             columns.append(
@@ -151,10 +164,9 @@ def _statement(shape: Shape) -> Select[Any]:
 
 @dataclass(frozen=True, slots=True)
 class _Tallied:
-    """One owner's open findings per grade, state and clause, as read (nothing withheld)."""
+    """One owner's open findings per (grade, state) and per clause, as read."""
 
-    grade: dict[str, int]
-    state: dict[str, int]
+    cells: dict[tuple[str, str], int]
     clause: dict[str, int]
 
 
@@ -240,17 +252,11 @@ def counts_cache(hub: NotificationHub | None) -> CountsCache | None:
     return cache
 
 
-def _minimum(planned: PlannedOwner) -> int:
-    """The size a released group needs: an aggregate grant's minimum, else none."""
-    return planned.min_group_size if planned.level is SharingLevel.AGGREGATE else 0
-
-
-def _released(counts: dict[str, int], minimum: int) -> tuple[dict[str, int], int]:
-    """The cells of at least ``minimum``, and how many were withheld."""
-    if minimum <= 0:
-        return counts, 0
-    kept = {k: v for k, v in counts.items() if v >= minimum}
-    return kept, len(counts) - len(kept)
+def _base(planned: PlannedOwner | None) -> int | None:
+    """The base an aggregate grant's counts are rounded to; None: released exactly."""
+    if planned is None or planned.level is not SharingLevel.AGGREGATE:
+        return None
+    return rounding_base(planned.min_group_size)
 
 
 async def _tallies(
@@ -268,7 +274,8 @@ async def _tallies(
     for row in await execute_placed(conn, _statement(shape), params, schemas):
         owner = row["owner"]
         if owner in findings:
-            tallied[owner] = _Tallied(row["grade"], row["state"], row["clause"])
+            cells = {(g, s): int(n) for g, s, n in row["cells"]}
+            tallied[owner] = _Tallied(cells, row["clause"])
         if owner in capa:
             overdue[owner] = int(row["overdue"])
     return tallied, overdue
@@ -284,6 +291,7 @@ async def _read_store(
     request_id: str | None,
     within: float,
     cache: CountsCache | None,
+    keys: CellKeys | None,
 ) -> list[OwnerCounts]:
     """The store's owners' counts (from the cache where it holds them), logged for the
     grantors in one transaction."""
@@ -309,21 +317,22 @@ async def _read_store(
             if want_f or want_c:
                 fresh_f, fresh_c = await _tallies(conn, want_f, want_c, today)
                 for owner in want_f:
-                    fresh_f.setdefault(owner, _Tallied({}, {}, {}))
+                    fresh_f.setdefault(owner, _Tallied({}, {}))
                 tallied |= fresh_f
                 overdue |= fresh_c
             board: list[OwnerCounts] = []
             entries: list[LogEntry] = []
             for owner in sorted(set(findings) | set(capa)):
-                counts = _count(owner, findings.get(owner), capa.get(owner), tallied, overdue)
+                counts = _count(owner, findings.get(owner), capa.get(owner), tallied, overdue, keys)
                 if counts is not None:
                     board.append(counts)
-                covered = sum(counts.by_state.values()) if counts is not None else 0
+                # The grantor's log records what the released counts cover: every open
+                # finding and every overdue action, whether released exactly or rounded.
                 if owner in findings and findings[owner].grant is not None:
+                    covered = sum(tallied[owner].cells.values())
                     entries.append(log_entry(findings[owner], "finding", covered))
                 if owner in capa and capa[owner].grant is not None:
-                    late = counts.overdue_actions if counts is not None else None
-                    entries.append(log_entry(capa[owner], "capa", late or 0))
+                    entries.append(log_entry(capa[owner], "capa", overdue[owner]))
             if entries:
                 await log_in(conn, entries, principal=principal, request_id=request_id, at=at)
     if cache is not None and stamp is not None:
@@ -337,31 +346,40 @@ def _count(
     capa: PlannedOwner | None,
     tallied: dict[str, _Tallied],
     overdue: dict[str, int],
+    keys: CellKeys | None,
 ) -> OwnerCounts | None:
-    """What ``owner`` releases to this reader: cells below an aggregate grant's minimum
-    group size withheld (and counted); None if it has nothing to show."""
-    grade: dict[str, int] = {}
-    state: dict[str, int] = {}
+    """What ``owner`` releases to this reader: exact counts, or under an aggregate grant
+    each (grade, state) cell and the overdue actions rounded (``disclosure``), the per-grade
+    and per-state counts summed from the rounded cells and no per-clause counts (clauses
+    are not an aggregate dimension); None if it has nothing to show."""
+    cells: dict[Cell, int] = {}
     clause: dict[str, int] = {}
-    withheld = 0
+    rounded = _base(finding) or _base(capa)
     if finding is not None:
         raw = tallied[owner]
-        minimum = _minimum(finding)
-        grade, a = _released(raw.grade, minimum)
-        state, b = _released(raw.state, minimum)
-        clause, c = _released(raw.clause, minimum)
-        withheld = a + b + c
+        cells = {finding_cell(g, s): n for (g, s), n in raw.cells.items()}
+        base = _base(finding)
+        if base is None:
+            clause = raw.clause
+        else:
+            cells = _keys(keys).release_cells(owner, cells, base)
     late: int | None = None
     if capa is not None:
-        n = overdue[owner]
-        if 0 < n < _minimum(capa):
-            withheld += 1
-        else:
-            late = n
-    aggregate = any(p is not None and p.level is SharingLevel.AGGREGATE for p in (finding, capa))
-    if not (grade or state or clause or withheld or capa is not None or aggregate):
+        late = overdue[owner]
+        base = _base(capa)
+        if base is not None:
+            late = _keys(keys).release(owner, OVERDUE_ACTIONS, late, base)
+    grade = margins(cells.items(), 1)
+    state = margins(cells.items(), 2)
+    if not (grade or state or clause or capa is not None or rounded):
         return None
-    return OwnerCounts(owner, grade, state, clause, late, withheld)
+    return OwnerCounts(owner, grade, state, clause, late, rounded)
+
+
+def _keys(keys: CellKeys | None) -> CellKeys:
+    if keys is None:
+        raise AssertionError("aggregate owners are read with the deployment's cell keys")
+    return keys
 
 
 async def network_dashboard(
@@ -386,6 +404,8 @@ async def network_dashboard(
     )
     finding_plan, capa_plan = plans["finding"], plans["capa"]
     everyone = {o.owner: o for o in [*finding_plan, *capa_plan]}
+    aggregate = any(o.level is SharingLevel.AGGREGATE for o in everyone.values())
+    keys = cell_keys(runtime.settings) if aggregate else None
     by_store, errors = owner_stores(list(everyone.values()))
     stores = sorted(by_store)
     in_store = {s: {o.owner for o in by_store[s]} for s in stores}
@@ -401,6 +421,7 @@ async def network_dashboard(
                 request_id,
                 store_timeout,
                 cache,
+                keys,
             )
             for s in stores
         ),

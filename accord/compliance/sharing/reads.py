@@ -6,8 +6,10 @@ type (the sovereignty gate, read fresh so a revocation holds from the next call)
 action gate *also* allows ``read`` there. Either gate saying no means nothing from that
 owner. Owners are read in parallel, each in its own tenant session (its schema, role and
 store); a failing owner becomes a ``TENANT_UNAVAILABLE`` entry, never a failed call.
-Rows are projected to the granted level (``fields``), and each grantor's access log gets
-one batch for the call; data whose log entry cannot be written is withheld.
+Rows are projected to the granted level (``fields``); an ``aggregate`` owner gives counts
+over its declared dimensions, each rounded with a secret offset per cell (``disclosure``).
+Each grantor's access log gets one batch for the call; data whose log entry cannot be
+written is withheld.
 
 Records carry no process column yet, so a read names the shared process it is made in
 (``process``): RACI grants hold only inside their process, baseline rights everywhere.
@@ -18,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from accord.compliance.sharing.disclosure import CellKeys, cell_keys, rounding_base
 from accord.compliance.sharing.fields import AGGREGATE_DIMENSIONS, SUMMARY_FIELDS
 from accord.compliance.sharing.registry import model_for, table_for
 from accord.platform.errors import AccordError, ErrorCode
@@ -85,7 +88,9 @@ class AggregateGroup:
     record_type: str
     #: dimension → value, one cell of the cross-tabulation of the declared dimensions
     key: Mapping[str, object]
+    #: the cell's count rounded to a multiple of ``rounded_to`` (``disclosure``)
     count: int
+    rounded_to: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,20 +106,19 @@ class SharedRead:
     aggregates: list[AggregateGroup]
     errors: list[TenantError]
     plan: list[PlannedOwner]
-    #: owner → number of aggregate groups withheld below the minimum group size
-    suppressed: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class _Fetched:
     records: list[SharedRecord]
     groups: list[AggregateGroup]
-    suppressed: int
+    #: the rows the released groups count (rounded or not, every row is counted)
+    counted: int = 0
 
     @property
     def returned(self) -> int:
-        """What the access log records: rows returned, or rows counted in released groups."""
-        return len(self.records) + sum(g.count for g in self.groups)
+        """What the access log records: rows returned, or rows the released groups count."""
+        return len(self.records) + self.counted
 
 
 async def plan_owners(
@@ -191,22 +195,29 @@ async def plan_record_types(
     return plans
 
 
-async def _fetch(runtime: Runtime, owner: PlannedOwner, record_type: str, limit: int) -> _Fetched:
+async def _fetch(
+    runtime: Runtime, owner: PlannedOwner, record_type: str, limit: int, keys: CellKeys | None
+) -> _Fetched:
     table = table_for(record_type)
     async with tenant_session(runtime, owner.owner) as session:
         if owner.level is SharingLevel.AGGREGATE:
+            if keys is None:
+                raise AssertionError("aggregate owners are read with the deployment's cell keys")
             dims = AGGREGATE_DIMENSIONS[record_type]
             cols = [table.c[d] for d in dims]
             stmt = select(*cols, func.count()).group_by(*cols).order_by(*cols)
+            if "deleted_at" in table.c:  # as the tallies: records deleted at their source
+                stmt = stmt.where(table.c.deleted_at.is_(None))
             cells = (await session.execute(stmt)).all()
-            released = [
-                AggregateGroup(
-                    owner.owner, record_type, dict(zip(dims, c[:-1], strict=True)), c[-1]
-                )
-                for c in cells
-                if c[-1] >= owner.min_group_size
-            ]
-            return _Fetched([], released, len(cells) - len(released))
+            base = rounding_base(owner.min_group_size)
+            groups = []
+            for *values, n in cells:
+                cell = (record_type, *(str(v) for v in values))
+                released = keys.release(owner.owner, cell, n, base)
+                if released:
+                    key = dict(zip(dims, values, strict=True))
+                    groups.append(AggregateGroup(owner.owner, record_type, key, released, base))
+            return _Fetched([], groups, sum(n for *_, n in cells))
         names: Sequence[str] = (
             [c.key for c in table.c]
             if owner.level is SharingLevel.FULL
@@ -224,15 +235,20 @@ async def _fetch(runtime: Runtime, owner: PlannedOwner, record_type: str, limit:
         )
         for r in rows
     ]
-    return _Fetched(records, [], 0)
+    return _Fetched(records, [])
 
 
 async def _guarded(
-    runtime: Runtime, owner: PlannedOwner, record_type: str, limit: int, owner_timeout: float
+    runtime: Runtime,
+    owner: PlannedOwner,
+    record_type: str,
+    limit: int,
+    owner_timeout: float,
+    keys: CellKeys | None,
 ) -> _Fetched | TenantError:
     try:
         async with asyncio.timeout(owner_timeout):
-            return await _fetch(runtime, owner, record_type, limit)
+            return await _fetch(runtime, owner, record_type, limit, keys)
     except OWNER_FAILURES as exc:
         return _unavailable(owner.owner, exc)
 
@@ -269,8 +285,10 @@ async def read_records(
         record_type=record_type,
         process=process,
     )
+    aggregate = any(o.level is SharingLevel.AGGREGATE for o in plan)
+    keys = cell_keys(runtime.settings) if aggregate else None
     results = await asyncio.gather(
-        *(_guarded(runtime, o, record_type, limit, owner_timeout) for o in plan)
+        *(_guarded(runtime, o, record_type, limit, owner_timeout, keys) for o in plan)
     )
     errors = [r for r in results if isinstance(r, TenantError)]
     fetched = {o.owner: r for o, r in zip(plan, results, strict=True) if isinstance(r, _Fetched)}
@@ -306,6 +324,4 @@ async def read_records(
             continue
         read.records.extend(got.records)
         read.aggregates.extend(got.groups)
-        if o.level is SharingLevel.AGGREGATE:
-            read.suppressed[o.owner] = got.suppressed
     return read

@@ -25,7 +25,6 @@ from accord.graphql.findings.types import (
     FindingOrder,
     FindingStateEnum,
     FindingType,
-    SuppressedGroups,
 )
 from accord.graphql.listing import Process, connection_page, find_record
 from accord.graphql.relay import GlobalId
@@ -95,7 +94,8 @@ class FindingQueries:
         return await find_finding(info, GlobalId.decode(id, expected="Finding"), process)
 
     @strawberry.field(
-        description="Counts by grade and state from owners that share findings in aggregate."
+        description="Counts by grade and state from owners that share findings in aggregate, "
+        "each rounded (see `roundedTo`)."
     )
     async def finding_aggregates(
         self, info: strawberry.Info[Context, None], process: Process = None
@@ -109,10 +109,9 @@ class FindingQueries:
                     grade=FindingGradeEnum(g.key["grade"]),
                     state=FindingStateEnum(g.key["state"]),
                     count=g.count,
+                    rounded_to=g.rounded_to,
                 )
                 for g in read.aggregates
             ],
-            suppressed=[
-                SuppressedGroups(tenant=t, groups=n) for t, n in sorted(read.suppressed.items())
-            ],
+            suppressed=[],
         )

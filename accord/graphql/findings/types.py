@@ -281,16 +281,25 @@ class FindingAggregateGroup:
     tenant: str
     grade: FindingGradeEnum
     state: FindingStateEnum
-    count: int
+    count: int = strawberry.field(
+        description="The cell's count rounded to a multiple of `roundedTo` with a secret "
+        "offset per cell (the same on every read); cells rounded to 0 are not listed."
+    )
+    rounded_to: int = strawberry.field(
+        description="The agreement's minimum group size, at least 3."
+    )
 
 
 @strawberry.type
 class SuppressedGroups:
     tenant: str
-    groups: int = strawberry.field(description="Groups withheld below the minimum group size.")
+    groups: int = strawberry.field(description="Always 0: cells are rounded, not withheld.")
 
 
 @strawberry.type
 class FindingAggregates:
     groups: list[FindingAggregateGroup]
-    suppressed: list[SuppressedGroups]
+    suppressed: list[SuppressedGroups] = strawberry.field(
+        description="Always empty.",
+        deprecation_reason="Aggregate counts are rounded (see roundedTo), never withheld.",
+    )
