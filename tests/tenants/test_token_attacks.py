@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import RSAKey
 
 from accord.platform.errors import ErrorCode
 from accord.platform.runtime import Runtime
@@ -29,6 +31,8 @@ from tests.tenants.test_jwks import (
     b64,
     ec_key,
     idp,
+    name_of,
+    public_jwks,
     rsa_key,
     sign,
     trusted_issuer,
@@ -266,3 +270,41 @@ async def test_refusal_reason_is_logged_at_info(
     assert any(
         r.levelno == logging.INFO and "WRONG_AUDIENCE" in r.getMessage() for r in caplog.records
     )
+
+
+def weak_rsa_key(kid: str) -> RSAKey:
+    with pytest.warns(SecurityWarning):  # joserfc itself only warns
+        return RSAKey.generate_key(1024, parameters={"kid": kid})
+
+
+async def test_rsa_key_under_2048_bits(runtime: Runtime, idp: IdentityServer) -> None:
+    weak = weak_rsa_key("weak-1024")
+    issuer = await trusted_issuer(runtime, idp, [weak], algorithms=["RS256"], label="weak")
+    token = sign(weak, issuer.claims(), alg="RS256")
+    assert await reason_for(token, runtime) == "WEAK_KEY"
+    # The same issuer's token signed with a 2048-bit key it publishes alongside is fine.
+    strong = rsa_key("strong-2048")
+    idp.documents[name_of(issuer)] = public_jwks(weak, strong)
+    fresh = JwksCache()
+    principal = await authenticate(
+        token=sign(strong, issuer.claims(), alg="RS256"), runtime=runtime, jwks=fresh
+    )
+    assert principal.subject == issuer.member
+    with pytest.raises(Unauthenticated) as caught:
+        await authenticate(token=token, runtime=runtime, jwks=fresh)
+    assert caught.value.reason == "WEAK_KEY"
+
+
+async def test_key_published_for_encryption(runtime: Runtime, idp: IdentityServer) -> None:
+    signer = rsa_key("enc-1")
+    published = {**signer.as_dict(private=False), "use": "enc"}
+    issuer = await trusted_issuer(
+        runtime, idp, [RSAKey.import_key(published)], algorithms=["RS256"], label="enc"
+    )
+    assert idp.documents[name_of(issuer)] == {"keys": [published]}
+    token = sign(signer, issuer.claims(), alg="RS256")
+    assert await reason_for(token, runtime) == "KEY_USE_MISMATCH"
+    # Published for signing, the same key verifies the same token.
+    idp.documents[name_of(issuer)] = {"keys": [{**published, "use": "sig"}]}
+    principal = await authenticate(token=token, runtime=runtime, jwks=JwksCache())
+    assert principal.subject == issuer.member
