@@ -173,7 +173,8 @@ def demo(
             if not serve_after:
                 return
             err.print(
-                f"\nOpen [bold]http://{h}:{p}/graphql[/bold] (GraphiQL) — try "
+                f"\nOpen [bold]http://{h}:{p}/graphql[/bold] (GraphiQL) — with a token below "
+                "as `Authorization: Bearer …`, try "
                 "`{ tenants { slug legalName store region status } }`\n"
                 f"Store health: http://{h}:{p}/readyz    Stop with Ctrl+C.\n"
                 f"Tokens (12 h) for one person per partner: {tokens}/<tenant>-<person>.jwt\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from accord.app import create_app
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
+from accord.tenants import service as tenant_service
+from accord.tenants.identity.devissuer import mint_token, register_dev_issuer
 from tests.conftest import SECOND_STORE, TenantFactory
 
 
@@ -52,11 +55,22 @@ async def test_readyz_names_an_unreachable_store(
     assert body["stores"]["home"]["status"] == "ok"
 
 
-async def test_graphql_lists_tenants(client: httpx.AsyncClient, make_tenant: TenantFactory) -> None:
+async def test_graphql_lists_tenants_to_a_signed_in_caller_only(
+    client: httpx.AsyncClient, runtime: Runtime, settings: Settings, make_tenant: TenantFactory
+) -> None:
     tenant = await make_tenant(SECOND_STORE, label="gql")
+    query = {"query": "{ tenants { slug legalName jurisdiction store region status } }"}
+    anonymous = (await client.post("/graphql", json=query)).json()
+    assert anonymous["data"] is None
+    assert [e["extensions"]["code"] for e in anonymous["errors"]] == ["UNAUTHENTICATED"]
+    async with runtime.control_session() as session:
+        await tenant_service.add_member(
+            session=session, tenant=tenant, subject="vic", display_name="Vic", roles=["viewer"]
+        )
+        await register_dev_issuer(session=session, tenant=tenant, settings=settings)
+    token = mint_token(tenant.slug, "vic", ttl=timedelta(minutes=10), settings=settings)
     response = await client.post(
-        "/graphql",
-        json={"query": "{ tenants { slug legalName jurisdiction store region status } }"},
+        "/graphql", json=query, headers={"authorization": f"Bearer {token}"}
     )
     assert response.status_code == 200
     body = response.json()

@@ -241,9 +241,15 @@ def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
                 time.sleep(0.3)
         assert ready is not None and ready.status_code == 200, "demo did not come up in 90 s"
         assert set(ready.json()["stores"]) == {"eu-central", "us-east"}
+        # Northwind's quality manager, with the token the demo handed out: the partner list
+        # is for signed-in callers only.
+        token = (
+            tmp_path / "data" / "demo" / "demo-tokens" / "northwind-anna.keller.jwt"
+        ).read_text()
         response = httpx.post(
             f"http://127.0.0.1:{port}/graphql",
             json={"query": "{ tenants { slug store region } }"},
+            headers={"authorization": f"Bearer {token}"},
             timeout=10,
         )
         tenants = {t["slug"]: t for t in response.json()["data"]["tenants"]}
@@ -254,11 +260,8 @@ def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
             f"http://127.0.0.1:{port}/graphql", headers={"accept": "text/html"}, timeout=5
         )
         assert page.status_code == 200 and "graphiql" in page.text.lower()
-        # Northwind's quality manager, with the token the demo handed out, sees its own
-        # findings and globex's (us-east, full agreement, RACI process) in one listing.
-        token = (
-            tmp_path / "data" / "demo" / "demo-tokens" / "northwind-anna.keller.jwt"
-        ).read_text()
+        # The same person sees its own findings and globex's (us-east, full agreement, RACI
+        # process) in one listing.
         listing = httpx.post(
             f"http://127.0.0.1:{port}/graphql",
             json={"query": TRY_QUERY.replace("first: 10", "first: 100")},

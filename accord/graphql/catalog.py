@@ -60,6 +60,7 @@ class ClauseType:
 class CatalogQueries:
     @strawberry.field(description="The standards of the catalog.")
     async def standards(self, info: strawberry.Info[Context, None]) -> list[StandardType]:
+        require_principal(info.context)
         async with info.context.runtime.control_session() as session:
             standards = await catalog_service.list_standards(session=session)
         return [StandardType.from_model(s) for s in standards]

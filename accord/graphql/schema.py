@@ -1,7 +1,7 @@
 """The GraphQL schema of the gateway: each concept's queries merged into one ``Query``.
 
-Resolvers call services; they never write SQL. Public without a sign-in: ``tenants`` and
-``standards``; everything else answers UNAUTHENTICATED to an anonymous caller.
+Resolvers call services; they never write SQL. Nothing is public: every root field answers
+UNAUTHENTICATED to an anonymous caller (``accord.graphql.auth.PUBLIC_FIELDS``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from accord.graphql.audits.mutations.raise_finding import (
 )
 from accord.graphql.audits.mutations.team import AddAuditTeamMemberPayload, add_audit_team_member
 from accord.graphql.audits.mutations.verify import VerifyAuditFindingPayload, verify_audit_finding
+from accord.graphql.auth import SignedInOnly
 from accord.graphql.capas.mutations import CapaMutations
 from accord.graphql.capas.queries import CapaCoverageQueries
 from accord.graphql.catalog import CatalogQueries
@@ -149,7 +150,7 @@ def schema_for(*, production: bool) -> AccordSchema:
         mutation=Mutation,
         subscription=Subscription,
         types=[FindingType],
-        extensions=[*limit_extensions(production=production), errors],
+        extensions=[*limit_extensions(production=production), SignedInOnly, errors],
         config=StrawberryConfig(scalar_map=RECORD_SCALARS),
     )
     declare_limits(built._schema)

@@ -1,4 +1,4 @@
-"""Tenants (public: the partner network) and ``me`` (the signed-in principal)."""
+"""Tenants (the partner network, to signed-in callers) and ``me`` (the signed-in principal)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,7 @@ class PrincipalType:
 class TenantQueries:
     @strawberry.field(description="The partner organisations of this network.")
     async def tenants(self, info: strawberry.Info[Context, None]) -> list[TenantType]:
+        require_principal(info.context)
         runtime = info.context.runtime
         async with runtime.control_session() as session:
             tenants = await tenant_service.list_tenants(session=session)

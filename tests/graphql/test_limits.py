@@ -44,8 +44,8 @@ async def test_alias_overloading_is_refused(api: Api) -> None:
 
 
 async def test_a_few_aliases_are_fine(api: Api) -> None:
-    body = await api.post("{ a: tenants { slug } b: tenants { slug } }")
-    assert "errors" not in body
+    body = await api.post("{ a: __typename b: __typename }")
+    assert body == {"data": {"a": "Query", "b": "Query"}}
 
 
 async def test_a_batch_of_operations_is_refused_with_a_code(api: Api) -> None:
