@@ -51,7 +51,10 @@ class TrustedKey:
     source: str
 
     def valid_at(self, at: datetime) -> bool:
-        return self.not_before <= at and (self.not_after is None or at < self.not_after)
+        """Whether the key could sign at ``at``, a signature's ``iat``: whole seconds, so
+        the window opens at the second the key was registered in."""
+        opens = self.not_before.replace(microsecond=0)
+        return opens <= at and (self.not_after is None or at < self.not_after)
 
     def window(self) -> str:
         until = "not revoked" if self.not_after is None else f"until {self.not_after.isoformat()}"
