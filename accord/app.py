@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from accord.compliance.catalog.service import sync_catalog
 from accord.graphql.app import AccordGraphQL, refusal
 from accord.graphql.cursors import CursorSigner, cursor_key
+from accord.graphql.ide import ide_routes
 from accord.graphql.limits import MAX_BODY_BYTES
 from accord.graphql.ratelimit import RateLimit, TenantRateLimiter
 from accord.platform.errors import AccordError
@@ -151,6 +152,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *(ide_routes() if settings.env != "prod" else []),
         ],
         lifespan=lifespan,
     )

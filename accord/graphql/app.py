@@ -15,6 +15,7 @@ from strawberry.asgi import GraphQL
 
 from accord.graphql.context import Context, build_context, request_id_from
 from accord.graphql.cursors import CursorSigner
+from accord.graphql.ide import ide_page
 from accord.graphql.input_limits import json_depth_exceeds
 from accord.graphql.limits import MAX_JSON_DEPTH
 from accord.graphql.schema import schema_for
@@ -49,6 +50,10 @@ class AccordGraphQL(GraphQL[Context, None]):
         )
         self._runtime_of = runtime_of
         self._cursors = cursors
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # GraphiQL from installed packages, not strawberry's page of CDN scripts.
+        return ide_page()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """As strawberry's, but a request refused before execution (bad JSON, a batch, a

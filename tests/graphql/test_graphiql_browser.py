@@ -1,0 +1,144 @@
+"""GraphiQL in headless chromium with no network but loopback: it renders and runs a query.
+
+Debian's chromium (``/usr/bin/chromium``) is driven by Playwright's Python package; no
+browser is downloaded. Every request to a host other than 127.0.0.1 is aborted and recorded,
+so a page that still needed a CDN would stay on "Loading…" and the test would say which URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+import uvicorn
+
+from accord.app import create_app
+from accord.platform.runtime import Runtime
+from accord.platform.settings import Settings
+from accord.tenants import service as tenant_service
+from accord.tenants.identity.devissuer import mint_token, register_dev_issuer
+from tests.conftest import TenantFactory
+
+CHROMIUM = Path(os.environ.get("ACCORD_TEST_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(os.environ.get("ACCORD_TEST_ARTIFACTS", ".accord/test-artifacts"))
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason=f"{CHROMIUM} is missing (apt-get install chromium); CI installs it and never skips",
+)
+
+
+async def _serve(settings: Settings, runtime: Runtime) -> AsyncIterator[str]:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, runtime=runtime),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(1000):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def base_url(settings: Settings, runtime: Runtime) -> AsyncIterator[str]:
+    async for url in _serve(settings, runtime):
+        yield url
+
+
+async def test_the_page_names_no_other_host_and_its_assets_are_served(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        page = await client.get("/graphql", headers={"accept": "text/html"})
+        assert page.status_code == 200
+        assert "http" not in page.text.replace(base_url, "")  # no absolute URL to elsewhere
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        for name in ("graphiql.min.js", "react.production.min.js", "start.js"):
+            asset = await client.get(f"/graphql/ide/{name}")
+            assert asset.status_code == 200 and asset.headers["content-type"].startswith(
+                "text/javascript"
+            )
+        assert (await client.get("/graphql/ide/../../pyproject.toml")).status_code == 404
+        assert (await client.get("/graphql/ide/views.py")).status_code == 404
+
+
+async def test_graphiql_renders_offline_and_runs_a_query(
+    base_url: str, settings: Settings, runtime: Runtime, make_tenant: TenantFactory
+) -> None:
+    from playwright.async_api import Route, async_playwright
+
+    tenant = await make_tenant(label="ide")
+    async with runtime.control_session() as session:
+        await tenant_service.add_member(
+            session=session,
+            tenant=tenant,
+            subject="anna.keller",
+            display_name="Anna Keller",
+            roles=("quality_manager",),
+        )
+        await register_dev_issuer(session=session, tenant=tenant, settings=settings)
+    token = mint_token(tenant.slug, "anna.keller", ttl=timedelta(minutes=10), settings=settings)
+
+    blocked: list[str] = []
+
+    async def loopback_only(route: Route) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            await route.continue_()
+        else:
+            blocked.append(route.request.url)
+            await route.abort()
+
+    query = "{ me { tenant subject } }"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 800})
+            await context.route("**/*", loopback_only)
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on(
+                "console",
+                lambda msg: errors.append(msg.text) if msg.type == "error" else None,
+            )
+            await page.goto(f"{base_url}/graphql#query={quote(query)}")
+            try:
+                await page.wait_for_selector(".graphiql-execute-button", timeout=15_000)
+            except Exception:
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(ARTIFACTS / "graphiql-not-rendered.png"))
+                raise AssertionError(
+                    f"GraphiQL did not render; blocked {blocked}, errors {errors}"
+                ) from None
+            await page.get_by_text("Headers", exact=True).click()
+            headers = page.locator(".graphiql-editor-tool .CodeMirror").last
+            await headers.click()
+            await page.keyboard.type(f'{{"authorization": "Bearer {token}"}}')
+            await page.locator(".graphiql-execute-button").click()
+            result = page.locator(".result-window")
+            await result.get_by_text(tenant.slug).wait_for(timeout=15_000)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "graphiql.png"))
+            text = await result.inner_text()
+        finally:
+            await browser.close()
+
+    assert blocked == []
+    assert errors == []
+    assert '"subject": "anna.keller"' in text
