@@ -53,6 +53,67 @@ PROCESS = f"supplier-quality-{secrets.token_hex(3)}"
 
 # ------------------------------------------------------------------ the declared fields
 
+#: What a ``summary`` reader may see, written out here rather than taken from
+#: ``sharing/fields.py``: a column whitelisted there by mistake fails against this list.
+_RECORD = {"id", "created_at", "updated_at"}
+SUMMARY_READER_SEES: dict[str, set[str]] = {
+    "finding": _RECORD
+    | {"reference", "audit_id", "grade", "severity", "clause_keys", "state", "raised_at"}
+    | {"response_due_at", "verification_result", "verified_at", "reopened_at", "closed_at"},
+    "capa": _RECORD
+    | {"reference", "clause_keys", "root_cause_method", "state", "effectiveness_due_at"}
+    | {"effectiveness_verifier_tenant", "effectiveness_result", "effectiveness_checked_at"}
+    | {"closed_at"},
+    "audit": _RECORD
+    | {"type", "clause_keys", "lead_tenant", "audited_tenant", "window_start", "window_end"}
+    | {"status"},
+    "evidence": _RECORD
+    | {"finding_id", "capa_id", "media_type", "size_bytes", "captured_at", "uploaded_at"}
+    | {"clause_keys"},
+    "management_review": _RECORD
+    | {"period_start", "period_end", "standards", "status", "revision", "previous_id"}
+    | {"frozen_at", "approved_at"},
+    "kpi": _RECORD
+    | {"key", "unit", "direction", "target", "warning_threshold", "breach_threshold"}
+    | {"standards", "clause_keys"},
+    "risk": _RECORD
+    | {"reference", "likelihood", "impact", "score", "treatment", "status", "clause_keys"},
+    "incident": _RECORD
+    | {"reference", "severity", "occurred_at", "detected_at", "reported_at", "status"},
+}
+#: Columns a ``summary`` reader of a finding must never see: its prose, its people, the
+#: owner's provenance and evidence hashes.
+NEVER_IN_A_FINDING_SUMMARY = {
+    "title",
+    "criteria",
+    "condition",
+    "cause",
+    "response",
+    "reopened_reason",
+    "raised_by",
+    "owner",
+    "verified_by",
+    "reopened_by",
+    "closed_by",
+    "created_by",
+    "updated_by",
+    "source_system",
+    "external_id",
+    "fetched_at",
+    "content_hash",
+    "deleted_at",
+}
+
+
+@pytest.mark.parametrize("record_type", sorted(SUMMARY_READER_SEES))
+def test_the_summary_whitelist_is_what_a_summary_reader_may_see(record_type: str) -> None:
+    assert set(SUMMARY_FIELDS[record_type]) == SUMMARY_READER_SEES[record_type]
+
+
+def test_no_prose_people_or_provenance_on_the_finding_whitelist() -> None:
+    assert not NEVER_IN_A_FINDING_SUMMARY & SUMMARY_FIELDS["finding"]
+
+
 #: The noun a column name ends with, when it says the column is personal, free text or
 #: evidence whatever the model: an independent check on the declared lists.
 PERSONAL_NOUNS = {"by", "owner", "subject", "signatories"}
@@ -257,7 +318,8 @@ async def test_each_owner_at_its_level_and_each_grantor_logs_the_read(
     assert len(by_owner[md]) == 2
     for record in by_owner[md]:
         assert record["level"] == "summary"
-        assert set(record["fields"]) == SUMMARY_FIELDS["finding"]
+        assert set(record["fields"]) == SUMMARY_READER_SEES["finding"]
+        assert not NEVER_IN_A_FINDING_SUMMARY & set(record["fields"])
         assert record["fields"]["grade"] == "minor_nonconformity"
     # initech (aggregate, minimum 3): each cell rounded to a multiple of 3 with its own
     # secret offset. 3 major/open are 3 whatever the offset; the single observation is

@@ -23,7 +23,7 @@ from sqlalchemy import delete, insert, select, update
 
 from accord.compliance.findings.models import Finding
 from accord.compliance.incidents.models import IncidentReport
-from accord.compliance.sharing.fields import AGGREGATE_DIMENSIONS, SUMMARY_FIELDS
+from accord.compliance.sharing.fields import AGGREGATE_DIMENSIONS
 from accord.compliance.sharing.reads import SharedRead, read_records
 from accord.compliance.sharing.registry import table_for
 from accord.platform.runtime import Runtime
@@ -35,7 +35,11 @@ from accord.policies.vocab import Letter
 from accord.tenants.agreements.models import Agreement
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_sharing_reads import raise_findings, report_incidents
+from tests.compliance.test_sharing_reads import (
+    SUMMARY_READER_SEES,
+    raise_findings,
+    report_incidents,
+)
 from tests.conftest import SECOND_STORE, unique_slug
 
 POOL = 4
@@ -284,7 +288,8 @@ def check(read: SharedRead, case: Case, pool: Pool) -> None:
         level, _ = want[r["owner"]]
         assert r["level"] == level != "aggregate"
         assert r["record_type"] == case.record_type
-        assert set(r["fields"]) == (every if level == "full" else SUMMARY_FIELDS[case.record_type])
+        shown = every if level == "full" else SUMMARY_READER_SEES[case.record_type]
+        assert set(r["fields"]) == shown
         assert r["fields"]["id"] in pool.rows[(r["owner"], case.record_type)]
     for owner, (level, candidates) in want.items():
         rows = pool.rows[(owner, case.record_type)]
