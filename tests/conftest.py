@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from accord.compliance.catalog.service import sync_catalog
+from accord.platform import clock
 from accord.platform.db import ensure_database, quote_ident
 from accord.platform.migrations.runner import lock_shared_objects
 from accord.platform.runtime import Runtime, open_runtime
@@ -134,3 +136,13 @@ def make_tenant(runtime: Runtime) -> TenantFactory:
         )
 
     return make
+
+
+@pytest.fixture
+def fixed_clock(request: pytest.FixtureRequest) -> Iterator[clock.FixedClock]:
+    """The product's clock standing still for one test: at ``request.param`` when the test
+    is parametrized indirectly with an aware datetime, else at a fixed instant."""
+    at = getattr(request, "param", datetime(2026, 11, 16, 9, 30, tzinfo=UTC))
+    with clock.use(clock.FixedClock(at)) as fixed:
+        assert isinstance(fixed, clock.FixedClock)
+        yield fixed

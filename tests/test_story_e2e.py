@@ -35,7 +35,7 @@ from accord.tenants.agreements.access import read_access_log
 from accord.tenants.identity.member_keys import published_key_set
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_findings import TODAY, evidence_input
+from tests.compliance.test_findings import evidence_input
 from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
 
@@ -64,6 +64,7 @@ from tests.graphql.test_reviews_http import (
     sign,
     sign_in,
 )
+from tests.timing import today
 
 CREATE_CAPA = """
 mutation($input: CreateCapaInput!) {
@@ -253,8 +254,8 @@ async def test_the_whole_story_through_http(api: Api, story: Story, tmp_path: Pa
             "title": "Joint audit of the Dayton plant",
             "scope": "Purchasing and operational control",
             "clauseKeys": ["iso9001:2015/8.4", "iso14001:2015/8.1"],
-            "windowStart": str(TODAY - timedelta(days=1)),
-            "windowEnd": str(TODAY + timedelta(days=5)),
+            "windowStart": str(today() - timedelta(days=1)),
+            "windowEnd": str(today() + timedelta(days=5)),
             "status": "IN_PROGRESS",
             "protocol": {"process": s.quality, "requiredEvidenceTypes": ["application/pdf"]},
         },
@@ -353,13 +354,13 @@ async def test_the_whole_story_through_http(api: Api, story: Story, tmp_path: Pa
                     "title": "Migrate the supplier scorecard report",
                     "owner": "li",
                     "ownerTenant": gx,
-                    "dueAt": str(TODAY + timedelta(days=20)),
+                    "dueAt": str(today() + timedelta(days=20)),
                 },
                 {
                     "title": "Add supplier monitoring to the cutover checklist",
                     "owner": "li",
                     "ownerTenant": gx,
-                    "dueAt": str(TODAY + timedelta(days=30)),
+                    "dueAt": str(today() + timedelta(days=30)),
                 },
             ],
         },
@@ -471,15 +472,15 @@ async def test_the_whole_story_through_http(api: Api, story: Story, tmp_path: Pa
             input={
                 "process": s.review,
                 "title": "Network management review Q4",
-                "periodStart": str(TODAY - timedelta(days=90)),
-                "periodEnd": str(TODAY),
+                "periodStart": str(today() - timedelta(days=90)),
+                "periodEnd": str(today()),
                 "standards": ["iso9001:2015", "iso14001:2015"],
                 "minutes": "Joint audit at globex: one major nonconformity, closed after CAPA.",
                 "decisions": [
                     {
                         "text": "Monthly supplier scorecards across the network",
                         "owner": f"user:{nw}/maria",
-                        "dueAt": str(TODAY + timedelta(days=60)),
+                        "dueAt": str(today() + timedelta(days=60)),
                     }
                 ],
             },

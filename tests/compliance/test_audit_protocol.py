@@ -47,7 +47,6 @@ from accord.tenants.sessions import tenant_session
 from tests.compliance.test_audits import audit_input
 from tests.compliance.test_findings import (
     RECORD_TABLES,
-    TODAY,
     capa_input,
     events,
     evidence_input,
@@ -55,6 +54,7 @@ from tests.compliance.test_findings import (
     ref,
 )
 from tests.conftest import TenantFactory, unique_slug
+from tests.timing import today
 
 LEAD_TENANT, OBSERVER_TENANT = "northwind", "meridian"
 LEAD = "user:northwind/maria.schulz"
@@ -338,10 +338,10 @@ async def test_a_protocol_is_agreed_once(runtime: Runtime, tenant: Tenant) -> No
         ({"tenant": LEAD_TENANT, "role": "auditee_representative"}, "REPRESENTATIVE_NOT_AUDITEE",
          "tenant"),
         ({"tenant": "AUDITED", "role": "auditor"}, "AUDITOR_IS_AUDITEE", "tenant"),
-        ({"tenant": OBSERVER_TENANT, "role": "observer", "valid_until": TODAY + timedelta(days=9)},
-         "MEMBERSHIP_OUTSIDE_WINDOW", "valid_until"),
-        ({"tenant": OBSERVER_TENANT, "role": "observer", "valid_from": TODAY - timedelta(days=9)},
-         "MEMBERSHIP_OUTSIDE_WINDOW", "valid_from"),
+        ({"tenant": OBSERVER_TENANT, "role": "observer",
+          "valid_until": today() + timedelta(days=9)}, "MEMBERSHIP_OUTSIDE_WINDOW", "valid_until"),
+        ({"tenant": OBSERVER_TENANT, "role": "observer",
+          "valid_from": today() - timedelta(days=9)}, "MEMBERSHIP_OUTSIDE_WINDOW", "valid_from"),
     ],
     ids=["lead-elsewhere", "rep-elsewhere", "self-auditing", "after-window", "before-window"],
 )  # fmt: skip
@@ -408,9 +408,9 @@ def test_membership_runs_inside_the_window_only() -> None:
         ("REP", None, "RAISER_IS_AUDITEE"),
         (OUTSIDER, None, "NOT_ON_TEAM"),
         ("user:anna.keller", None, "ACTOR_WITHOUT_TENANT"),
-        ("user:northwind/old.hand", {"valid_until": TODAY - timedelta(days=1)},
+        ("user:northwind/old.hand", {"valid_until": today() - timedelta(days=1)},
          "MEMBERSHIP_EXPIRED"),
-        ("user:northwind/late.comer", {"valid_from": TODAY + timedelta(days=1)},
+        ("user:northwind/late.comer", {"valid_from": today() + timedelta(days=1)},
          "MEMBERSHIP_NOT_STARTED"),
     ],
     ids=["observer", "auditee", "outsider", "no-tenant", "expired", "not-started"],
@@ -449,8 +449,8 @@ async def test_a_team_whose_window_has_passed_raises_nothing(
         runtime,
         tenant,
         terms={},
-        window_start=TODAY - timedelta(days=30),
-        window_end=TODAY - timedelta(days=28),
+        window_start=today() - timedelta(days=30),
+        window_end=today() - timedelta(days=28),
     )
 
     async def raise_it(session: AsyncSession) -> object:
@@ -467,7 +467,7 @@ async def test_a_team_whose_window_has_passed_raises_nothing(
         record=("audit", audit_id),
         attempt="raise_finding",
     )
-    assert str(TODAY - timedelta(days=28)) in refusal.message
+    assert str(today() - timedelta(days=28)) in refusal.message
 
 
 async def test_raising_starts_the_protocol_clock(runtime: Runtime, tenant: Tenant) -> None:
@@ -609,7 +609,7 @@ async def test_the_closing_protocol_from_raising_to_reopening(
     async with tenant_session(runtime, tenant.slug) as session:
         clock = await session.get(FindingDeadline, fid)
         log = await events(session, fid)
-    assert clock is not None and clock.recheck_due_at == TODAY + timedelta(days=90)
+    assert clock is not None and clock.recheck_due_at == today() + timedelta(days=90)
     assert log[-1].change["recheck_due_at"] == clock.recheck_due_at.isoformat()
 
     reopen = FindingState.REOPENED
@@ -619,7 +619,7 @@ async def test_the_closing_protocol_from_raising_to_reopening(
         transition_call(fid, reopen, qm, **why), Forbidden, "AUDITEE_CANNOT_VERIFY", qm, "reopen"
     )
     reopened = await step(runtime, tenant, fid, reopen, LEAD, **why)
-    assert reopened.response_due_at == TODAY + timedelta(days=14)
+    assert reopened.response_due_at == today() + timedelta(days=14)
     async with tenant_session(runtime, tenant.slug) as session:
         log = await events(session, fid)
         assert (await verify_chain(session)).ok
@@ -697,7 +697,7 @@ async def test_overdue_findings_are_flagged_once_and_the_accountable_is_notified
     )
 
     async with tenant_session(runtime, own.slug) as session:
-        flags = await protocol.flag_overdue(session=session, today=TODAY)
+        flags = await protocol.flag_overdue(session=session, today=today())
     assert {(f.finding_id, f.kind, f.recipient) for f in flags} == {
         (late, OverdueKind.RESPONSE, LEAD),
         (late, OverdueKind.CAPA_PLAN, LEAD),
@@ -708,7 +708,7 @@ async def test_overdue_findings_are_flagged_once_and_the_accountable_is_notified
         log = await events(session, late)
         before = await watched(session), await last_seq(session)
         assert await notices(session, fresh) == [] and await notices(session, untouched) == []
-    assert clock is not None and clock.overdue_since == TODAY
+    assert clock is not None and clock.overdue_since == today()
     assert sorted(clock.overdue_kinds) == ["capa_plan_overdue", "response_overdue"]
     assert [(n.kind, n.recipient_tenant, n.recipient) for n in sent] == [
         ("capa_plan_overdue", LEAD_TENANT, LEAD),
@@ -723,33 +723,33 @@ async def test_overdue_findings_are_flagged_once_and_the_accountable_is_notified
 
     # Idempotent: the same day again changes nothing at all.
     async with tenant_session(runtime, own.slug) as session:
-        assert await protocol.flag_overdue(session=session, today=TODAY) == []
+        assert await protocol.flag_overdue(session=session, today=today()) == []
     async with tenant_session(runtime, own.slug) as session:
         assert (await watched(session), await last_seq(session)) == before
 
     # The response comes in: only the CAPA plan stays overdue; the response flag clears.
     await step(runtime, own, late, FindingState.RESPONDED, auditee(own), response="Late.")
     async with tenant_session(runtime, own.slug) as session:
-        assert await protocol.flag_overdue(session=session, today=TODAY) == []
+        assert await protocol.flag_overdue(session=session, today=today()) == []
     async with tenant_session(runtime, own.slug) as session:
         clock = await session.get(FindingDeadline, late)
         log = await events(session, late)
         assert (await verify_chain(session)).ok
     assert clock is not None and clock.overdue_kinds == ["capa_plan_overdue"]
-    assert clock.overdue_since == TODAY
+    assert clock.overdue_since == today()
     assert log[-1].action == "finding.overdue_cleared"
     assert log[-1].change["kinds"] == ["response_overdue"]
 
     # The scheduled command flags across tenants; named tenants only here.
     run = await flag_overdue_everywhere(
-        runtime, today=TODAY + timedelta(days=30), tenants=[own.slug]
+        runtime, today=today() + timedelta(days=30), tenants=[own.slug]
     )
     assert run.failed == {}
     assert {(f.finding_id, f.kind) for f in run.flagged[own.slug]} == {
         (fresh, OverdueKind.RESPONSE),
         (fresh, OverdueKind.CAPA_PLAN),
     }
-    missing = await flag_overdue_everywhere(runtime, today=TODAY, tenants=["tst_no_such_tenant"])
+    missing = await flag_overdue_everywhere(runtime, today=today(), tenants=["tst_no_such_tenant"])
     assert list(missing.failed) == ["tst_no_such_tenant"]
 
 

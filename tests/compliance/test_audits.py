@@ -36,13 +36,13 @@ from tests.compliance.test_findings import (
     ACTOR,
     AUDITOR,
     RECORD_TABLES,
-    TODAY,
     action_input,
     assert_refused,
     events,
     finding_input,
 )
 from tests.conftest import TenantFactory, unique_slug
+from tests.timing import today
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,8 +70,8 @@ def audit_input(**overrides: Any) -> dict[str, Any]:
         "clause_keys": ["iso9001:2015/8.4", "iso14001:2015/8.1"],
         "lead_tenant": "northwind",
         "audited_tenant": "globex",
-        "window_start": TODAY - timedelta(days=3),
-        "window_end": TODAY + timedelta(days=1),
+        "window_start": today() - timedelta(days=3),
+        "window_end": today() + timedelta(days=1),
     }
     values.update(overrides)
     return values
@@ -106,7 +106,7 @@ def bad(override: dict[str, Any], reason: str, field: str, name: str) -> Any:
 @pytest.mark.parametrize(
     ("override", "reason", "field"),
     [
-        bad({"window_end": TODAY - timedelta(days=9)}, "WINDOW_INVERTED", "window_end", "window"),
+        bad({"window_end": today() - timedelta(days=9)}, "WINDOW_INVERTED", "window_end", "window"),
         bad({"clause_keys": []}, "CLAUSES_REQUIRED", "clause_keys", "no-clauses"),
         bad({"clause_keys": ["iso9001:2015/8.44"]}, "UNKNOWN_CLAUSE", "clause_keys", "clause"),
         bad({"lead_tenant": "North Wind"}, "BAD_TENANT", "lead_tenant", "bad-slug"),
@@ -150,12 +150,12 @@ async def test_team_members_of_several_tenants_and_one_lead(
     }
     assert Counter(e.action for e in log)["audit.team_member_added"] == 4
 
-    yesterday = TODAY - timedelta(days=1)
+    yesterday = today() - timedelta(days=1)
     cases = [
         ({**lead, "subject": "user:other"}, Conflict, "LEAD_AUDITOR_EXISTS", "role"),
         ({**lead, "role": "auditor", "subject": "user:jonas.weber"},
          Conflict, "TEAM_MEMBER_EXISTS", "subject"),
-        ({**lead, "role": "observer", "valid_from": TODAY, "valid_until": yesterday},
+        ({**lead, "role": "observer", "valid_from": today(), "valid_until": yesterday},
          BadInput, "VALIDITY_INVERTED", "valid_until"),
         ({**lead, "role": "observer", "tenant": "Meridian"}, BadInput, "BAD_TENANT", "tenant"),
     ]  # fmt: skip
@@ -405,17 +405,17 @@ async def test_joint_audit_at_globex_story(runtime: Runtime, make_tenant: Tenant
                         title="Re-evaluate the three suppliers",
                         owner=li,
                         owner_tenant=globex.slug,
-                        due_at=TODAY - timedelta(days=4),
+                        due_at=today() - timedelta(days=4),
                     ),
                     action_input(
                         title="Add a review date to the vendor master",
                         owner="user:tom.harris",
                         owner_tenant=globex.slug,
-                        due_at=TODAY + timedelta(days=30),
+                        due_at=today() + timedelta(days=30),
                     ),
                 ],
                 "effectiveness": {
-                    "due_at": TODAY + timedelta(days=120),
+                    "due_at": today() + timedelta(days=120),
                     "verifier": {"subject": maria, "tenant": northwind},
                 },
             },
@@ -428,7 +428,7 @@ async def test_joint_audit_at_globex_story(runtime: Runtime, make_tenant: Tenant
         )
 
     async with tenant_session(runtime, globex.slug) as session:
-        (overdue,) = await analysis.find_overdue(session=session, today=TODAY)
+        (overdue,) = await analysis.find_overdue(session=session, today=today())
         hs_edge = MappingEdge(
             "iso9001:2015/8.4",
             "iso14001:2015/8.1",

@@ -43,7 +43,6 @@ from tests.compliance.test_findings import (
     ACTOR,
     AUDITOR,
     RAISED,
-    TODAY,
     action_input,
     assert_refused,
     capa_input,
@@ -51,6 +50,7 @@ from tests.compliance.test_findings import (
     finding_input,
 )
 from tests.conftest import unique_slug
+from tests.timing import today
 
 FIVE_WHYS = {
     "method": "five_whys",
@@ -115,7 +115,7 @@ async def test_a_capa_links_its_findings_and_actions_and_logs_one_event(
         root_cause=FIVE_WHYS,
         containment="Quarantine lots from the three suppliers.",
         actions=[action_input(), action_input(title="Add review dates", owner="user:tom.h")],
-        effectiveness={"due_at": TODAY + timedelta(days=90), "verifier": VERIFIER},
+        effectiveness={"due_at": today() + timedelta(days=90), "verifier": VERIFIER},
     )
     async with tenant_session(runtime, tenant.slug) as session:
         capa = await capa_service.create_capa(session=session, data=data, actor=ACTOR)
@@ -160,7 +160,7 @@ BAD_CAPAS = [
     bad({"finding_ids": [uuid.uuid4()]}, "UNKNOWN_FINDING", "finding_ids", "unknown-finding"),
     bad({"clause_keys": ["iso14001:2015/77"]}, "UNKNOWN_CLAUSE", "clause_keys", "unknown-clause"),
     bad(
-        {"effectiveness": {"due_at": TODAY, "verifier": {"subject": "u", "tenant": "globex"}}},
+        {"effectiveness": {"due_at": today(), "verifier": {"subject": "u", "tenant": "globex"}}},
         "VERIFIER_NOT_INDEPENDENT",
         "effectiveness.verifier.tenant",
         "verifier-owns-actions",
@@ -249,7 +249,7 @@ async def test_adding_and_completing_actions(runtime: Runtime, tenant: Tenant) -
 async def test_bad_actions_are_refused(
     runtime: Runtime, tenant: Tenant, override: dict[str, Any], reason: str, field: str
 ) -> None:
-    plan = {"due_at": TODAY + timedelta(days=60), "verifier": VERIFIER}
+    plan = {"due_at": today() + timedelta(days=60), "verifier": VERIFIER}
     capa_id = await new_capa(runtime, tenant.slug, effectiveness=plan)
 
     async def attempt(session: AsyncSession) -> object:
@@ -407,7 +407,7 @@ async def satisfy(session: AsyncSession, capa: Capa, guard: CapaGuard) -> None:
             await lifecycle.plan_effectiveness_check(
                 session=session,
                 capa=capa,
-                plan={"due_at": TODAY + timedelta(days=90), "verifier": VERIFIER},
+                plan={"due_at": today() + timedelta(days=90), "verifier": VERIFIER},
                 actor=ACTOR,
             )
         case CapaGuard.EFFECTIVE | CapaGuard.NOT_EFFECTIVE:
@@ -519,7 +519,7 @@ async def test_effectiveness_is_recorded_only_during_the_check(
 def _action(due_in_days: int, done: bool = False) -> CapaAction:
     return CapaAction(
         id=uuid.uuid4(),
-        due_at=TODAY + timedelta(days=due_in_days),
+        due_at=today() + timedelta(days=due_in_days),
         status=ActionStatus.DONE if done else ActionStatus.OPEN,
     )
 
@@ -533,24 +533,24 @@ def _capa(**values: Any) -> Capa:
 def test_overdue_names_late_open_actions_and_a_late_effectiveness_check() -> None:
     late, done_late, due_today, future = _action(-3), _action(-9, True), _action(0), _action(5)
     report = analysis.overdue(
-        capa=_capa(effectiveness_due_at=TODAY - timedelta(days=1)),
+        capa=_capa(effectiveness_due_at=today() - timedelta(days=1)),
         actions=[future, due_today, done_late, late],
-        today=TODAY,
+        today=today(),
     )
     assert report.overdue_actions == {late.id: 3}
     assert report.effectiveness_overdue and report.is_overdue
 
     on_time = analysis.overdue(
-        capa=_capa(effectiveness_due_at=TODAY), actions=[due_today, future], today=TODAY
+        capa=_capa(effectiveness_due_at=today()), actions=[due_today, future], today=today()
     )
     assert not on_time.is_overdue
     checked = _capa(
-        effectiveness_due_at=TODAY - timedelta(days=9),
+        effectiveness_due_at=today() - timedelta(days=9),
         effectiveness_result=EffectivenessResult.EFFECTIVE,
     )
-    assert not analysis.overdue(capa=checked, actions=[], today=TODAY).effectiveness_overdue
-    closed = _capa(state=CapaState.CLOSED, effectiveness_due_at=TODAY - timedelta(days=9))
-    assert not analysis.overdue(capa=closed, actions=[], today=TODAY).is_overdue
+    assert not analysis.overdue(capa=checked, actions=[], today=today()).effectiveness_overdue
+    closed = _capa(state=CapaState.CLOSED, effectiveness_due_at=today() - timedelta(days=9))
+    assert not analysis.overdue(capa=closed, actions=[], today=today()).is_overdue
 
 
 async def test_find_overdue_reads_the_tenant(runtime: Runtime, make_tenant: Any) -> None:
@@ -564,14 +564,14 @@ async def test_find_overdue_reads_the_tenant(runtime: Runtime, make_tenant: Any)
             data=capa_input(
                 finding.id,
                 reference="CAPA-LATE",
-                actions=[action_input(due_at=TODAY - timedelta(days=2)), action_input()],
+                actions=[action_input(due_at=today() - timedelta(days=2)), action_input()],
             ),
             actor=ACTOR,
         )
         await capa_service.create_capa(
             session=session, data=capa_input(finding.id, reference="CAPA-OK"), actor=ACTOR
         )
-        (report,) = await analysis.find_overdue(session=session, today=TODAY)
+        (report,) = await analysis.find_overdue(session=session, today=today())
     assert report.capa_id == late.id and list(report.overdue_actions.values()) == [2]
     assert not report.effectiveness_overdue
 

@@ -31,7 +31,6 @@ from accord.tenants.sessions import tenant_session
 from tests.compliance.test_capa import FIVE_WHYS
 from tests.compliance.test_findings import (
     AUDITOR,
-    TODAY,
     action_input,
     assert_refused,
     capa_input,
@@ -39,6 +38,7 @@ from tests.compliance.test_findings import (
     finding_input,
 )
 from tests.conftest import unique_slug
+from tests.timing import today
 
 PARTNER = "northwind"
 KAI = f"user:{PARTNER}/kai"  # a partner's person who owns an action
@@ -319,7 +319,7 @@ async def test_only_the_planned_verifier_judges_and_only_once_due(
     async with tenant_session(runtime, tenant.slug) as session:
         capa = await capa_service.get_capa(session=session, capa_id=capa_id)
     assert capa.state is CapaState.EFFECTIVENESS_CHECK  # implemented: the check is under way
-    assert capa.effectiveness_due_at == TODAY + timedelta(days=30)
+    assert capa.effectiveness_due_at == today() + timedelta(days=30)
     assert (capa.effectiveness_verifier_subject, capa.effectiveness_verifier_tenant) == (
         "tom",
         "meridian",
@@ -327,15 +327,15 @@ async def test_only_the_planned_verifier_judges_and_only_once_due(
     replan = plan_check(capa_id, tenant, 10, "user:meridian/tom")
     await assert_refused(runtime, tenant.slug, replan, error=Conflict, reason="CHECK_UNDER_WAY")
 
-    due = TODAY + timedelta(days=30)
-    for actor, today, error, reason in (
+    due = today() + timedelta(days=30)
+    for actor, on, error, reason in (
         (of(tenant, "ops"), due, Forbidden, "OWNER_CANNOT_VERIFY"),
         ("user:meridian/ann", due, Forbidden, "NOT_THE_VERIFIER"),
         (MARIA, due, Forbidden, "NOT_THE_VERIFIER"),
         ("user:tom", due, Forbidden, "ACTOR_WITHOUT_TENANT"),
         (verifier, due - timedelta(days=1), Conflict, "EFFECTIVENESS_NOT_DUE"),
     ):
-        call = judge(capa_id, tenant, actor, today=today)
+        call = judge(capa_id, tenant, actor, today=on)
         await assert_refused(runtime, tenant.slug, call, error=error, reason=reason)
 
     await run(runtime, tenant, judge(capa_id, tenant, verifier, today=due))
@@ -360,7 +360,7 @@ async def test_not_effective_sends_the_capa_back_to_work(runtime: Runtime, tenan
     await run(runtime, tenant, complete(mine.id, of(tenant, "li")))
     await run(runtime, tenant, complete(partners.id, KAI))
     assert await state_of(runtime, tenant, capa_id) is CapaState.EFFECTIVENESS_CHECK
-    late = TODAY + timedelta(days=5)
+    late = today() + timedelta(days=5)
     await run(runtime, tenant, judge(capa_id, tenant, "meridian/tom", "not_effective", today=late))
     assert await state_of(runtime, tenant, capa_id) is CapaState.IN_PROGRESS
 

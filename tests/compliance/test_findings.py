@@ -39,11 +39,11 @@ from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
+from tests.timing import today
 
 ACTOR = "user:anna.keller"
 AUDITOR = "user:ben.okafor"
 RAISED = datetime.now(UTC) - timedelta(days=10)
-TODAY = datetime.now(UTC).date()
 RECORD_MODELS = (Audit, AuditTeamMember, Finding, Capa, CapaAction, Evidence, EventLogEntry)
 RECORD_TABLES: tuple[Table, ...] = (*(m.__table__ for m in RECORD_MODELS), capa_findings)
 
@@ -77,7 +77,7 @@ def action_input(**overrides: Any) -> dict[str, Any]:
         "title": "Re-evaluate the three suppliers",
         "owner": "user:li.wei",
         "owner_tenant": "globex",
-        "due_at": TODAY + timedelta(days=14),
+        "due_at": today() + timedelta(days=14),
     }
     values.update(overrides)
     return values

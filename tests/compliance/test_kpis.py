@@ -20,6 +20,7 @@ from accord.compliance.kpis.models import (
     Rating,
 )
 from accord.compliance.kpis.schemas import rate
+from accord.platform import clock
 from accord.platform.errors import AccordError, BadInput, Conflict
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
@@ -339,9 +340,17 @@ async def test_retargeting_checks_the_thresholds_against_the_direction(
     assert event.change["from"]["target"] == 98.0 and event.change["to"]["target"] == 99.0
 
 
+DURING_THE_WINDOW = datetime(2026, 11, 20, 8, tzinfo=UTC)
+LONG_AFTER_IT = datetime(2027, 3, 1, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "fixed_clock", [DURING_THE_WINDOW, LONG_AFTER_IT], ids=["during", "after"], indirect=True
+)
 async def test_performance_reports_the_measurements_of_the_window(
-    runtime: Runtime, make_tenant: TenantFactory
+    runtime: Runtime, make_tenant: TenantFactory, fixed_clock: clock.FixedClock
 ) -> None:
+    # Recorded now, whatever day that is: the window is decided by the records alone.
     tenant = await make_tenant(label="kpip")
     otd = await _kpi(runtime, tenant)
     ltifr = await _kpi(runtime, tenant, LTIFR)
@@ -371,3 +380,41 @@ async def test_performance_reports_the_measurements_of_the_window(
             "rating": "off_target",
         }
     ]
+
+
+async def test_a_breach_of_an_earlier_period_is_carried_over_while_it_is_open(
+    runtime: Runtime, make_tenant: TenantFactory, fixed_clock: clock.FixedClock
+) -> None:
+    tenant = await make_tenant(label="kpic")
+    otd = await _kpi(runtime, tenant)
+    async with tenant_session(runtime, tenant.slug) as session:
+        await kpi_service.record_measurement(
+            session=session, actor=ACTOR, kpi=otd, data=_month(9, 85.0)
+        )
+        [september] = await kpi_service.list_governance_items(session=session)
+
+    async def breaches(start: date, end: date) -> list[str]:
+        async with tenant_session(runtime, tenant.slug) as session:
+            results = await kpi_service.performance(
+                session=session, period_start=start, period_end=end
+            )
+        [entry] = results
+        return [item["id"] for item in entry["governance_items"]]
+
+    q3, q4 = (date(2026, 7, 1), date(2026, 9, 30)), (date(2026, 10, 1), date(2026, 12, 31))
+    assert await breaches(*q3) == [str(september.id)], "its own period"
+    assert await breaches(*q4) == [str(september.id)], "still open: carried over"
+    assert await breaches(date(2026, 6, 1), date(2026, 6, 30)) == [], "before it happened"
+
+    # Closed in January: Q4's review still had it open at the end of its period.
+    fixed_clock.set(datetime(2027, 1, 12, 10, tzinfo=UTC))
+    async with tenant_session(runtime, tenant.slug) as session:
+        [item] = await kpi_service.list_governance_items(session=session)
+        await kpi_service.close_governance_item(
+            session=session, actor=ACTOR, item=item, resolution="Carrier replaced"
+        )
+    assert await breaches(*q4) == [str(september.id)]
+    q1, q2 = (date(2027, 1, 1), date(2027, 3, 31)), (date(2027, 4, 1), date(2027, 6, 30))
+    assert await breaches(*q1) == [str(september.id)], "decided in the window"
+    assert await breaches(*q2) == [], "decided before the window"
+    assert await breaches(*q3) == [str(september.id)], "its own period keeps it"

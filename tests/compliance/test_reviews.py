@@ -32,6 +32,7 @@ from accord.compliance.reviews.models import (
 from accord.compliance.reviews.schemas import document_digest
 from accord.compliance.risks import service as risk_service
 from accord.compliance.risks.models import Risk
+from accord.platform import clock
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
@@ -294,8 +295,14 @@ async def _records_of_the_quarter(runtime: Runtime, tenant: Tenant) -> None:
     assert q3.status is ReviewStatus.FROZEN
 
 
+@pytest.mark.parametrize(
+    "fixed_clock",
+    [datetime(2026, 12, 20, 9, tzinfo=UTC), datetime(2027, 2, 3, 9, tzinfo=UTC)],
+    ids=["compiled-in-the-period", "compiled-after-it"],
+    indirect=True,
+)
 async def test_compiled_inputs_report_the_period_from_the_records(
-    runtime: Runtime, make_tenant: TenantFactory
+    runtime: Runtime, make_tenant: TenantFactory, fixed_clock: clock.FixedClock
 ) -> None:
     tenant = await make_tenant(label="revin")
     await _records_of_the_quarter(runtime, tenant)

@@ -28,11 +28,12 @@ from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_findings import TODAY, capa_input, evidence_input
+from tests.compliance.test_findings import capa_input, evidence_input
 from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
 from tests.graphql.conftest import Api, new_process
 from tests.graphql.test_mutations import payload
+from tests.timing import today
 
 PLAN = """
 mutation($input: PlanJointAuditInput!) {
@@ -166,8 +167,8 @@ def plan_input(net: JointAuditNetwork, **overrides: Any) -> dict[str, Any]:
         "title": "Joint audit of the Dayton plant",
         "scope": "Purchasing and operational control",
         "clauseKeys": ["iso9001:2015/8.4", "iso14001:2015/8.1"],
-        "windowStart": str(TODAY - timedelta(days=1)),
-        "windowEnd": str(TODAY + timedelta(days=5)),
+        "windowStart": str(today() - timedelta(days=1)),
+        "windowEnd": str(today() + timedelta(days=5)),
         "status": "IN_PROGRESS",
         "protocol": {
             "process": net.process,
@@ -257,7 +258,7 @@ async def test_a_joint_audit_closes_by_the_agreed_protocol(
     aid, audit_record = audit["id"], record_id(audit["id"])
 
     # -- the team: members of three tenants; memberships end with the window
-    yesterday = str(TODAY - timedelta(days=1))
+    yesterday = str(today() - timedelta(days=1))
     for member in (
         {"tenant": lead, "subject": "jonas", "role": "AUDITOR", "validUntil": yesterday},
         {"tenant": observer, "subject": "priya", "role": "OBSERVER"},
@@ -265,7 +266,7 @@ async def test_a_joint_audit_closes_by_the_agreed_protocol(
     ):
         added = await add(api, net.maria, aid, **member)
         assert added["errors"] == [], added
-    assert added["member"]["activeUntil"] == str(TODAY + timedelta(days=5))
+    assert added["member"]["activeUntil"] == str(today() + timedelta(days=5))
     assert len(added["audit"]["team"]) == 4
     wrong_rep = await add(
         api, net.maria, aid, tenant=lead, subject="x", role="AUDITEE_REPRESENTATIVE"
@@ -447,8 +448,8 @@ async def test_an_expired_team_raises_nothing_and_overdue_findings_are_flagged(
     past = await plan(
         api,
         net,
-        windowStart=str(TODAY - timedelta(days=20)),
-        windowEnd=str(TODAY - timedelta(days=15)),
+        windowStart=str(today() - timedelta(days=20)),
+        windowEnd=str(today() - timedelta(days=15)),
     )
     variables = {"auditId": past["id"], "input": finding_input("GLX-OLD")}
     refused = payload(await api.post(RAISE, variables, token=net.maria), "raiseAuditFinding")
@@ -468,7 +469,7 @@ async def test_an_expired_team_raises_nothing_and_overdue_findings_are_flagged(
     }
     raised = payload(await api.post(RAISE, variables, token=net.maria), "raiseAuditFinding")
     fid = record_id(raised["finding"]["id"])
-    later = TODAY + timedelta(days=40)  # past the response (10 days) and CAPA plan (30 days)
+    later = today() + timedelta(days=40)  # past the response (10 days) and CAPA plan (30 days)
     async with tenant_session(api.runtime, audited) as session:
         flags = await protocol.flag_overdue(session=session, today=later)
     assert {(f.kind.value, f.recipient) for f in flags} == {

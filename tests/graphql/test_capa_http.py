@@ -30,11 +30,12 @@ from accord.policies import service as policy_service
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
 from tests.compliance.test_capa import FIVE_WHYS
-from tests.compliance.test_findings import TODAY, finding_input
+from tests.compliance.test_findings import finding_input
 from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
 from tests.graphql.conftest import Api, new_process
 from tests.graphql.test_mutations import payload
+from tests.timing import today
 
 Q84, E81 = "iso9001:2015/8.4", "iso14001:2015/8.1"
 CAPA_FIELDS = "id tenant level state title effectivenessDueAt effectivenessVerifierTenant"
@@ -199,13 +200,13 @@ def create_input(net: CapaNetwork, **overrides: Any) -> dict[str, Any]:
                 "title": "Re-evaluate the three suppliers",
                 "owner": "li",
                 "ownerTenant": net.globex.slug,
-                "dueAt": str(TODAY + timedelta(days=14)),
+                "dueAt": str(today() + timedelta(days=14)),
             },
             {
                 "title": "Add review dates to the vendor master",
                 "owner": "kai",
                 "ownerTenant": net.northwind.slug,
-                "dueAt": str(TODAY + timedelta(days=21)),
+                "dueAt": str(today() + timedelta(days=21)),
             },
         ],
     }
@@ -331,7 +332,7 @@ async def test_a_capa_is_planned_approved_done_and_verified_across_three_tenants
     assert codes(stranger) == [("FORBIDDEN", "ACTION_DENIED")]
     planned = await plan(net.li, check(net.initech, "tom"))
     assert planned["errors"] == []
-    due = TODAY + timedelta(days=30)
+    due = today() + timedelta(days=30)
     assert planned["capa"]["state"] == "EFFECTIVENESS_CHECK"
     assert planned["capa"]["effectivenessDueAt"] == str(due)
 

@@ -45,7 +45,8 @@ query($first: Int!, $after: String, $filter: FindingFilter, $order: FindingOrder
 }
 """
 
-TODAY = date.today()
+# Due dates are data here: nothing in these tests compares them with the current day.
+FIRST_DUE = date(2026, 11, 16)
 
 
 def network_matrix(process: str, owners: list[str], reader: str) -> str:
@@ -96,7 +97,7 @@ async def network(api: Api, make_tenant: TenantFactory) -> AsyncIterator[Network
         for day in range(4):
             # Same due dates across owners (ties broken by owner, then id).
             await raise_findings(
-                api.runtime, slug, 1, response_due_at=TODAY + timedelta(days=day * 2 + n % 2)
+                api.runtime, slug, 1, response_due_at=FIRST_DUE + timedelta(days=day * 2 + n % 2)
             )
         await raise_findings(api.runtime, slug, 1)  # undated: sorts last
     process = f"network-{secrets.token_hex(4)}"
@@ -192,10 +193,10 @@ async def test_each_owner_is_seen_at_its_level(api: Api, network: Network) -> No
 
 async def test_filters_run_in_every_branch(api: Api, network: Network) -> None:
     overdue_free = await walk(
-        api, network, "DUE_AT", first=7, filter={"dueFrom": str(TODAY + timedelta(days=4))}
+        api, network, "DUE_AT", first=7, filter={"dueFrom": str(FIRST_DUE + timedelta(days=4))}
     )
     assert len(overdue_free) == 6 * 2
-    assert all(n["responseDueAt"] >= str(TODAY + timedelta(days=4)) for n in overdue_free)
+    assert all(n["responseDueAt"] >= str(FIRST_DUE + timedelta(days=4)) for n in overdue_free)
     # A filter on a column summary owners withhold leaves those owners out entirely.
     by_owner = await walk(api, network, "DUE_AT", first=10, filter={"owner": "user:li.wei"})
     assert {n["tenant"] for n in by_owner} == {
@@ -341,7 +342,7 @@ def test_statements_are_built_once_per_shape_and_values_travel_as_parameters() -
                 Condition("grade", "in", [grade]),
                 Condition("clause_keys", "prefix", "x/"),
             ],
-            after=Position(TODAY, after_owner, str(uuid.uuid4())),
+            after=Position(FIRST_DUE, after_owner, str(uuid.uuid4())),
             limit=21,
         )
 
@@ -349,7 +350,7 @@ def test_statements_are_built_once_per_shape_and_values_travel_as_parameters() -
     second = build("major_nonconformity", "tst_a")
     assert first.statement is second.statement, "same shape, same statement object"
     assert first.params["c0"] == ["observation"] and second.params["c0"] == ["major_nonconformity"]
-    assert first.params["c1"] == "x/" and first.params["after_value"] == TODAY
+    assert first.params["c1"] == "x/" and first.params["after_value"] == FIRST_DUE
     assert first.params["owner_0"] == "tst_a"
     assert first.schemas == {"accord_branch_0": "t_tst_a", "accord_branch_1": "t_tst_b"}
     third = build("observation", "tst_b")  # the cursor's owner moved: another shape

@@ -8,7 +8,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from enum import Enum
 from typing import Any
 
@@ -64,9 +64,8 @@ from tests.compliance.test_findings import (
 from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory, unique_slug
 from tests.graphql.conftest import Api
+from tests.timing import now, today
 
-TODAY = datetime.now(UTC).date()
-NOW = datetime.now(UTC)
 ACTOR = "user:anna.keller"
 SHARED_TYPES = (
     "finding",
@@ -130,9 +129,9 @@ async def seed(runtime: Runtime, slug: str) -> Seeded:
         audits = []
         for n, (kind, start, end) in enumerate(
             (
-                ("joint", TODAY - timedelta(days=3), TODAY + timedelta(days=1)),
-                ("internal", TODAY - timedelta(days=20), TODAY - timedelta(days=10)),
-                ("supplier", TODAY + timedelta(days=30), TODAY + timedelta(days=32)),
+                ("joint", today() - timedelta(days=3), today() + timedelta(days=1)),
+                ("internal", today() - timedelta(days=20), today() - timedelta(days=10)),
+                ("supplier", today() + timedelta(days=30), today() + timedelta(days=32)),
             )
         ):
             audit = await audit_service.create_audit(
@@ -173,7 +172,7 @@ async def seed(runtime: Runtime, slug: str) -> Seeded:
                         action_input(owner_tenant=slug, title="Train the buyers"),
                     ],
                     effectiveness={
-                        "due_at": TODAY + timedelta(days=60 * (n + 1)),
+                        "due_at": today() + timedelta(days=60 * (n + 1)),
                         "verifier": {"tenant": "auditco", "subject": "user:vera"},
                     }
                     if n == 0
@@ -246,7 +245,7 @@ async def seed(runtime: Runtime, slug: str) -> Seeded:
             )
             seeded.add("risk", risk.id)
         for n in range(3):
-            occurred = NOW - timedelta(days=10 - n)
+            occurred = now() - timedelta(days=10 - n)
             incident = await incident_service.report_incident(
                 session=s,
                 actor=ACTOR,
@@ -881,7 +880,7 @@ async def test_sync_runs_newest_first(api: Api, make_tenant: TenantFactory) -> N
     instance = uuid.uuid4()
     async with tenant_session(api.runtime, tenant.slug) as session:
         for n in range(3):
-            started = NOW - timedelta(hours=n)
+            started = now() - timedelta(hours=n)
             session.add(
                 SyncRun(
                     id=uuid.uuid4(),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -283,8 +283,9 @@ async def performance(
     Each KPI also carries the breach items a management review has to look at, decided by
     the records alone (never by the day the review is compiled):
     - the breaches of the window's own measurements, whenever they were recorded;
-    - breaches of earlier periods still open at the end of the window (not closed, or closed
-      only after it): carried over until somebody decides on them.
+    - breaches of earlier periods that were open at any time in the window (still open, or
+      decided during it): carried over until somebody decides on them, and reported once
+      more in the period they were decided in.
     """
     measurements = await session.scalars(
         select(KpiMeasurement)
@@ -294,7 +295,7 @@ async def performance(
     by_kpi: dict[uuid.UUID | None, list[KpiMeasurement]] = {}
     for m in measurements:
         by_kpi.setdefault(m.kpi_id, []).append(m)
-    window_end = datetime.combine(period_end + timedelta(days=1), time.min, UTC)
+    window_start = datetime.combine(period_start, time.min, UTC)
     breached = KpiMeasurement.period_end
     items = await session.scalars(
         select(GovernanceItem)
@@ -305,7 +306,7 @@ async def performance(
             or_(
                 breached >= period_start,
                 GovernanceItem.closed_at.is_(None),
-                GovernanceItem.closed_at >= window_end,
+                GovernanceItem.closed_at >= window_start,
             ),
         )
         .order_by(breached, GovernanceItem.opened_at, GovernanceItem.id)
