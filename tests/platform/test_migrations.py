@@ -96,5 +96,5 @@ async def test_tenant_roles_may_stage_in_temporary_tables_when_public_may_not(
     finally:
         async with engine.begin() as conn:
             await conn.exec_driver_sql(f"GRANT TEMPORARY ON DATABASE {database} TO PUBLIC")
-    assert public is False  # the revocation held: the role's privilege is its own
+    assert public is False  # the revocation held: the role has it through its group
     assert allowed is True

@@ -286,6 +286,14 @@ async def ensure_group_temporary_tables(conn: AsyncConnection) -> None:
     """
     if await _group_may_create_temporary_tables(conn):
         return
+    may_grant = await conn.scalar(
+        text(
+            "select has_database_privilege(current_user, current_database(), "
+            "'TEMPORARY WITH GRANT OPTION')"
+        )
+    )
+    if not may_grant:
+        return
     await lock_shared_objects(conn)
     if await _group_may_create_temporary_tables(conn):
         return
