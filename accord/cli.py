@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 from collections.abc import Awaitable
 from typing import Annotated, TypeVar
@@ -26,9 +27,9 @@ from accord.commands.schema import schema_app
 from accord.commands.sync import sync_app
 from accord.commands.tenants import audit_app, store_app, tenant_app
 from accord.compliance.catalog.service import sync_catalog
-from accord.platform.errors import AccordError
+from accord.platform.errors import AccordError, Conflict
 from accord.platform.runtime import Runtime, open_runtime
-from accord.platform.settings import Settings
+from accord.platform.settings import DATA_DIR_SETTINGS, Settings, write_data_dir_settings
 from accord.tenants import service as tenant_service
 from accord.tenants.models import Tenant
 from accord.tenants.provisioning import migrate_all
@@ -140,10 +141,13 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     """Serve the API (GraphQL on /graphql, /healthz, /readyz)."""
     settings = load_settings()
 
-    async def run(runtime: Runtime) -> None:
-        await _serve(settings, runtime, host or settings.host, port or settings.port)
+    h, p = host or settings.host, port or settings.port
+    run(_ensure_port_free(h, p))
 
-    _with_runtime(run)
+    async def serve_it(runtime: Runtime) -> None:
+        await _serve(settings, runtime, h, p)
+
+    _with_runtime(serve_it)
 
 
 @app.command()
@@ -162,16 +166,24 @@ def demo(
     """
     from accord.demo import TRY_QUERY, demo_settings, demo_tokens, seed_demo
 
+    base = load_settings()
+    h, p = host or base.host, port or base.port
+    if serve_after:
+        # Before anything is written: a second demo must not replace the running one's tokens.
+        run(_ensure_port_free(h, p))
+
     async def main() -> None:
-        settings = await demo_settings(load_settings())
+        settings = await demo_settings(base)
+        write_data_dir_settings(settings)
         err.print("[bold]Accord demo[/bold]: starting stores eu-central and us-east …")
         async with open_runtime(settings) as runtime:
             await sync_catalog(runtime)
             await seed_demo(runtime, say=err.print)
             tokens = await demo_tokens(runtime)
-            h, p = host or settings.host, port or settings.port
             if not serve_after:
                 return
+            # soft_wrap: no line is broken (a printed command must survive copy and paste)
+            # when stderr is not a terminal and rich would otherwise wrap at 80 columns.
             err.print(
                 f"\nOpen [bold]http://{h}:{p}/graphql[/bold] (GraphiQL) — with a token below "
                 "as `Authorization: Bearer …`, try "
@@ -182,13 +194,35 @@ def demo(
                 f"  curl -s http://{h}:{p}/graphql -H 'content-type: application/json' "
                 f'-H "authorization: Bearer $(cat {tokens}/northwind-anna.keller.jwt)" '
                 f"-d '{json.dumps({'query': TRY_QUERY})}'\n"
-                f"The CLI against this network (another terminal): ACCORD_DATA_DIR="
-                f"{settings.data_dir} ACCORD_HOME_STORE={settings.home_store} accord gaps "
-                "--tenant globex --standard iso14001:2015\n"
+                f"The CLI against this network (another terminal; {settings.data_dir}/"
+                f"{DATA_DIR_SETTINGS} names its stores):\n"
+                f"  ACCORD_DATA_DIR={settings.data_dir} accord gaps "
+                "--tenant globex --standard iso14001:2015\n",
+                soft_wrap=True,
+                highlight=False,
             )
             await _serve(settings, runtime, h, p)
 
     run(main())
+
+
+async def _ensure_port_free(host: str, port: int) -> None:
+    """Refuse, saying what to do, when ``host:port`` cannot be listened on."""
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        # As uvicorn binds: a port left in TIME_WAIT by a stopped server counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    except OSError as exc:
+        raise Conflict(
+            f"Cannot listen on {host}:{port} ({exc.strerror}). If the demo is already "
+            f"running, use it: http://{host}:{port}/graphql; otherwise stop what holds the "
+            f"port, or choose another with --port {port + 1}. Nothing was changed.",
+            reason="PORT_IN_USE",
+            field="port",
+        ) from None
+    finally:
+        probe.close()
 
 
 def main() -> None:

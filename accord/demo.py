@@ -82,7 +82,8 @@ async def demo_settings(base: Settings) -> Settings:
     """Settings of the demo network: two stores, embedded unless a server URL is given.
 
     With a URL, two databases on that server named after its database (``accord`` →
-    ``accord_demo_eu`` and ``accord_demo_us``) play the two stores.
+    ``accord_demo_eu`` and ``accord_demo_us``) play the two stores. Either way the demo's
+    data directory is ``<data_dir>/demo``.
     """
     if base.database_url is None:
         return base.model_copy(
@@ -102,6 +103,7 @@ async def demo_settings(base: Settings) -> Settings:
     return base.model_copy(
         update={
             "database_url": SecretStr(eu_url),
+            "data_dir": base.data_dir / "demo",
             "home_store": HOME_STORE,
             "home_region": HOME_REGION,
             "stores": [StoreConfig(name=US_STORE, region=US_REGION, url=us_url)],

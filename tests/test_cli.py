@@ -300,6 +300,26 @@ def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "demo" / "demo-keys" / "meridian-tom.hughes.pem").exists()
     # Embedded servers stop when the demo exits.
     assert not (tmp_path / "data" / "demo" / "postgres" / "postmaster.pid").exists()
+    # stderr was a pipe, not a terminal: the printed commands are still whole lines.
+    curl = [line for line in stderr.splitlines() if line.lstrip().startswith("curl ")]
+    assert len(curl) == 1 and curl[0].rstrip().endswith("}'"), stderr
+    assert json.loads(curl[0].split("-d '", 1)[1][:-1]) == {"query": TRY_QUERY}
+    cli = [line for line in stderr.splitlines() if "accord gaps" in line]
+    assert cli == [
+        f"  ACCORD_DATA_DIR={tmp_path / 'data' / 'demo'} accord gaps "
+        "--tenant globex --standard iso14001:2015"
+    ]
+    # That command is enough: the demo's data directory names its own network.
+    alone = {k: v for k, v in env.items() if not k.startswith("ACCORD_")}
+    alone["ACCORD_DATA_DIR"] = str(tmp_path / "data" / "demo")
+    listed = accord("tenant", "list", "--json", env=alone)
+    assert listed.returncode == 0, listed.stderr
+    assert {(t["slug"], t["store"], t["region"]) for t in json.loads(listed.stdout)} == {
+        ("northwind", "eu-central", "eu-central"),
+        ("meridian", "eu-central", "eu-central"),
+        ("initech", "eu-central", "eu-central"),
+        ("globex", "us-east", "us-east"),
+    }
 
 
 async def test_gaps_reports_a_tenant_against_a_standard(make_tenant: TenantFactory) -> None:

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from accord.platform.errors import AccordError, ErrorCode
 from accord.platform.runtime import Runtime, open_runtime
-from accord.platform.settings import Settings
+from accord.platform.settings import Settings, mask_url
 
 T = TypeVar("T")
 
@@ -62,11 +62,35 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 def with_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
     """Open the runtime from the environment's settings, run ``fn`` with it, close it."""
 
+    settings = load_settings()
+
     async def main() -> T:
-        async with open_runtime(load_settings()) as runtime:
-            return await fn(runtime)
+        async with open_runtime(settings) as runtime:
+            try:
+                return await fn(runtime)
+            except AccordError as exc:
+                if exc.reason != "UNKNOWN_TENANT":
+                    raise
+                # Which network was asked: the usual cause is the wrong data directory.
+                raise type(exc)(
+                    f"{exc.message} Looked in the network of home store '{settings.home_store}' "
+                    f"({network_of(settings)}); for another network, point ACCORD_DATA_DIR at "
+                    "its data directory (e.g. .accord/demo for the demo).",
+                    reason=exc.reason,
+                    field=exc.field,
+                    code=exc.code,
+                ) from exc
 
     return run(main())
+
+
+def network_of(settings: Settings) -> str:
+    """Where a command's network lives, for messages: data dir or server, never a password."""
+    if settings.database_url is None:
+        where = f"embedded PostgreSQL under {settings.data_dir}"
+    else:
+        where = mask_url(settings.database_url.get_secret_value())
+    return f"{where}, data dir {settings.data_dir}"
 
 
 def with_synced_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:

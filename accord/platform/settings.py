@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    JsonConfigSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from sqlalchemy.engine import make_url
 
 from accord.platform.errors import BadInput
 
 _STORE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+#: A data directory's own settings (``accord demo`` writes one): the network it belongs to.
+DATA_DIR_SETTINGS = "settings.json"
+DATA_DIR_KEYS = ("database_url", "home_store", "home_region", "stores")
 
 
 class StoreConfig(BaseModel):
@@ -56,6 +65,25 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Pointing ACCORD_DATA_DIR at a data directory is enough to reach its network; the
+        # environment still overrides what the directory's settings file says.
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            DataDirSettings(settings_cls, init_settings, env_settings, dotenv_settings),
+            file_secret_settings,
+        )
+
     @field_validator("stores")
     @classmethod
     def _unique_store_names(cls, stores: list[StoreConfig]) -> list[StoreConfig]:
@@ -94,6 +122,52 @@ class Settings(BaseSettings):
             "host": self.host,
             "port": self.port,
         }
+
+
+class DataDirSettings(JsonConfigSettingsSource):
+    """``<data_dir>/settings.json``: the store settings of the network a data directory holds.
+
+    The data directory is the one the other sources name (``ACCORD_DATA_DIR``), else the
+    default; only the keys of :data:`DATA_DIR_KEYS` are read from the file.
+    """
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource
+    ) -> None:
+        data_dir: Any = settings_cls.model_fields["data_dir"].default
+        for source in reversed(sources):  # the first source named wins
+            data_dir = source().get("data_dir", data_dir)
+        self.path = Path(data_dir) / DATA_DIR_SETTINGS
+        super().__init__(settings_cls, json_file=self.path if self.path.is_file() else None)
+
+    def __call__(self) -> dict[str, Any]:
+        try:
+            values = super().__call__()
+        except ValueError as exc:
+            raise ValueError(f"{self.path} is not a JSON object of settings: {exc}") from exc
+        return {k: v for k, v in values.items() if k in DATA_DIR_KEYS}
+
+    def __repr__(self) -> str:
+        return f"DataDirSettings(path={self.path})"
+
+
+def write_data_dir_settings(settings: Settings) -> Path:
+    """Record ``settings``' network in its data directory (0600: it may hold URLs)."""
+    values: dict[str, Any] = {
+        "home_store": settings.home_store,
+        "home_region": settings.home_region,
+        "stores": [
+            {"name": s.name, "region": s.region, "url": s.url.get_secret_value()}
+            for s in settings.stores
+        ],
+    }
+    if settings.database_url is not None:
+        values["database_url"] = settings.database_url.get_secret_value()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / DATA_DIR_SETTINGS
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def async_url(url: str) -> str:
