@@ -24,7 +24,7 @@ import strawberry
 
 from accord.compliance.findings import transfer as transfer_service
 from accord.compliance.findings.transfer_models import FindingTransfer, TransferState
-from accord.graphql.audits.access import sovereign
+from accord.graphql.audits.access import may_read, sovereign
 from accord.graphql.auth import require_principal, require_tenant
 from accord.graphql.context import Context
 from accord.graphql.findings.access import clear
@@ -143,20 +143,21 @@ def _transfer_not_found() -> NotFound:
 
 async def _sees_findings(context: Context, *, owner: str, process: str | None) -> bool:
     """Whether the caller could read ``owner``'s findings: both gates for ``read``."""
-    principal, own = require_tenant(context)
-    if owner == own:
-        return True
     try:
-        await sovereign(context, owner=owner, record_type="finding", unshared=_finding_not_found)
+        caller = await sovereign(
+            context, owner=owner, record_type="finding", unshared=_finding_not_found
+        )
     except NotFound:
         return False
-    resource = Resource(owner, "finding", process)
-    return context.authorizer.authorize(principal, "read", resource).allowed
+    return may_read(context, caller, Resource(owner, "finding", process))
 
 
 async def _party_transfer(context: Context, transfer_id: uuid.UUID) -> FindingTransfer:
-    """The transfer, if the caller's organisation is a party to it; else it does not exist."""
-    _, own = require_tenant(context)
+    """The transfer, if the caller's organisation is a party to it and the caller may read
+    its findings (as ``findingTransfers`` lists them); else it does not exist for it."""
+    principal, own = require_tenant(context)
+    if not context.authorizer.authorize(principal, "read", Resource(own, "finding")).allowed:
+        raise _transfer_not_found()
     try:
         transfer = await transfer_service.get_transfer(context.runtime, transfer_id)
     except NotFound:

@@ -1,5 +1,8 @@
 """Both gates for joint audit mutations, and the log of refused attempts.
 
+A record the caller may not read (the action gate for ``read``) is answered as one that
+does not exist, and no refusal is logged against it.
+
 Sovereignty: a partner touches the audited tenant's audits or findings only under an
 active agreement sharing that record type with it (``full`` or ``summary``); without one
 the audit or finding does not exist for the caller (NOT_FOUND), or planning is refused
@@ -19,9 +22,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from accord.compliance.audits import protocol
 from accord.compliance.audits import service as audit_service
+from accord.compliance.audits.models import Audit
 from accord.compliance.findings import service as finding_service
+from accord.compliance.findings.models import Finding
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.platform.errors import AccordError, Forbidden, NotFound
@@ -66,6 +73,40 @@ def require_action(context: Context, caller: Caller, action: str, resource: Reso
     if not decision.allowed:
         log.info("%s: %s", caller.actor, decision.explain)
         raise Forbidden(f"You may not {action} {resource.describe()}.", reason="ACTION_DENIED")
+
+
+def may_read(context: Context, caller: Caller, resource: Resource) -> bool:
+    """Whether the caller could see such a record at all (the action gate for ``read``).
+
+    A refusal is written to the owner's log only for a caller who may see the record: for
+    any other caller the record does not exist, and the log must not tell otherwise.
+    """
+    return context.authorizer.authorize(caller.principal, "read", resource).allowed
+
+
+def require_visible(
+    context: Context, caller: Caller, resource: Resource, not_found: Callable[[], NotFound]
+) -> None:
+    """Refuse a record the caller may not read exactly as one that does not exist; for
+    checks that must read the record (its protocol names the process) before the gate."""
+    if not may_read(context, caller, resource):
+        raise not_found()
+
+
+async def get_visible_finding(session: AsyncSession, finding_id: uuid.UUID) -> Finding:
+    """The finding; a missing one is answered as every unseen one is (``finding_not_found``)."""
+    try:
+        return await finding_service.get_finding(session=session, finding_id=finding_id)
+    except NotFound:
+        raise finding_not_found() from None
+
+
+async def get_visible_audit(session: AsyncSession, audit_id: uuid.UUID) -> Audit:
+    """The audit; a missing one is answered as every unseen one is (``audit_not_found``)."""
+    try:
+        return await audit_service.get_audit(session=session, audit_id=audit_id)
+    except NotFound:
+        raise audit_not_found() from None
 
 
 def audit_not_found() -> NotFound:

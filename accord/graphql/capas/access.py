@@ -23,7 +23,13 @@ from accord.compliance.audits import protocol
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import Capa, CapaAction
 from accord.compliance.sharing.reads import SharedRecord
-from accord.graphql.audits.access import Caller, require_action, sovereign, worth_logging
+from accord.graphql.audits.access import (
+    Caller,
+    may_read,
+    require_action,
+    sovereign,
+    worth_logging,
+)
 from accord.graphql.context import Context
 from accord.graphql.records.capas import RECORD_TYPE, CapaActionNode, CapaNode
 from accord.graphql.records.loaders import ACTION_SUMMARY_FIELDS
@@ -104,7 +110,11 @@ async def change_capa(
             result = await change(Step(session, gid.tenant, capa, caller))
             node = await capa_node(session, gid.tenant, caller.level, capa, process)
     except AccordError as error:
-        if caller is not None and gid is not None:
+        if (
+            caller is not None
+            and gid is not None
+            and may_read(context, caller, Resource(gid.tenant, RECORD_TYPE, process))
+        ):
             await log_capa_refusal(
                 context,
                 owner=gid.tenant,

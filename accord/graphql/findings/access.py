@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
-from accord.graphql.audits.access import Caller, log_refusal, require_action, sovereign
+from accord.graphql.audits.access import (
+    Caller,
+    log_refusal,
+    may_read,
+    require_action,
+    sovereign,
+)
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.findings.types import FindingType
@@ -72,20 +78,31 @@ async def change_finding(
         if not isinstance(error, BadInput) and (isinstance(error, Forbidden) or level is not None):
             # A caller with standing was refused: the attempt goes to the owner's log (in
             # its own transaction, since the refused one rolled back).
-            await _log_refusal(context, gid, action, level or SharingLevel.SUMMARY, error)
+            await _log_refusal(
+                context, gid, action, level or SharingLevel.SUMMARY, error, process=process
+            )
         raise
 
 
 async def _log_refusal(
-    context: Context, gid: GlobalId, action: str, level: SharingLevel, error: AccordError
+    context: Context,
+    gid: GlobalId,
+    action: str,
+    level: SharingLevel,
+    error: AccordError,
+    *,
+    process: str | None,
 ) -> None:
     principal, own = require_tenant(context)
+    caller = Caller(principal, own, level)
+    if not may_read(context, caller, Resource(gid.tenant, "finding", process)):
+        return  # the finding does not exist for this caller: nothing to tell its owner
     await log_refusal(
         context,
         owner=gid.tenant,
         record_type="finding",
         record_id=gid.record_id,
-        caller=Caller(principal, own, level),
+        caller=caller,
         attempt=action,
         error=error,
     )

@@ -186,6 +186,12 @@ async def shown(
     return ManagementReviewNode.from_shared(record, process)
 
 
+def sees_reviews(context: Context, standing: Standing, process: str | None) -> bool:
+    """Whether the caller may read the owner's reviews: refusals are logged only then."""
+    resource = Resource(standing.owner, RECORD_TYPE, process)
+    return context.authorizer.authorize(standing.principal, READ_ACTION, resource).allowed
+
+
 def worth_logging(error: AccordError) -> bool:
     """Refusals of a caller with standing; not "no such review", nor a missing sign-in, nor
     a refused signature (``sign_review`` logs those itself)."""
@@ -233,7 +239,7 @@ async def change_review(
             changed = await change(session, review, standing.actor)
             return await shown(context, session, standing, changed, process)
     except AccordError as error:
-        if standing is not None:
+        if standing is not None and sees_reviews(context, standing, process):
             await log_refusal(
                 context, standing, review_id=gid.record_id, attempt=attempt, error=error
             )

@@ -14,13 +14,14 @@ from datetime import date, datetime
 import strawberry
 
 from accord.compliance.audits import protocol
-from accord.compliance.audits import service as audit_service
 from accord.compliance.findings import service as finding_service
 from accord.graphql.audits.access import (
     Caller,
     audit_not_found,
+    get_visible_audit,
     log_refusal,
     require_action,
+    require_visible,
     sovereign,
 )
 from accord.graphql.audits.errors import JointAuditError, audit_error
@@ -71,8 +72,12 @@ async def raise_audit_finding(
             context, owner=gid.tenant, record_type="finding", unshared=audit_not_found
         )
         async with tenant_session(context.runtime, gid.tenant) as session:
-            audit = await audit_service.get_audit(session=session, audit_id=gid.record_id)
+            audit = await get_visible_audit(session, gid.record_id)
             agreed = await protocol.protocol_for(session=session, audit_id=audit.id)
+            process = agreed.process if agreed is not None else None
+            require_visible(
+                context, caller, Resource(gid.tenant, "finding", process), audit_not_found
+            )
             if agreed is None:
                 raise Conflict(
                     "The audit has no agreed closing protocol; use raiseFinding.",

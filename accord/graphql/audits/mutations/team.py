@@ -16,8 +16,10 @@ from accord.compliance.audits import service as audit_service
 from accord.graphql.audits.access import (
     Caller,
     audit_not_found,
+    get_visible_audit,
     log_refusal,
     require_action,
+    require_visible,
     sovereign,
 )
 from accord.graphql.audits.errors import JointAuditError, audit_error
@@ -59,9 +61,12 @@ async def add_audit_team_member(
             context, owner=gid.tenant, record_type="audit", unshared=audit_not_found
         )
         async with tenant_session(context.runtime, gid.tenant) as session:
-            audit = await audit_service.get_audit(session=session, audit_id=gid.record_id)
+            audit = await get_visible_audit(session, gid.record_id)
             agreed = await protocol.protocol_for(session=session, audit_id=audit.id)
             process = agreed.process if agreed is not None else None
+            require_visible(
+                context, caller, Resource(gid.tenant, "audit", process), audit_not_found
+            )
             require_action(context, caller, PLAN_ACTION, Resource(gid.tenant, "audit", process))
             member = await audit_service.add_team_member(
                 session=session,

@@ -16,8 +16,10 @@ from accord.compliance.findings import service as finding_service
 from accord.graphql.audits.access import (
     Caller,
     finding_not_found,
+    get_visible_finding,
     log_refusal,
     require_action,
+    require_visible,
     sovereign,
 )
 from accord.graphql.audits.errors import JointAuditError, audit_error
@@ -50,8 +52,12 @@ async def verify_audit_finding(
             context, owner=gid.tenant, record_type="finding", unshared=finding_not_found
         )
         async with tenant_session(context.runtime, gid.tenant) as session:
-            finding = await finding_service.get_finding(session=session, finding_id=gid.record_id)
+            finding = await get_visible_finding(session, gid.record_id)
             governed = await protocol.governing(session=session, finding=finding)
+            process = governed.protocol.process if governed is not None else None
+            require_visible(
+                context, caller, Resource(gid.tenant, "finding", process), finding_not_found
+            )
             if governed is None:
                 raise Conflict(
                     "The finding is not under a joint audit's closing protocol.",

@@ -20,6 +20,7 @@ from accord.graphql.audits.access import (
     Caller,
     finding_not_found,
     log_refusal,
+    may_read,
     require_action,
     sovereign,
 )
@@ -141,7 +142,8 @@ async def create_capa(
             )
             node = await capa_node(session, owner, capas.level, capa, input.process)
     except AccordError as exc:
-        if caller is not None:
+        seen = Resource(findings[0].tenant, "finding", input.process) if findings else None
+        if caller is not None and seen and may_read(context, caller, seen):
             await log_refusal(
                 context,
                 owner=findings[0].tenant,

@@ -27,6 +27,7 @@ from accord.graphql.reviews.access import (
     log_refusal,
     require_signing,
     review_gid,
+    sees_reviews,
     shown,
     standing_for,
 )
@@ -101,7 +102,7 @@ async def sign_management_review(
             jws=jws,
         )
     except AccordError as exc:
-        if standing is not None:
+        if standing is not None and sees_reviews(context, standing, process):
             await log_refusal(context, standing, review_id=gid.record_id, attempt="sign", error=exc)
         return SignManagementReviewPayload(signature=None, review=None, errors=[review_error(exc)])
     signed = SignatureType.from_outcome(str(standing.signer), outcome)
