@@ -34,6 +34,7 @@ from accord.tenants.sessions import tenant_session
 from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
 from tests.graphql.conftest import Api, raise_findings
+from tests.timing import today
 
 LISTING = """
 query($first: Int!, $after: String, $filter: FindingFilter, $order: FindingOrder!,
@@ -44,9 +45,6 @@ query($first: Int!, $after: String, $filter: FindingFilter, $order: FindingOrder
   }
 }
 """
-
-# Due dates are data here: nothing in these tests compares them with the current day.
-FIRST_DUE = date(2026, 11, 16)
 
 
 def network_matrix(process: str, owners: list[str], reader: str) -> str:
@@ -73,6 +71,8 @@ class Network:
     stores: dict[str, str]
     process: str
     token: str
+    #: the first due date of the network's findings (the day it was built)
+    first_due: date
 
 
 @pytest.fixture
@@ -93,11 +93,12 @@ async def network(api: Api, make_tenant: TenantFactory) -> AsyncIterator[Network
         await grant(api.runtime, tenant.slug, reader.slug, level)
         levels[tenant.slug] = level
         stores[tenant.slug] = tenant.store
+    first_due = today()
     for n, slug in enumerate(levels):
         for day in range(4):
             # Same due dates across owners (ties broken by owner, then id).
             await raise_findings(
-                api.runtime, slug, 1, response_due_at=FIRST_DUE + timedelta(days=day * 2 + n % 2)
+                api.runtime, slug, 1, response_due_at=first_due + timedelta(days=day * 2 + n % 2)
             )
         await raise_findings(api.runtime, slug, 1)  # undated: sorts last
     process = f"network-{secrets.token_hex(4)}"
@@ -105,7 +106,7 @@ async def network(api: Api, make_tenant: TenantFactory) -> AsyncIterator[Network
         network_matrix(process, [t.slug for t, _ in partners], reader.slug)
     )
     token = await api.sign_in(reader, "rita", "quality_manager")
-    yield Network(reader, levels, stores, process, token)
+    yield Network(reader, levels, stores, process, token, first_due)
     async with api.runtime.control_session() as session:
         await policy_service.delete_matrix(session=session, name=name)
 
@@ -193,10 +194,16 @@ async def test_each_owner_is_seen_at_its_level(api: Api, network: Network) -> No
 
 async def test_filters_run_in_every_branch(api: Api, network: Network) -> None:
     overdue_free = await walk(
-        api, network, "DUE_AT", first=7, filter={"dueFrom": str(FIRST_DUE + timedelta(days=4))}
+        api,
+        network,
+        "DUE_AT",
+        first=7,
+        filter={"dueFrom": str(network.first_due + timedelta(days=4))},
     )
     assert len(overdue_free) == 6 * 2
-    assert all(n["responseDueAt"] >= str(FIRST_DUE + timedelta(days=4)) for n in overdue_free)
+    assert all(
+        n["responseDueAt"] >= str(network.first_due + timedelta(days=4)) for n in overdue_free
+    )
     # A filter on a column summary owners withhold leaves those owners out entirely.
     by_owner = await walk(api, network, "DUE_AT", first=10, filter={"owner": "user:li.wei"})
     assert {n["tenant"] for n in by_owner} == {
@@ -342,7 +349,7 @@ def test_statements_are_built_once_per_shape_and_values_travel_as_parameters() -
                 Condition("grade", "in", [grade]),
                 Condition("clause_keys", "prefix", "x/"),
             ],
-            after=Position(FIRST_DUE, after_owner, str(uuid.uuid4())),
+            after=Position(date(2026, 11, 16), after_owner, str(uuid.uuid4())),
             limit=21,
         )
 
@@ -350,7 +357,7 @@ def test_statements_are_built_once_per_shape_and_values_travel_as_parameters() -
     second = build("major_nonconformity", "tst_a")
     assert first.statement is second.statement, "same shape, same statement object"
     assert first.params["c0"] == ["observation"] and second.params["c0"] == ["major_nonconformity"]
-    assert first.params["c1"] == "x/" and first.params["after_value"] == FIRST_DUE
+    assert first.params["c1"] == "x/" and first.params["after_value"] == date(2026, 11, 16)
     assert first.params["owner_0"] == "tst_a"
     assert first.schemas == {"accord_branch_0": "t_tst_a", "accord_branch_1": "t_tst_b"}
     third = build("observation", "tst_b")  # the cursor's owner moved: another shape
