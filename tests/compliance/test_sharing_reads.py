@@ -450,7 +450,8 @@ async def test_an_unreachable_owner_is_an_error_beside_the_others_data(
     assert {r["owner"] for r in read.records} == {
         t.slug for t in (network.northwind, network.globex, network.meridian)
     }
-    assert [g.owner for g in read.aggregates] == [network.initech.slug]
+    # Its released cells (how many depends on the deployment's cell keys), initech's only.
+    assert {g.owner for g in read.aggregates} == {network.initech.slug}
     assert dead_tenant in {p.owner for p in read.plan}
     async with runtime.control_session() as session:
         assert await session.scalar(select(Tenant.store).where(Tenant.slug == dead_tenant))
