@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.platform.errors import BadInput, Forbidden, NotFound
@@ -92,6 +92,17 @@ async def add_member(
     session.add(member)
     await session.flush()
     return member
+
+
+async def unregistered(
+    *, session: AsyncSession, people: Sequence[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """Those of ``(tenant slug, subject)`` that are no registered member, in the given order."""
+    if not people:
+        return []
+    pairs = tuple_(Member.tenant, Member.subject).in_([(t, s) for t, s in people])
+    known = set((await session.execute(select(Member.tenant, Member.subject).where(pairs))).all())
+    return [(t, s) for t, s in people if (t, s) not in known]
 
 
 async def list_members(*, session: AsyncSession, tenant: Tenant) -> Sequence[Member]:

@@ -567,6 +567,82 @@ async def test_compiling_is_the_responsible_party_s_work(api: Api, network: Netw
     ]
 
 
+EDIT = f"""
+mutation($id: ID!, $input: ManagementReviewChangesInput!, $process: String) {{
+  editManagementReview(reviewId: $id, input: $input, process: $process) {{
+    review {{ {REVIEW_FIELDS} }}
+    errors {{ field code reason message }}
+  }}
+}}
+"""
+
+
+async def test_only_registered_members_can_be_named_to_sign(api: Api, network: Network) -> None:
+    net = network
+    ghost = {"tenant": net.partner.slug, "subject": "nobody.here", "role": "executive"}
+    real = {"tenant": net.partner.slug, "subject": "liam", "role": "executive"}
+    review_input = {
+        "process": net.process,
+        "title": "Q4 review",
+        "periodStart": "2026-10-01",
+        "periodEnd": "2026-12-31",
+        "standards": ["iso9001:2015"],
+    }
+
+    async def reviews() -> int:
+        async with tenant_session(api.runtime, net.owner.slug) as session:
+            return int(await session.scalar(select(func.count()).select_from(ManagementReview)))
+
+    before = await reviews()
+    refused = payload(
+        await api.post(
+            CREATE,
+            {"input": {**review_input, "requiredSignatories": [real, ghost]}},
+            token=net.hanna.token,
+        ),
+        "createManagementReview",
+    )
+    assert refused["review"] is None
+    [error] = refused["errors"]
+    assert (error["field"], error["code"], error["reason"]) == (
+        "requiredSignatories",
+        "BAD_USER_INPUT",
+        "SIGNATORY_NOT_A_MEMBER",
+    )
+    assert await reviews() == before, "nothing written"
+
+    created = payload(
+        await api.post(
+            CREATE,
+            {"input": {**review_input, "requiredSignatories": [real]}},
+            token=net.hanna.token,
+        ),
+        "createManagementReview",
+    )
+    assert created["errors"] == [] and created["review"]["requiredSignatories"] == [real]
+    rid = created["review"]["id"]
+    edited = payload(
+        await api.post(
+            EDIT,
+            {"id": rid, "input": {"requiredSignatories": [ghost]}, "process": net.process},
+            token=net.hanna.token,
+        ),
+        "editManagementReview",
+    )
+    assert codes(edited) == [("BAD_USER_INPUT", "SIGNATORY_NOT_A_MEMBER")]
+    assert f"{net.partner.slug}/nobody.here" in edited["errors"][0]["message"]
+    # Who may not compile learns nothing about membership: the gates answer first.
+    by_partner = payload(
+        await api.post(
+            EDIT,
+            {"id": rid, "input": {"requiredSignatories": [ghost]}, "process": net.process},
+            token=net.liam.token,
+        ),
+        "editManagementReview",
+    )
+    assert [e["code"] for e in by_partner["errors"]] in (["FORBIDDEN"], ["NOT_FOUND"])
+
+
 def test_the_error_codes_mirror_the_platform_s() -> None:
     from accord.graphql.reviews.errors import ManagementReviewErrorCode
     from accord.platform.errors import ErrorCode

@@ -7,6 +7,10 @@ from typing import Any
 
 import strawberry
 
+from accord.graphql.context import Context
+from accord.platform.errors import BadInput
+from accord.tenants import service as tenant_service
+
 
 @strawberry.input(name="ManagementReviewDecisionInput")
 class DecisionInput:
@@ -63,3 +67,22 @@ class ChangesInput:
         if self.required_signatories is not None:
             changes["required_signatories"] = [s.as_data() for s in self.required_signatories]
         return changes
+
+
+async def require_registered_signatories(
+    context: Context, signatories: list[SignatoryInput] | None
+) -> None:
+    """Only registered members can be named to sign: a name nobody can sign under would
+    keep the review from ever being approved. Checked after the caller's gates, so only a
+    caller who may compile the review learns who is a member."""
+    people = [(s.tenant.strip(), s.subject.strip()) for s in signatories or []]
+    async with context.runtime.control_session() as control:
+        missing = await tenant_service.unregistered(session=control, people=people)
+    if missing:
+        named = ", ".join(f"{t}/{s}" for t, s in missing)
+        raise BadInput(
+            f"Not a registered member, so not a possible signatory: {named}. Register the "
+            "member in its organisation first, or assign the signatories from the RACI.",
+            reason="SIGNATORY_NOT_A_MEMBER",
+            field="required_signatories",
+        )

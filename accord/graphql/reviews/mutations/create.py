@@ -14,7 +14,11 @@ from accord.graphql.context import Context
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import require_compiling, shown, standing_for
 from accord.graphql.reviews.errors import ManagementReviewError, review_error
-from accord.graphql.reviews.inputs import DecisionInput, SignatoryInput
+from accord.graphql.reviews.inputs import (
+    DecisionInput,
+    SignatoryInput,
+    require_registered_signatories,
+)
 from accord.platform.errors import AccordError, Forbidden
 from accord.tenants.sessions import tenant_session
 
@@ -73,6 +77,7 @@ async def create_management_review(
         owner = input.tenant or own
         standing = await standing_for(context, owner=owner, unshared=_not_shared)
         require_compiling(context, standing, input.process)
+        await require_registered_signatories(context, input.required_signatories)
         async with tenant_session(context.runtime, owner) as session:
             review = await review_service.create_review(
                 session=session, actor=standing.actor, data=input.as_data()

@@ -12,7 +12,7 @@ from accord.graphql.listing import Process
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import change_review
 from accord.graphql.reviews.errors import ManagementReviewError, review_error
-from accord.graphql.reviews.inputs import ChangesInput
+from accord.graphql.reviews.inputs import ChangesInput, require_registered_signatories
 from accord.platform.errors import AccordError
 
 
@@ -29,6 +29,7 @@ async def edit_management_review(
     process: Process = None,
 ) -> EditManagementReviewPayload:
     async def edit(session: AsyncSession, review: ManagementReview, actor: str) -> ManagementReview:
+        await require_registered_signatories(info.context, input.required_signatories)
         return await review_service.edit_review(
             session=session, actor=actor, review=review, changes=input.as_changes()
         )

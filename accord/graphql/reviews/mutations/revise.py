@@ -14,7 +14,7 @@ from accord.graphql.listing import Process
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import change_review
 from accord.graphql.reviews.errors import ManagementReviewError, review_error
-from accord.graphql.reviews.inputs import ChangesInput
+from accord.graphql.reviews.inputs import ChangesInput, require_registered_signatories
 from accord.platform.errors import AccordError
 
 
@@ -35,6 +35,8 @@ async def revise_management_review(
     async def revise(
         session: AsyncSession, review: ManagementReview, actor: str
     ) -> ManagementReview:
+        if input is not None:
+            await require_registered_signatories(info.context, input.required_signatories)
         revised = await review_service.new_revision(session=session, actor=actor, review=review)
         if changes:
             revised = await review_service.edit_review(
