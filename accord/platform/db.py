@@ -186,6 +186,7 @@ class StoreRegistry:
             engine = create_async_engine(
                 self.url(name),
                 pool_pre_ping=True,
+                hide_parameters=True,
                 pool_size=self._pool_size,
                 max_overflow=self._max_overflow,
                 pool_reset_on_return="rollback",
@@ -199,6 +200,7 @@ class StoreRegistry:
             base = create_async_engine(
                 self.url(store),
                 isolation_level="AUTOCOMMIT",
+                hide_parameters=True,
                 pool_size=self._pool_size,
                 max_overflow=self._max_overflow,
                 # Every tenant transaction ends in an explicit COMMIT or ROLLBACK; the
@@ -323,7 +325,9 @@ class StoreRegistry:
 async def ensure_database(url: str) -> None:
     """Create the database named in ``url`` on its server if it does not exist yet."""
     parsed = make_url(async_url(url))
-    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    admin = create_async_engine(
+        parsed.set(database="postgres"), isolation_level="AUTOCOMMIT", hide_parameters=True
+    )
     try:
         async with admin.connect() as conn:
             exists = await conn.scalar(

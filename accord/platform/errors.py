@@ -69,3 +69,27 @@ class Forbidden(AccordError):
 
 class StoreUnavailable(AccordError):
     code = ErrorCode.TENANT_UNAVAILABLE
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What may be stored about an unexpected failure (control plane, run records, logs):
+    codes and names, never data.
+
+    An :class:`AccordError` is described by its code, reason and authored message. A
+    database error keeps its SQLSTATE and the constraint or table it names, but neither
+    its text (PostgreSQL's detail repeats row values) nor its statement's parameters. Any
+    other exception keeps only its type: its text may quote whatever it was handed.
+    """
+    if isinstance(exc, AccordError):
+        return str(exc)
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate:
+        parts = [f"{type(exc).__name__}: SQLSTATE {sqlstate}"]
+        diag = getattr(orig, "diag", None)
+        for label in ("constraint_name", "table_name"):
+            value = getattr(diag, label, None)
+            if value:
+                parts.append(f"{label.removesuffix('_name')} {value}")
+        return ", ".join(parts)
+    return type(exc).__name__

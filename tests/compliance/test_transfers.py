@@ -276,7 +276,9 @@ async def test_a_crash_between_copy_and_removal_is_rolled_forward_to_one_copy(
     stuck = await accept_crashing(runtime, p, fid, "copied", monkeypatch)
     assert stuck.state == TransferState.ACCEPTED
     assert stuck.copied_at is not None and stuck.source_removed_at is None
-    assert stuck.content_digest == before.digest() and "injected" in (stuck.last_error or "")
+    assert stuck.content_digest == before.digest()
+    # What failed, never what it said: an exception's text may quote the record.
+    assert stuck.last_error == "RuntimeError"
     # Between the steps: the source is intact (still the record), a staging copy exists.
     assert (await content(runtime, p.sender.slug, fid)).canonical() == before.canonical()
     assert (await content(runtime, p.receiver.slug, fid)).digest() == before.digest()

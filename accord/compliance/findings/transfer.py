@@ -83,7 +83,14 @@ from accord.compliance.findings.transfer_models import (
 from accord.compliance.records import jsonable
 from accord.platform import clock
 from accord.platform.canonical import canonical_digest
-from accord.platform.errors import AccordError, BadInput, Conflict, Forbidden, NotFound
+from accord.platform.errors import (
+    AccordError,
+    BadInput,
+    Conflict,
+    Forbidden,
+    NotFound,
+    describe_failure,
+)
 from accord.platform.eventlog import EventLogEntry, append_event
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service
@@ -661,7 +668,7 @@ async def complete_transfer(runtime: Runtime, transfer_id: uuid.UUID) -> Finding
         try:
             await _move(runtime, transfer)
         except Exception as exc:
-            await _stamp(runtime, transfer.id, last_error=_describe(exc))
+            await _stamp(runtime, transfer.id, last_error=describe_failure(exc))
             raise
         return await get_transfer(runtime, transfer_id)
 
@@ -669,10 +676,6 @@ async def complete_transfer(runtime: Runtime, transfer_id: uuid.UUID) -> Finding
 def move_lock(transfer_id: uuid.UUID) -> Any:
     """The advisory-lock key a move of ``transfer_id`` holds (control plane)."""
     return func.hashtextextended(literal(f"accord.finding_transfer:{transfer_id}"), 0)
-
-
-def _describe(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, AccordError) else f"{type(exc).__name__}: {exc}"
 
 
 async def _stamp(runtime: Runtime, transfer_id: uuid.UUID, **values: Any) -> None:

@@ -29,7 +29,7 @@ from accord.connectors.sync import runs
 from accord.connectors.sync.pages import PageContext, Prepared, prepare_page_soon, process_page
 from accord.connectors.sync.sinks import Sink
 from accord.platform import clock
-from accord.platform.errors import AccordError
+from accord.platform.errors import AccordError, describe_failure
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
 
@@ -309,7 +309,7 @@ async def _run_stream(
     except AccordError as exc:
         status, error = "failed", str(exc)
     except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        status, error = "failed", describe_failure(exc)
         log.exception("sync %s/%s failed", row.name, stream.name)
     finally:
         await client.aclose()

@@ -19,6 +19,7 @@ from accord.connectors.sync import runs
 from accord.connectors.sync.engine import page_context
 from accord.connectors.sync.pages import process_page
 from accord.platform import clock
+from accord.platform.errors import describe_failure
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
 
@@ -108,7 +109,7 @@ async def replay(runtime: Runtime, loaded: Loaded, stream: str) -> ReplayReport:
                     retries=0,
                 )
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = describe_failure(exc)
         raise
     finally:
         async with tenant_session(runtime, row.tenant) as session:
