@@ -20,6 +20,7 @@ from accord.platform import clock
 from accord.platform.db import TENANT_SCHEMA_PLACEHOLDER, TenantScope, quote_ident
 from accord.platform.errors import AccordError, Conflict
 from accord.platform.eventlog import append_event
+from accord.platform.migrations.ownership import SCHEMA_OWNER, ensure_schema_owner
 from accord.platform.migrations.runner import lock_shared_objects, upgrade_tenant
 from accord.platform.naming import validate_slug
 from accord.platform.runtime import Runtime
@@ -125,7 +126,10 @@ async def _create_tenant_objects(conn: AsyncConnection, scope: TenantScope) -> N
     if not is_superuser:
         # Accord's own login must be able to SET ROLE to the tenant role.
         await conn.exec_driver_sql(f"GRANT {role} TO CURRENT_USER")
-    await conn.exec_driver_sql(f"CREATE SCHEMA {schema} AUTHORIZATION {role}")
+    # Owned by the owner role, not the tenant's: an owner may drop what it does not own.
+    await ensure_schema_owner(conn)
+    owner = quote_ident(conn, SCHEMA_OWNER)
+    await conn.exec_driver_sql(f"CREATE SCHEMA {schema} AUTHORIZATION {owner}")
     await upgrade_tenant(conn, schema=scope.schema, role=scope.role)
 
 

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from accord.platform.errors import Conflict, ErrorCode, NotFound, StoreUnavailable
+from accord.platform.migrations.ownership import SCHEMA_OWNER
 from accord.platform.runtime import Runtime
 from accord.tenants import provisioning
 from accord.tenants import service as tenant_service
@@ -50,7 +51,18 @@ async def test_tenant_gets_its_own_schema_role_and_row(
         can_login = await conn.scalar(
             text("select rolcanlogin from pg_roles where rolname = :r"), {"r": tenant.scope.role}
         )
-    assert owner == tenant.scope.role
+        may_use, may_create = (
+            await conn.execute(
+                text(
+                    "select has_schema_privilege(:r, :s, 'USAGE'), "
+                    "has_schema_privilege(:r, :s, 'CREATE')"
+                ),
+                {"r": tenant.scope.role, "s": tenant.scope.schema},
+            )
+        ).one()
+    # The tenant's role uses its schema; the owner role, which no tenant becomes, owns it.
+    assert owner == SCHEMA_OWNER
+    assert (may_use, may_create) == (True, False)
     assert can_login is False
 
 

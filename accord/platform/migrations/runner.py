@@ -18,6 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.platform.db import CONTROL_SCHEMA, FEDERATION_ROLE, quote_ident
 from accord.platform.errors import AccordError, ErrorCode
+from accord.platform.migrations.ownership import (
+    become_schema_owner,
+    claim_tenant_schema,
+    restore_role,
+)
 
 _HERE = Path(__file__).resolve().parent
 CONTROL_LOCATION = _HERE / "control"
@@ -25,6 +30,7 @@ TENANT_LOCATION = _HERE / "tenant"
 CATALOG_LOCATION = _HERE / "catalog"
 CATALOG_SCHEMA = "catalog"
 APPEND_ONLY_TRIGGER = "append_only_guard"
+VERSION_TABLE = "alembic_version"
 
 
 def _config(location: Path, **attributes: Any) -> Config:
@@ -210,7 +216,7 @@ def _upgrade_tenant_sync(sync: Connection, schema: str) -> None:
 
 
 async def upgrade_tenant(conn: AsyncConnection, *, schema: str, role: str) -> bool:
-    """Bring one tenant schema to head and re-apply the tenant role's grants.
+    """Give one tenant schema to the owner role, bring it to head, re-apply the grants.
 
     Returns whether anything was applied (grants are re-applied only then). Not safe to
     run concurrently in one process: Alembic's ``op`` and ``context`` are process-wide.
@@ -225,25 +231,39 @@ async def upgrade_tenant(conn: AsyncConnection, *, schema: str, role: str) -> bo
             reason="TENANT_SCHEMA_MISSING",
             code=ErrorCode.NOT_FOUND,
         )
+    # Before anything in the schema is read: what its tenant could replace, it must not own.
+    claimed = await claim_tenant_schema(conn, schema=schema, role=role)
     await conn.execute(select(func.set_config("search_path", schema, True)))
     current = await conn.run_sync(lambda sync: _current_heads(sync, schema))
     if set(current) == set(_tenant_script().get_heads()):
-        return False
+        if claimed:
+            await apply_tenant_grants(conn, schema=schema, role=role)
+        return claimed
+    # Objects are created as the schema's owner role, so they belong to it from the start.
+    previous_role = await become_schema_owner(conn)
     if not current:
         raw = await conn.get_raw_connection()
         await raw.driver_connection.execute(_fresh_schema_sql().encode())  # type: ignore[union-attr]
     else:
         await conn.run_sync(lambda sync: _upgrade_tenant_sync(sync, schema))
+    await restore_role(conn, previous_role)
     await apply_tenant_grants(conn, schema=schema, role=role)
     return True
 
 
 async def apply_tenant_grants(conn: AsyncConnection, *, schema: str, role: str) -> None:
-    """Read/write on the tenant's tables, insert-only on append-only ones, read on catalog."""
+    """Read/write on the tenant's tables, insert-only on append-only ones, read on catalog.
+
+    The role may use its schema but not create in it, and has no access to the version
+    table: only migrations, as the schema's owner, change what the schema holds.
+    """
     s, r = quote_ident(conn, schema), quote_ident(conn, role)
+    await conn.exec_driver_sql(f"REVOKE CREATE ON SCHEMA {s} FROM {r}")
+    await conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {s} TO {r}")
     await conn.exec_driver_sql(
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {r}"
     )
+    await conn.exec_driver_sql(f"REVOKE ALL ON {s}.{VERSION_TABLE} FROM {r}")
     await conn.exec_driver_sql(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {r}")
     append_only = await conn.scalars(
         text(
