@@ -68,7 +68,7 @@ _NOT_OURS = text(
           and not exists (select 1 from pg_type e where e.typarray = t.oid)
       union all
         select d.classid, d.objid, d.refobjid from pg_shdepend d
-        where d.deptype = 'o'
+        where d.refclassid = 'pg_authid'::regclass and d.deptype = 'o'
           and d.dbid = (select oid from pg_database where datname = current_database())
           and d.refobjid = (select oid from pg_roles where rolname = :tenant_role)
           and d.classid not in ('pg_namespace'::regclass, 'pg_class'::regclass,
@@ -140,8 +140,15 @@ async def claim_tenant_schema(conn: AsyncConnection, *, schema: str, role: str) 
 
     Refuses, before anything in the schema is read, when the tenant role owns objects
     there: in a schema provisioned before the owner role, migrations created everything,
-    so what the tenant owns it planted.
+    so what the tenant owns it planted. A schema the owner role already owns is left as
+    it is: nothing but the owner (and superusers) can create in it since.
     """
+    schema_owner = await conn.scalar(
+        text("select pg_get_userbyid(nspowner) from pg_namespace where nspname = :s"),
+        {"s": schema},
+    )
+    if schema_owner == SCHEMA_OWNER:
+        return False
     rows = (
         await conn.execute(
             _NOT_OURS, {"schema": schema, "owner": SCHEMA_OWNER, "tenant_role": role}
