@@ -10,7 +10,7 @@ the row is activated. Any failure undoes what was done; a crash leaves a
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -245,8 +245,10 @@ async def migrate_all(
     *,
     on_tenant: Callable[[Tenant, float], None] | None = None,
     on_failure: Callable[[Tenant, AccordError], None] | None = None,
+    only: Collection[str] | None = None,
 ) -> int:
-    """Bring every live tenant schema to head; returns how many schemas are at head.
+    """Bring every live tenant schema (or those of the slugs in ``only``) to head; returns
+    how many schemas are at head.
 
     One tenant at a time: Alembic's ``op``/``context`` are process-wide proxies, so two
     migrations must never interleave in one process. Each tenant's control row is held
@@ -259,6 +261,8 @@ async def migrate_all(
     await runtime.upgrade_catalogs()
     async with runtime.control_session() as session:
         tenants = list(await tenant_service.list_tenants(session=session, include_offboarded=False))
+    if only is not None:
+        tenants = [t for t in tenants if t.slug in only]
     done = 0
     for tenant in tenants:
         started = time.perf_counter()
