@@ -19,6 +19,7 @@ import typer
 from accord.commands._support import JsonOption, err, out
 from accord.commands._support import with_synced_runtime as _with_runtime
 from accord.compliance.audits import protocol
+from accord.compliance.records.day import current_day
 from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service
@@ -66,7 +67,7 @@ def flag_overdue(
 ) -> None:
     """Flag findings past their protocol deadlines and notify the Accountable party."""
     try:
-        day = date.fromisoformat(on) if on else protocol.current_day()
+        day = date.fromisoformat(on) if on else current_day()
     except ValueError:
         err.print(f"[red]error[/red] BAD_USER_INPUT/BAD_DATE: {on!r} is not YYYY-MM-DD")
         raise typer.Exit(2) from None

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 
 from graphql import GraphQLError
 
-from accord.compliance.sharing.reads import Authorizer
 from accord.graphql.cursors import CursorSigner
 from accord.graphql.loaders import Loaders, build_loaders
 from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime
-from accord.policies.engine import PolicyEngine
+from accord.policies.engine import Authorizer, PolicyEngine
 from accord.policies.schemas import Actor, Decision, Resource
 from accord.tenants.identity.principal import Principal
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from accord.policies import explain
 from accord.policies.baseline import baseline_rules, hierarchy_links
@@ -36,6 +37,12 @@ DecisionKey = tuple[str, str, frozenset[str], str, str, str | None]
 _ACTIONS = frozenset(ACTIONS)
 _RECORD_TYPES = frozenset(RECORD_TYPES)
 MAX_CACHED_DECISIONS = 65_536
+
+
+class Authorizer(Protocol):
+    """The action gate: ``PolicyEngine`` or a request's ``RequestAuthorizer``."""
+
+    def authorize(self, principal: Actor, action: str, resource: Resource) -> Decision: ...
 
 
 class Partition:

@@ -38,6 +38,7 @@ from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding, VerificationResult
 from accord.compliance.findings.states import FindingState
+from accord.compliance.records import refusals
 from accord.platform.errors import AccordError, BadInput, Conflict, Forbidden
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
@@ -188,7 +189,7 @@ async def assert_refused_and_logged(
         assert await watched(session) == before
         assert await last_seq(session) == seq
         record_type, record_id = record
-        await protocol.record_refusal(
+        await refusals.record_refusal(
             session=session,
             actor=actor,
             record_type=record_type,

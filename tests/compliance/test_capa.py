@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits.common import parse_input
 from accord.compliance.capa import analysis, lifecycle
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import (
@@ -32,6 +31,7 @@ from accord.compliance.capa.states import (
 from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.crosswalk import MappingEdge
 from accord.compliance.findings import service as finding_service
+from accord.compliance.records.inputs import parse_input
 from accord.compliance.vocab import Coverage, MappingMethod, Relationship
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import verify_chain

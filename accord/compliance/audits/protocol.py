@@ -27,7 +27,8 @@ Team membership runs from ``valid_from`` (default: the window's start) to ``vali
 (default: its end) and never outside the window, so it expires by itself.
 
 Refusals raise with a reason and change nothing: the caller's transaction rolls back, so
-the caller writes the attempt with ``record_refusal`` in a transaction of its own.
+the caller writes the attempt with ``records.refusals.record_refusal`` in a transaction of
+its own.
 ``flag_overdue`` marks findings past a deadline and notifies the Accountable party.
 """
 
@@ -62,30 +63,30 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from accord.compliance.audits.common import (
-    InputModel,
-    NonEmpty,
-    custom_error,
-    enum_check,
-    parse_input,
-    tenant_slug,
-)
 from accord.compliance.audits.models import Audit, AuditStatus, AuditTeamMember, TeamRole
 from accord.compliance.capa.models import capa_findings
 from accord.compliance.evidence.models import Evidence
 from accord.compliance.findings.models import Finding
 from accord.compliance.findings.states import FindingState
-from accord.compliance.records import RecordMixin, jsonable, log_change, now
+from accord.compliance.records.actors import actor_tenant
+from accord.compliance.records.day import current_day
+from accord.compliance.records.history import log_change
+from accord.compliance.records.inputs import (
+    InputModel,
+    NonEmpty,
+    custom_error,
+    parse_input,
+    tenant_slug,
+)
+from accord.compliance.records.models import RecordMixin, enum_check
 from accord.platform.db import TenantBase
-from accord.platform.errors import AccordError, BadInput, Conflict, Forbidden
-from accord.platform.eventlog import EventLogEntry, append_event
-from accord.platform.naming import validate_slug
+from accord.platform.errors import BadInput, Conflict, Forbidden
+from accord.platform.eventlog import EventLogEntry
 from accord.policies.vocab import is_slug, role_subject, user_subject
 
 #: Who flags overdue findings in the event log.
 OVERDUE_ACTOR = "system:audit-protocol"
 _EVIDENCE_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$")
-_ACTOR_RE = re.compile(r"^(?:user:)?(?P<tenant>[^/\s:]+)/(?P<subject>\S+)$")
 
 # --------------------------------------------------------------------------- tables
 
@@ -340,21 +341,6 @@ class Governed:
     @property
     def verifier(self) -> str:
         return self.protocol.verifier_tenant or self.audit.lead_tenant
-
-
-def current_day() -> date:
-    return now().astimezone(UTC).date()
-
-
-def actor_tenant(actor: str) -> str | None:
-    """The tenant an actor acts for: ``user:globex/li`` and ``globex/li`` name globex."""
-    match = _ACTOR_RE.match(actor.strip())
-    if match is None:
-        return None
-    try:
-        return validate_slug(match["tenant"])
-    except BadInput:
-        return None
 
 
 def _tenant_of(actor: str) -> str:
@@ -770,38 +756,3 @@ async def flag_overdue(*, session: AsyncSession, today: date) -> list[OverdueFla
         deadline.overdue_since = (deadline.overdue_since or today) if due else None
     await session.flush()
     return flagged
-
-
-# --------------------------------------------------------------------------- refusals
-
-
-async def record_refusal(
-    *,
-    session: AsyncSession,
-    actor: str,
-    record_type: str,
-    record_id: uuid.UUID,
-    attempt: str,
-    error: AccordError,
-    detail: Mapping[str, Any] | None = None,
-) -> None:
-    """Write a refused attempt to the record owner's event log — in a transaction of its
-    own, since the attempt's was rolled back."""
-    change: dict[str, Any] = {
-        "attempt": attempt,
-        "code": error.code.value,
-        "reason": error.reason,
-        "message": error.message,
-    }
-    if error.field is not None:
-        change["field"] = error.field
-    if detail:
-        change["detail"] = jsonable(dict(detail))
-    await append_event(
-        session,
-        actor=actor,
-        action=f"{record_type}.refused",
-        record_type=record_type,
-        record_id=str(record_id),
-        change=change,
-    )

@@ -6,14 +6,9 @@ from datetime import date
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from accord.compliance.audits.common import (
-    NonEmpty,
-    ProvenanceIn,
-    clause_keys,
-    custom_error,
-    tenant_slug,
-)
 from accord.compliance.audits.models import AuditStatus, AuditType, TeamRole
+from accord.compliance.records.inputs import NonEmpty, clause_keys, custom_error, tenant_slug
+from accord.compliance.records.provenance import ProvenanceIn
 
 
 class AuditIn(ProvenanceIn):

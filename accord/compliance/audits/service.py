@@ -14,16 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.audits import protocol
-from accord.compliance.audits.common import (
-    check_clauses,
-    choice,
-    parse_input,
-    provenance_of,
-    reject_duplicate,
-)
 from accord.compliance.audits.models import Audit, AuditStatus, AuditTeamMember, TeamRole
 from accord.compliance.audits.schemas import AuditIn, TeamMemberIn
-from accord.compliance.records import log_change
+from accord.compliance.catalog.service import check_clauses
+from accord.compliance.records.history import log_change
+from accord.compliance.records.inputs import choice, parse_input
+from accord.compliance.records.provenance import provenance_of, reject_duplicate
 from accord.platform.errors import Conflict, NotFound
 
 #: status -> statuses it may move to; completed and cancelled are final.

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits.common import InputModel, parse_input
 from accord.compliance.capa import lifecycle
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.analysis import coverage_flags
@@ -41,17 +40,14 @@ from accord.compliance.capa.states import CapaState
 from accord.compliance.crosswalk import MappingEdge
 from accord.compliance.findings.models import Finding
 from accord.compliance.mappings import service as mapping_service
-from accord.compliance.records import now
+from accord.compliance.records.day import current_day
+from accord.compliance.records.inputs import InputModel, parse_input
 from accord.compliance.vocab import Coverage, MappingStatus
 from accord.platform.errors import BadInput, Conflict, Forbidden
 
 #: The longest wait before an effectiveness check (as for a joint audit's re-check).
 MAX_CHECK_DAYS = 1095
 _WORKING = (CapaState.APPROVED, CapaState.IN_PROGRESS)
-
-
-def current_day() -> date:
-    return now().astimezone(UTC).date()
 
 
 @dataclass(frozen=True, slots=True)

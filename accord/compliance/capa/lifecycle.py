@@ -10,7 +10,6 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits.common import choice, parse_input
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import (
     ActionStatus,
@@ -22,7 +21,9 @@ from accord.compliance.capa.models import (
 from accord.compliance.capa.schemas import EffectivenessPlanIn, RootCauseAnalysis, RootCauseIn
 from accord.compliance.capa.service import check_independent_verifier
 from accord.compliance.capa.states import CAPA_ALLOWED, CAPA_GUARD_FAILURES, CapaGuard, CapaState
-from accord.compliance.records import log_change, now
+from accord.compliance.records.day import now
+from accord.compliance.records.history import log_change
+from accord.compliance.records.inputs import choice, parse_input
 from accord.platform.errors import Conflict
 
 

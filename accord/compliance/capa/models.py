@@ -25,9 +25,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 # capa_findings refers to findings: their table must be in the metadata too.
 import accord.compliance.findings.models  # noqa: F401
-from accord.compliance.audits.common import TextEnum, enum_check
 from accord.compliance.capa.states import CapaState
-from accord.compliance.records import RecordMixin
+from accord.compliance.records.models import RecordMixin, TextEnum, enum_check
 from accord.platform.db import TenantBase
 
 

@@ -16,14 +16,14 @@ from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from accord.compliance.audits.common import (
+from accord.compliance.records.inputs import (
     InputModel,
     NonEmpty,
-    ProvenanceIn,
     clause_keys,
     custom_error,
     tenant_slug,
 )
+from accord.compliance.records.provenance import ProvenanceIn
 
 Score = Annotated[int, Field(ge=1, le=10)]
 MAX_WHYS = 7

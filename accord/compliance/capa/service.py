@@ -17,12 +17,6 @@ from pydantic import BaseModel
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits.common import (
-    check_clauses,
-    parse_input,
-    provenance_of,
-    reject_duplicate,
-)
 from accord.compliance.capa.models import (
     ActionStatus,
     Capa,
@@ -32,8 +26,12 @@ from accord.compliance.capa.models import (
 )
 from accord.compliance.capa.schemas import CapaActionIn, CapaIn
 from accord.compliance.capa.states import CapaState
+from accord.compliance.catalog.service import check_clauses
 from accord.compliance.findings.models import Finding
-from accord.compliance.records import log_change, now
+from accord.compliance.records.day import now
+from accord.compliance.records.history import log_change
+from accord.compliance.records.inputs import parse_input
+from accord.compliance.records.provenance import provenance_of, reject_duplicate
 from accord.platform.errors import BadInput, Conflict, NotFound
 
 

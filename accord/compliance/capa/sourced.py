@@ -19,14 +19,10 @@ from typing import Any
 
 from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
 
-from accord.compliance.audits.common import (
-    NonEmpty,
-    ProvenanceIn,
-    clause_keys,
-    custom_error,
-)
 from accord.compliance.capa.models import RootCauseMethod
 from accord.compliance.capa.schemas import MAX_WHYS, Fishbone, FiveWhys, WhyStep
+from accord.compliance.records.inputs import NonEmpty, clause_keys, custom_error
+from accord.compliance.records.provenance import ProvenanceIn
 
 #: A fishbone cause written without a category.
 UNCATEGORISED = "Other"

@@ -255,6 +255,19 @@ async def require_clauses(*, session: AsyncSession, keys: Sequence[str]) -> None
     )
 
 
+async def check_clauses(
+    session: AsyncSession, keys: Sequence[str], *, field: str = "clause_keys"
+) -> None:
+    """``BadInput`` (UNKNOWN_CLAUSE / UNKNOWN_STANDARD) naming ``field`` unless the catalog
+    has every key (what a record's services ask before writing its clause keys)."""
+    if not keys:
+        return
+    try:
+        await require_clauses(session=session, keys=keys)
+    except UnknownClauses as exc:
+        raise BadInput(exc.message, reason=exc.reason, field=field) from exc
+
+
 async def get_clause(*, session: AsyncSession, key: str) -> Clause:
     clause = await session.get(Clause, key)
     if clause is None:

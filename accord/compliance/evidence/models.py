@@ -28,7 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 # Evidence refers to findings and CAPAs: their tables must be in the metadata too.
 import accord.compliance.capa.models
 import accord.compliance.findings.models  # noqa: F401
-from accord.compliance.records import RecordMixin
+from accord.compliance.records.models import RecordMixin
 from accord.platform.db import TenantBase
 
 MEDIA_TYPE_PATTERN = r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$"

@@ -7,14 +7,9 @@ import uuid
 
 from pydantic import AwareDatetime, Field, field_validator
 
-from accord.compliance.audits.common import (
-    SHA256_RE,
-    NonEmpty,
-    ProvenanceIn,
-    clause_keys,
-    custom_error,
-)
 from accord.compliance.evidence.models import MEDIA_TYPE_PATTERN
+from accord.compliance.records.inputs import NonEmpty, clause_keys, custom_error
+from accord.compliance.records.provenance import SHA256_RE, ProvenanceIn
 
 #: IANA top-level media types (RFC 6838 section 4.2, RFC 8081, RFC 9695)
 TOP_LEVEL_TYPES = frozenset(

@@ -9,17 +9,15 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits.common import (
-    check_clauses,
-    parse_input,
-    provenance_of,
-    reject_duplicate,
-)
 from accord.compliance.capa.models import Capa, capa_findings
+from accord.compliance.catalog.service import check_clauses
 from accord.compliance.evidence.models import Evidence
 from accord.compliance.evidence.schemas import EvidenceIn
 from accord.compliance.findings.models import Finding
-from accord.compliance.records import log_change, now
+from accord.compliance.records.day import now
+from accord.compliance.records.history import log_change
+from accord.compliance.records.inputs import parse_input
+from accord.compliance.records.provenance import provenance_of, reject_duplicate
 from accord.platform.errors import BadInput, NotFound
 
 

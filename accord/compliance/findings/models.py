@@ -23,9 +23,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 # Findings refer to audits: that table must be in the metadata too.
 import accord.compliance.audits.models  # noqa: F401
-from accord.compliance.audits.common import TextEnum, enum_check
 from accord.compliance.findings.states import FindingState
-from accord.compliance.records import RecordMixin
+from accord.compliance.records.models import RecordMixin, TextEnum, enum_check
 from accord.platform.db import TenantBase
 
 

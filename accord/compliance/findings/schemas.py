@@ -7,8 +7,9 @@ from datetime import date
 
 from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
 
-from accord.compliance.audits.common import NonEmpty, ProvenanceIn, clause_keys, custom_error
 from accord.compliance.findings.models import FindingGrade, Severity
+from accord.compliance.records.inputs import NonEmpty, clause_keys, custom_error
+from accord.compliance.records.provenance import ProvenanceIn
 
 
 class FindingIn(ProvenanceIn):

@@ -18,15 +18,9 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.audits import protocol
-from accord.compliance.audits.common import (
-    check_clauses,
-    choice,
-    parse_input,
-    provenance_of,
-    reject_duplicate,
-)
 from accord.compliance.audits.models import Audit, AuditStatus
 from accord.compliance.capa.models import ActionStatus, CapaAction, capa_findings
+from accord.compliance.catalog.service import check_clauses
 from accord.compliance.evidence.models import Evidence
 from accord.compliance.findings.models import Finding, VerificationResult
 from accord.compliance.findings.schemas import FindingIn
@@ -36,7 +30,10 @@ from accord.compliance.findings.states import (
     Guard,
     transition_for,
 )
-from accord.compliance.records import log_change, now
+from accord.compliance.records.day import now
+from accord.compliance.records.history import log_change
+from accord.compliance.records.inputs import choice, parse_input
+from accord.compliance.records.provenance import provenance_of, reject_duplicate
 from accord.platform.errors import BadInput, Conflict, NotFound
 
 _AUDITS_TAKING_FINDINGS = (AuditStatus.IN_PROGRESS, AuditStatus.COMPLETED)

@@ -70,8 +70,8 @@ from sqlalchemy import Table, delete, exists, func, insert, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits.common import check_clauses
 from accord.compliance.capa.models import capa_findings
+from accord.compliance.catalog.service import check_clauses
 from accord.compliance.evidence.models import Evidence
 from accord.compliance.findings.models import Finding
 from accord.compliance.findings.states import FindingState
@@ -80,7 +80,7 @@ from accord.compliance.findings.transfer_models import (
     FindingTransfer,
     TransferState,
 )
-from accord.compliance.records import jsonable
+from accord.compliance.records.history import jsonable
 from accord.platform import clock
 from accord.platform.canonical import canonical_digest
 from accord.platform.errors import (

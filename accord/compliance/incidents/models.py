@@ -28,8 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from accord.compliance.audits.common import TextEnum, enum_check
-from accord.compliance.records import RecordMixin
+from accord.compliance.records.models import RecordMixin, TextEnum, enum_check
 from accord.platform.db import TenantBase
 
 SEVERITIES = range(1, 5)  # 1 is the most severe

@@ -13,14 +13,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, PositiveFloat, ValidationInfo, field_validator
 
-from accord.compliance.audits.common import (
-    InputModel,
-    NonEmpty,
-    ProvenanceIn,
-    custom_error,
-    tenant_slug,
-)
 from accord.compliance.incidents.models import SEVERITIES, IncidentReport
+from accord.compliance.records.inputs import InputModel, NonEmpty, custom_error, tenant_slug
+from accord.compliance.records.provenance import ProvenanceIn
 from accord.platform.errors import BadInput
 
 

@@ -17,10 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from accord.compliance.audits.common import parse_input, provenance_of, reject_duplicate
 from accord.compliance.incidents.models import IncidentNotification, IncidentReport, IncidentStatus
 from accord.compliance.incidents.schemas import IncidentIn, NotificationPolicy, NotifyIn
-from accord.compliance.records import log_change, now
+from accord.compliance.records.day import now
+from accord.compliance.records.history import log_change
+from accord.compliance.records.inputs import parse_input
+from accord.compliance.records.provenance import provenance_of, reject_duplicate
 from accord.platform.errors import BadInput, Conflict, NotFound
 
 _STATUS_ORDER = list(IncidentStatus)

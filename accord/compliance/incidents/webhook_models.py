@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from accord.compliance.audits.common import TextEnum, enum_check
+from accord.compliance.records.models import TextEnum, enum_check
 from accord.platform.db import ControlBase, TenantBase
 
 

@@ -60,7 +60,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from accord.compliance.audits.common import parse_input
 from accord.compliance.incidents import service as incident_service
 from accord.compliance.incidents.models import IncidentNotification, IncidentReport
 from accord.compliance.incidents.schemas import IncidentIn, NotificationPolicy
@@ -71,8 +70,8 @@ from accord.compliance.incidents.webhook_models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from accord.compliance.records import jsonable, log_change
-from accord.compliance.sharing.reads import Authorizer
+from accord.compliance.records.history import jsonable, log_change
+from accord.compliance.records.inputs import parse_input
 from accord.platform import clock
 from accord.platform.errors import AccordError, BadInput, ErrorCode, NotFound
 from accord.platform.eventlog import EventLogEntry, append_event
@@ -81,6 +80,7 @@ from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime
 from accord.platform.secrets import secret_key
 from accord.platform.settings import Settings
+from accord.policies.engine import Authorizer
 from accord.policies.schemas import Actor, Resource
 from accord.tenants import service as tenant_service
 from accord.tenants.agreements.models import Agreement, AgreementState

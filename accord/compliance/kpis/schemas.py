@@ -21,14 +21,9 @@ from pydantic import (
     field_validator,
 )
 
-from accord.compliance.audits.common import (
-    InputModel,
-    NonEmpty,
-    ProvenanceIn,
-    clause_keys,
-    custom_error,
-)
 from accord.compliance.kpis.models import Direction, GovernanceItem, Kpi, KpiMeasurement, Rating
+from accord.compliance.records.inputs import InputModel, NonEmpty, clause_keys, custom_error
+from accord.compliance.records.provenance import ProvenanceIn
 from accord.compliance.vocab import is_standard_id
 
 KPI_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")

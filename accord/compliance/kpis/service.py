@@ -15,13 +15,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits.common import (
-    check_clauses,
-    parse_input,
-    provenance_of,
-    reject_duplicate,
-)
 from accord.compliance.catalog import service as catalog_service
+from accord.compliance.catalog.service import check_clauses
 from accord.compliance.kpis.models import (
     GovernanceItem,
     GovernanceKind,
@@ -38,7 +33,10 @@ from accord.compliance.kpis.schemas import (
     performance_entry,
     rate,
 )
-from accord.compliance.records import log_change, now
+from accord.compliance.records.day import now
+from accord.compliance.records.history import log_change
+from accord.compliance.records.inputs import parse_input
+from accord.compliance.records.provenance import provenance_of, reject_duplicate
 from accord.platform.errors import BadInput, Conflict, NotFound
 
 

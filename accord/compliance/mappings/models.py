@@ -11,7 +11,7 @@ from typing import ClassVar
 from sqlalchemy import Index, Integer, SmallInteger, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from accord.compliance.records import RecordMixin
+from accord.compliance.records.models import RecordMixin
 from accord.platform.db import TenantBase
 
 #: The set that mappings a tenant adds one by one belong to.

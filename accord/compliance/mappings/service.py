@@ -39,7 +39,7 @@ from accord.compliance.mappings.types import (
     ImportProblem,
     LibraryFormatError,
 )
-from accord.compliance.records import log_change
+from accord.compliance.records.history import log_change
 from accord.compliance.vocab import (
     MappingMethod,
     MappingStatus,

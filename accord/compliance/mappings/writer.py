@@ -13,7 +13,7 @@ from accord.compliance.catalog.models import CatalogMapping, Clause, MappingSet,
 from accord.compliance.crosswalk import MappingEdge
 from accord.compliance.mappings.models import TenantClauseMapping
 from accord.compliance.mappings.types import ImportedFramework, ImportedMappingSet, ImportProblem
-from accord.compliance.records import content_hash_of
+from accord.compliance.records.provenance import content_hash_of
 from accord.compliance.vocab import ClauseKey, MappingMethod, Rationale, Relationship
 from accord.platform.canonical import canonical_digest
 from accord.platform.eventlog import append_event

@@ -23,7 +23,8 @@ from accord.compliance.capa.states import CapaState
 from accord.compliance.findings.models import Finding, FindingGrade
 from accord.compliance.findings.states import FindingState
 from accord.compliance.kpis import service as kpi_service
-from accord.compliance.records import log_change, now
+from accord.compliance.records.day import now
+from accord.compliance.records.history import log_change
 from accord.compliance.reviews.models import ManagementReview, ReviewAction
 from accord.compliance.reviews.schemas import (
     action_entry,
@@ -45,7 +46,7 @@ async def compile_inputs(
     partners: Mapping[str, Any] | None = None,
 ) -> ManagementReview:
     """Compile the ISO 9.3.2 inputs for the review's period from the tenant's records, and
-    the participating partners' shared counts (``reviews.partners.partner_inputs``)."""
+    the participating partners' shared counts (``sharing.partners.partner_inputs``)."""
     refuse_unless_draft(review)
     start, end = review.period_start, review.period_end
     inputs = {

@@ -27,8 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from accord.compliance.audits.common import TextEnum, enum_check
-from accord.compliance.records import RecordMixin
+from accord.compliance.records.models import RecordMixin, TextEnum, enum_check
 from accord.platform.db import TenantBase
 
 

@@ -10,17 +10,12 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, field_validator
 
-from accord.compliance.audits.common import (
-    InputModel,
-    NonEmpty,
-    ProvenanceIn,
-    custom_error,
-    tenant_slug,
-)
 from accord.compliance.audits.models import Audit
 from accord.compliance.capa.models import Capa, CapaAction
 from accord.compliance.findings.models import Finding
 from accord.compliance.kpis.schemas import PeriodEnd, StandardIds
+from accord.compliance.records.inputs import InputModel, NonEmpty, custom_error, tenant_slug
+from accord.compliance.records.provenance import ProvenanceIn
 from accord.compliance.reviews.models import ManagementReview, ReviewAction
 from accord.platform.canonical import canonical_digest
 

@@ -17,14 +17,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits.common import (
-    choice,
-    parse_input,
-    provenance_of,
-    reject_duplicate,
-)
 from accord.compliance.kpis import service as kpi_service
-from accord.compliance.records import log_change, now
+from accord.compliance.records.day import now
+from accord.compliance.records.history import log_change
+from accord.compliance.records.inputs import choice, parse_input
+from accord.compliance.records.provenance import provenance_of, reject_duplicate
 from accord.compliance.reviews.models import (
     ActionStatus,
     ManagementReview,
@@ -37,6 +34,11 @@ from accord.compliance.reviews.schemas import (
     ReviewIn,
     content_of,
     document_digest,
+)
+from accord.compliance.reviews.signatures import (
+    list_signatures,
+    missing_signatories,
+    supersede_signatures,
 )
 from accord.platform.errors import BadInput, Conflict, NotFound
 
@@ -217,8 +219,6 @@ async def approve(
             reason="REVIEW_NOT_FROZEN",
             field="status",
         )
-    from accord.compliance.reviews.signing import list_signatures, missing_signatories
-
     missing = missing_signatories(review, await list_signatures(session=session, review=review))
     if missing:
         raise Conflict(
@@ -283,10 +283,7 @@ async def new_revision(
             "revision": revised.revision,
         },
     )
-    # The revised content's signatures stop counting: kept, marked superseded (signing
-    # imports this module, hence the import here).
-    from accord.compliance.reviews.signing import supersede_signatures
-
+    # The revised content's signatures stop counting: kept, marked superseded.
     await supersede_signatures(session=session, actor=actor, review=review, successor=revised)
     return revised
 

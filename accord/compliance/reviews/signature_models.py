@@ -4,7 +4,7 @@ One row per signatory and revision, in the tenant that owns the review: the deta
 as submitted, the binding it was verified against (revision, digest) and a snapshot of the
 public key that verified it, so that an export still verifies after the key is revoked.
 A row is never rewritten: the database lets an update only mark it superseded (once),
-when a new revision of the review is made (see ``signing.supersede_signatures``).
+when a new revision of the review is made (see ``signatures.supersede_signatures``).
 """
 
 from __future__ import annotations

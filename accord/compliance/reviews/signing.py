@@ -34,15 +34,15 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.records import log_change, now
+from accord.compliance.records.day import now
+from accord.compliance.records.history import log_change
 from accord.compliance.reviews import service as review_service
 from accord.compliance.reviews.jws import (
     BUNDLE_FORMAT,
@@ -59,6 +59,12 @@ from accord.compliance.reviews.jws import (
 from accord.compliance.reviews.models import ManagementReview, ReviewStatus
 from accord.compliance.reviews.schemas import document_digest, review_document
 from accord.compliance.reviews.signature_models import ReviewSignature
+from accord.compliance.reviews.signatures import (
+    list_signatures,
+    locked_review,
+    missing_signatories,
+    required_signers,
+)
 from accord.platform.errors import Conflict, ErrorCode, NotFound
 from accord.platform.eventlog import append_event
 from accord.platform.runtime import Runtime
@@ -181,55 +187,7 @@ async def assign_signatories(
     )
 
 
-def required_signers(review: ManagementReview) -> dict[Signer, str]:
-    """Required signatory -> role, as the (frozen) content lists them."""
-    return {Signer(s["tenant"], s["subject"]): s["role"] for s in review.required_signatories}
-
-
 # --- signatures ------------------------------------------------------------------------
-
-
-async def list_signatures(
-    *, session: AsyncSession, review: ManagementReview
-) -> list[ReviewSignature]:
-    """Every signature recorded on this revision (superseded ones included), oldest first."""
-    stmt = (
-        select(ReviewSignature)
-        .where(ReviewSignature.review_id == review.id)
-        .order_by(ReviewSignature.recorded_at, ReviewSignature.signer_tenant)
-    )
-    return list(await session.scalars(stmt))
-
-
-def missing_signatories(
-    review: ManagementReview, signatures: Sequence[ReviewSignature]
-) -> list[Signer]:
-    """Required signatories without a current (not superseded) signature on ``review``."""
-    signed = {
-        Signer(s.signer_tenant, s.signer_subject)
-        for s in signatures
-        if s.review_id == review.id and s.superseded_at is None
-    }
-    return [s for s in required_signers(review) if s not in signed]
-
-
-async def _locked_review(session: AsyncSession, review_id: uuid.UUID) -> ManagementReview:
-    """The review, its row locked: signers of one review (and its revising) go one by one,
-    so the last signature always sees all the others and approves."""
-    review = await session.scalar(
-        select(ManagementReview)
-        .where(ManagementReview.id == review_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if review is None:
-        raise SignatureRefused(
-            f"No management review {review_id}.",
-            reason="UNKNOWN_REVIEW",
-            code=ErrorCode.NOT_FOUND,
-            field="review_id",
-        )
-    return review
 
 
 async def _check_state(session: AsyncSession, review: ManagementReview) -> None:
@@ -357,7 +315,7 @@ async def submit_signature(
 
     ``SignatureRefused`` for every refusal, before anything is written.
     """
-    review = await _locked_review(session, review_id)
+    review = await locked_review(session, review_id)
     parsed = parse_detached(jws)
     await _check_state(session, review)
     binding = parsed.binding
@@ -516,40 +474,6 @@ async def sign_review(
                 session=session, review_id=review_id, signer=signer, jws=jws, refusal=refusal
             )
         raise
-
-
-async def supersede_signatures(
-    *,
-    session: AsyncSession,
-    actor: str,
-    review: ManagementReview,
-    successor: ManagementReview,
-) -> list[uuid.UUID]:
-    """Mark ``review``'s signatures superseded by its new revision (kept, never counted
-    again); called by ``service.new_revision``."""
-    await _locked_review(session, review.id)
-    marked = list(
-        await session.scalars(
-            update(ReviewSignature)
-            .where(ReviewSignature.review_id == review.id, ReviewSignature.superseded_at.is_(None))
-            .values(superseded_at=now(), superseded_by=successor.id)
-            .returning(ReviewSignature.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    if marked:
-        await log_change(
-            session,
-            actor=actor,
-            action="review.signatures_superseded",
-            record=review,
-            change={
-                "superseded_by": successor.id,
-                "revision": successor.revision,
-                "signatures": sorted(str(m) for m in marked),
-            },
-        )
-    return marked
 
 
 # --- what a signer signs, and what an export holds ---------------------------------------

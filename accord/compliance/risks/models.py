@@ -10,8 +10,7 @@ from sqlalchemy import CheckConstraint, Computed, Integer, Text, UniqueConstrain
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from accord.compliance.audits.common import TextEnum, enum_check
-from accord.compliance.records import RecordMixin
+from accord.compliance.records.models import RecordMixin, TextEnum, enum_check
 from accord.platform.db import TenantBase
 
 SCALE = range(1, 6)

@@ -6,13 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from accord.compliance.audits.common import (
-    InputModel,
-    NonEmpty,
-    ProvenanceIn,
-    clause_keys,
-    custom_error,
-)
+from accord.compliance.records.inputs import InputModel, NonEmpty, clause_keys, custom_error
+from accord.compliance.records.provenance import ProvenanceIn
 from accord.compliance.risks.models import SCALE, RiskStatus, Treatment
 
 MAX_PARTY_LENGTH = 200

@@ -15,13 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits.common import (
-    check_clauses,
-    parse_input,
-    provenance_of,
-    reject_duplicate,
-)
-from accord.compliance.records import log_change
+from accord.compliance.catalog.service import check_clauses
+from accord.compliance.records.history import log_change
+from accord.compliance.records.inputs import parse_input
+from accord.compliance.records.provenance import provenance_of, reject_duplicate
 from accord.compliance.risks.models import Risk, RiskLevel, RiskStatus, Treatment
 from accord.compliance.risks.schemas import AssessmentIn, RiskIn, TreatmentIn, status_for
 from accord.platform.errors import BadInput, Conflict, NotFound

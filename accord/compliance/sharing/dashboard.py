@@ -63,7 +63,6 @@ from accord.compliance.sharing.federation import (
 from accord.compliance.sharing.live import TENANT_SCHEMA_PREFIX
 from accord.compliance.sharing.reads import (
     OWNER_FAILURES,
-    Authorizer,
     PlannedOwner,
     TenantError,
     _unavailable,
@@ -74,6 +73,7 @@ from accord.platform import clock
 from accord.platform.naming import schema_name
 from accord.platform.notifications import Notification, NotificationHub
 from accord.platform.runtime import Runtime
+from accord.policies.engine import Authorizer
 from accord.policies.schemas import Actor
 from accord.tenants.agreements.models import SharingLevel
 

@@ -66,7 +66,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from accord.compliance.sharing.fields import SUMMARY_FIELDS
 from accord.compliance.sharing.reads import (
     OWNER_FAILURES,
-    Authorizer,
     PlannedOwner,
     SharedRecord,
     TenantError,
@@ -78,6 +77,7 @@ from accord.platform import clock
 from accord.platform.errors import BadInput
 from accord.platform.naming import schema_name
 from accord.platform.runtime import Runtime
+from accord.policies.engine import Authorizer
 from accord.policies.schemas import Actor
 from accord.tenants.agreements.models import SharingLevel
 from accord.tenants.models import TenantStatus

@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import select
 
 from accord.compliance.sharing.federation import log_reads, owner_stores
-from accord.compliance.sharing.reads import Authorizer, plan_owners
+from accord.compliance.sharing.reads import plan_owners
 from accord.platform import clock
 from accord.platform.eventlog import EventLogEntry
 from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime
+from accord.policies.engine import Authorizer
 from accord.policies.schemas import Actor
 from accord.tenants.agreements.models import SharingLevel
 from accord.tenants.sessions import tenant_session

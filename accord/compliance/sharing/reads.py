@@ -21,7 +21,7 @@ import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict
+from typing import Any, TypedDict
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,7 +31,8 @@ from accord.compliance.sharing.fields import AGGREGATE_DIMENSIONS, SUMMARY_FIELD
 from accord.compliance.sharing.registry import model_for, table_for
 from accord.platform.errors import AccordError, ErrorCode
 from accord.platform.runtime import Runtime
-from accord.policies.schemas import Actor, Decision, Resource
+from accord.policies.engine import Authorizer
+from accord.policies.schemas import Actor, Resource
 from accord.tenants.agreements.access import write_access_log
 from accord.tenants.agreements.models import SharingLevel
 from accord.tenants.agreements.service import (
@@ -45,12 +46,6 @@ from accord.tenants.sessions import tenant_session
 
 #: What a failing owner raises: its store (driver, network, timeout) or its state.
 OWNER_FAILURES = (SQLAlchemyError, OSError, TimeoutError, AccordError)
-
-
-class Authorizer(Protocol):
-    """The action gate: ``PolicyEngine`` or a request's ``RequestAuthorizer``."""
-
-    def authorize(self, principal: Actor, action: str, resource: Resource) -> Decision: ...
 
 
 class SharedRecord(TypedDict):

@@ -12,7 +12,7 @@ from accord.compliance.evidence.models import Evidence
 from accord.compliance.findings.models import Finding
 from accord.compliance.incidents.models import IncidentReport
 from accord.compliance.kpis.models import Kpi
-from accord.compliance.records import RecordMixin
+from accord.compliance.records.models import RecordMixin
 from accord.compliance.reviews.models import ManagementReview
 from accord.compliance.risks.models import Risk
 from accord.platform.errors import BadInput

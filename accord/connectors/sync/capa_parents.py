@@ -32,7 +32,7 @@ from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import ActionStatus, Capa, CapaAction, capa_findings
 from accord.compliance.capa.states import CAPA_ALLOWED, CapaState
 from accord.compliance.findings.models import Finding
-from accord.compliance.records import log_change
+from accord.compliance.records.history import log_change
 from accord.connectors.sync.events import PendingEvent, append_events
 from accord.connectors.sync.raw import driver, schema_of
 from accord.platform import clock

@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.records import jsonable
+from accord.compliance.records.history import jsonable
 from accord.connectors.framework.hashing import _dumps, canonical_text, plain, plain_text
 from accord.connectors.sync.raw import driver, schema_of
 from accord.platform import clock

@@ -22,7 +22,7 @@ from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.findings.schemas import FindingIn
 from accord.compliance.findings.states import FindingState
-from accord.compliance.records import log_change
+from accord.compliance.records.history import log_change
 from accord.connectors.sync.sinks import (
     Applied,
     Candidate,

@@ -18,8 +18,9 @@ from pydantic import AfterValidator, Field
 from sqlalchemy import Table, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits.common import NonEmpty, ProvenanceIn, clause_keys
 from accord.compliance.mappings.models import TenantClauseMapping
+from accord.compliance.records.inputs import NonEmpty, clause_keys
+from accord.compliance.records.provenance import ProvenanceIn
 from accord.compliance.vocab import MappingMethod, MappingStatus, Rationale, Relationship
 from accord.connectors.sync.sinks import Candidate, Sink, reason, unknown_clauses
 

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits.common import _reason as pydantic_reason
+from accord.compliance.records.inputs import reason_code as pydantic_reason
 from accord.connectors.framework.hashing import model_text, payload_digest
 from accord.connectors.framework.mapping import RecordMapping
 from accord.connectors.models import QuarantineEntry

@@ -6,12 +6,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from accord.compliance.sharing.reads import Authorizer
 from accord.connectors.models import SyncRun
 from accord.platform.errors import Forbidden, NotFound
 from accord.platform.naming import schema_name
 from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime
+from accord.policies.engine import Authorizer
 from accord.policies.schemas import Actor, Resource
 from accord.tenants.sessions import tenant_session
 

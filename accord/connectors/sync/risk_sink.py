@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.records import log_change
+from accord.compliance.records.history import log_change
 from accord.compliance.risks import service as risk_service
 from accord.compliance.risks.models import Risk, RiskStatus
 from accord.compliance.risks.schemas import RiskIn, status_for

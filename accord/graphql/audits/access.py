@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits import protocol
 from accord.compliance.audits import service as audit_service
 from accord.compliance.audits.models import Audit
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
+from accord.compliance.records.refusals import record_refusal
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.platform.errors import AccordError, Forbidden, NotFound
@@ -141,7 +141,7 @@ async def log_refusal(
                 await audit_service.get_audit(session=session, audit_id=record_id)
             else:
                 await finding_service.get_finding(session=session, finding_id=record_id)
-            await protocol.record_refusal(
+            await record_refusal(
                 session=session,
                 actor=caller.actor,
                 record_type=record_type,

@@ -19,9 +19,9 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits import protocol
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import Capa, CapaAction
+from accord.compliance.records.refusals import record_refusal
 from accord.compliance.sharing.reads import SharedRecord
 from accord.graphql.audits.access import (
     Caller,
@@ -142,7 +142,7 @@ async def log_capa_refusal(
     try:
         async with tenant_session(context.runtime, owner) as session:
             await capa_service.get_capa(session=session, capa_id=capa_id)
-            await protocol.record_refusal(
+            await record_refusal(
                 session=session,
                 actor=caller.actor,
                 record_type=RECORD_TYPE,

@@ -36,7 +36,6 @@ from accord.compliance.sharing.federation import (
 )
 from accord.compliance.sharing.reads import (
     OWNER_FAILURES,
-    Authorizer,
     SharedRecord,
     TenantError,
     _unavailable,
@@ -47,6 +46,7 @@ from accord.graphql.context import Context
 from accord.graphql.errors import tenant_errors
 from accord.platform import clock
 from accord.platform.runtime import Runtime
+from accord.policies.engine import Authorizer
 from accord.policies.schemas import Resource
 from accord.tenants.agreements.models import SharingLevel
 from accord.tenants.identity.principal import Principal

@@ -39,11 +39,12 @@ from dataclasses import dataclass
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits import protocol
+from accord.compliance.records.refusals import record_refusal
 from accord.compliance.reviews import service as review_service
 from accord.compliance.reviews.jws import SignatureRefused, Signer
 from accord.compliance.reviews.models import ManagementReview
-from accord.compliance.reviews.signing import SIGN_ACTION, required_signers
+from accord.compliance.reviews.signatures import required_signers
+from accord.compliance.reviews.signing import SIGN_ACTION
 from accord.compliance.sharing.reads import SharedRecord
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
@@ -212,7 +213,7 @@ async def log_refusal(
     try:
         async with tenant_session(context.runtime, standing.owner) as session:
             await review_service.get_review(session=session, review_id=review_id)
-            await protocol.record_refusal(
+            await record_refusal(
                 session=session,
                 actor=standing.actor,
                 record_type=RECORD_TYPE,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.reviews import flows as review_flows
 from accord.compliance.reviews.models import ManagementReview
-from accord.compliance.reviews.partners import partner_inputs
+from accord.compliance.sharing.partners import partner_inputs
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.listing import Process

@@ -16,8 +16,8 @@ from datetime import date
 from typing import Any
 
 from accord.compliance.sharing.dashboard import network_dashboard
-from accord.compliance.sharing.reads import Authorizer
 from accord.platform.runtime import Runtime
+from accord.policies.engine import Authorizer
 from accord.policies.schemas import Actor
 
 
