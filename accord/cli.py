@@ -18,6 +18,7 @@ from accord.commands._support import with_synced_runtime as _with_runtime
 from accord.commands.agreements import agreement_app
 from accord.commands.audits import audits_app
 from accord.commands.catalog import catalog_app
+from accord.commands.eventlog import eventlog_app
 from accord.commands.gaps import gaps
 from accord.commands.identity import token
 from accord.commands.incidents import incidents_app
@@ -25,7 +26,7 @@ from accord.commands.policies import authz_app, raci_app
 from accord.commands.reviews import review_app
 from accord.commands.schema import schema_app
 from accord.commands.sync import sync_app
-from accord.commands.tenants import audit_app, store_app, tenant_app
+from accord.commands.tenants import store_app, tenant_app
 from accord.compliance.catalog.service import sync_catalog
 from accord.platform.errors import AccordError, Conflict
 from accord.platform.runtime import Runtime, open_runtime
@@ -46,7 +47,7 @@ app.command("gaps")(gaps)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(store_app, name="store")
-app.add_typer(audit_app, name="audit")
+app.add_typer(eventlog_app, name="eventlog")
 app.add_typer(audits_app, name="audits")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(raci_app, name="raci")

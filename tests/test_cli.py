@@ -36,8 +36,8 @@ COMMANDS = {
     "store": "PostgreSQL servers",
     "store list": "List stores",
     "store add": "Register a PostgreSQL server",
-    "audit": "tamper-evident",
-    "audit verify": "first broken entry",
+    "eventlog": "tamper-evident",
+    "eventlog verify": "first broken entry",
     "gaps": "Gap analysis of a tenant",
     "catalog": "Standards catalog and clause mappings",
     "token": "",
@@ -97,11 +97,11 @@ def test_tenant_lifecycle_through_the_cli(runtime: Runtime, tmp_path: Path) -> N
     assert json.loads(shown.stdout)["legal_name"] == "Globex Components Inc."
 
     assert accord("tenant", "suspend", slug, "--reason", "audit").returncode == 0
-    blocked = accord("audit", "verify", "--tenant", slug)
+    blocked = accord("eventlog", "verify", "--tenant", slug)
     assert blocked.returncode == 2 and "TENANT_SUSPENDED" in blocked.stderr
     assert accord("tenant", "resume", slug).returncode == 0
 
-    verified = accord("audit", "verify", "--tenant", slug, "--json")
+    verified = accord("eventlog", "verify", "--tenant", slug, "--json")
     assert verified.returncode == 0, verified.stderr
     assert json.loads(verified.stdout)["entries"] == 3
 
@@ -163,7 +163,7 @@ async def test_refusals_change_nothing(runtime: Runtime, make_tenant: TenantFact
     assert accord("tenant", "list", "--all", "--json").stdout == before
 
 
-async def test_audit_verify_names_the_broken_entry(
+async def test_eventlog_verify_names_the_broken_entry(
     runtime: Runtime, make_tenant: TenantFactory
 ) -> None:
     tenant = await make_tenant(label="brk")
@@ -172,7 +172,7 @@ async def test_audit_verify_names_the_broken_entry(
         await conn.execute(
             text(f"update \"t_{tenant.slug}\".event_log set actor = 'mallory' where seq = 1")
         )
-    result = accord("audit", "verify", "--tenant", tenant.slug)
+    result = accord("eventlog", "verify", "--tenant", tenant.slug)
     assert result.returncode == 1
     assert "broken at sequence 1" in result.stdout
 

@@ -33,3 +33,12 @@ def test_help_of_every_command_exits_0(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "100"})
     assert result.exit_code == 0, f"{' '.join(path)} --help: {result.exception!r}"
     assert "Usage:" in result.output
+
+
+def test_command_names_are_distinct() -> None:
+    # No group name is another's plural or prefix (``audit`` beside ``audits`` was both).
+    names = [path[0] for path in PATHS if len(path) == 1]
+    for name in names:
+        for other in names:
+            if other != name:
+                assert not other.startswith(name), f"{name!r} and {other!r} read alike"

@@ -1,4 +1,4 @@
-"""``accord tenant``, ``accord store``, ``accord audit``: tenants, their stores, their logs."""
+"""``accord tenant``, ``accord store``: tenants and the stores they live in."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from rich.table import Table
 from accord.commands._support import JsonOption, out
 from accord.commands._support import with_synced_runtime as _with_runtime
 from accord.platform.errors import AccordError
-from accord.platform.eventlog import verify_chain
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service
 from accord.tenants.archive import offboard_tenant, restore_tenant
@@ -26,7 +25,6 @@ tenant_app = typer.Typer(
 store_app = typer.Typer(
     help="Stores: the PostgreSQL servers tenants live in.", no_args_is_help=True
 )
-audit_app = typer.Typer(help="The tamper-evident event logs.", no_args_is_help=True)
 
 
 def _tenant_dict(t: Tenant, runtime: Runtime) -> dict[str, Any]:
@@ -262,39 +260,3 @@ def store_add(
     """Register a PostgreSQL server as a store (it must answer now)."""
     _with_runtime(lambda rt: rt.add_store(name=name, region=region, url=url))
     out.print(f"store {name} registered")
-
-
-@audit_app.command("verify")
-def audit_verify(
-    tenant: Annotated[str, typer.Option("--tenant", help="Tenant slug.")],
-    as_json: JsonOption = False,
-) -> None:
-    """Recompute a tenant's event-log hash chain; exit 1 naming the first broken entry."""
-
-    async def run(runtime: Runtime) -> Any:
-        async with tenant_session(runtime, tenant) as session:
-            return await verify_chain(session)
-
-    verdict = _with_runtime(run)
-    if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "tenant": tenant,
-                    "ok": verdict.ok,
-                    "entries": verdict.entries,
-                    "first_broken_seq": verdict.first_broken_seq,
-                    "reason": verdict.reason,
-                    "head_hash": verdict.head_hash,
-                }
-            )
-        )
-    elif verdict.ok:
-        out.print(f"{tenant}: chain intact, {verdict.entries} entries, head {verdict.head_hash}")
-    else:
-        out.print(
-            f"[red]{tenant}: chain broken at sequence {verdict.first_broken_seq}[/red]: "
-            f"{verdict.reason}"
-        )
-    if not verdict.ok:
-        raise typer.Exit(1)

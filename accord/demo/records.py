@@ -21,7 +21,7 @@ from accord.compliance.incidents import service as incident_service
 from accord.compliance.kpis import service as kpi_service
 from accord.compliance.reviews import flows as review_flows
 from accord.compliance.reviews import service as review_service
-from accord.demo_raci import seed_governance
+from accord.demo.raci import seed_governance
 from accord.platform import clock
 from accord.platform.runtime import Runtime
 from accord.tenants.agreements import service as agreements

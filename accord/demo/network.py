@@ -1,4 +1,4 @@
-"""The demo partner network (see docs/demo.md): four partners over two stores."""
+"""The demo network: its partners and people over two stores, its settings and tokens."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from accord.demo_records import seed_story
+from accord.demo.records import seed_story
 from accord.platform.db import ensure_database
 from accord.platform.eventlog import append_event
 from accord.platform.runtime import Runtime
