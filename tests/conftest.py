@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, text
 
 from accord.compliance.catalog.service import sync_catalog
 from accord.platform import clock
@@ -23,7 +23,9 @@ from accord.platform.db import ensure_database, quote_ident
 from accord.platform.migrations.runner import lock_shared_objects
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings, StoreConfig
-from accord.tenants.models import Tenant
+from accord.platform.stores import Store, upsert_store
+from accord.tenants.agreements import service as agreements
+from accord.tenants.models import Tenant, TenantStatus
 from accord.tenants.provisioning import create_tenant
 from tests.cleanup import delete_cascading
 
@@ -146,3 +148,32 @@ def fixed_clock(request: pytest.FixtureRequest) -> Iterator[clock.FixedClock]:
     with clock.use(clock.FixedClock(at)) as fixed:
         assert isinstance(fixed, clock.FixedClock)
         yield fixed
+
+
+@pytest.fixture
+async def dead_tenant(runtime: Runtime) -> AsyncIterator[str]:
+    store, slug = f"down_{secrets.token_hex(3)}", unique_slug("down")
+    url = "postgresql://postgres@127.0.0.1:1/none"
+    async with runtime.control_session() as session:
+        await upsert_store(session, name=store, region="nowhere", url=url)
+        session.add(
+            Tenant(
+                slug=slug,
+                legal_name="Offline Partner Ltd",
+                jurisdiction="DE",
+                store=store,
+                status=TenantStatus.ACTIVE,
+                activated_at=datetime.now(UTC),
+            )
+        )
+    runtime.stores.register(store, url)
+    try:
+        yield slug
+    finally:
+        await runtime.stores.forget(store)
+        async with runtime.control_session() as session:
+            await session.execute(
+                delete(agreements.Agreement).where(agreements.Agreement.grantor == slug)
+            )
+            await session.execute(delete(Tenant).where(Tenant.slug == slug))
+            await session.execute(delete(Store).where(Store.name == store))

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from accord.demo import TRY_QUERY
 from accord.platform.runtime import Runtime
 from tests.conftest import SECOND_STORE, TenantFactory, subprocess_env, unique_slug
+from tests.factories.cli import accord
 
 COMMANDS = {
     "": "shared compliance graph",
@@ -48,19 +49,6 @@ COMMANDS = {
     "agreement propose": "once the grantee accepts",
     "authz": "action gate",
 }
-
-
-def accord(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        capture_output=True,
-        text=True,
-        env=env or subprocess_env(COLUMNS="200"),
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(("command", "explanation"), COMMANDS.items(), ids=lambda c: c or "accord")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from accord.platform.settings import Settings, write_data_dir_settings
 from tests.conftest import subprocess_env
-from tests.test_cli import accord
+from tests.factories.cli import accord
 
 
 def test_a_demo_on_a_busy_port_changes_nothing_and_says_what_to_do(tmp_path: Path) -> None:

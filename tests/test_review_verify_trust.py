@@ -25,7 +25,7 @@ from accord.platform.runtime import Runtime
 from accord.tenants.identity import member_keys
 from accord.tenants.models import Member
 from accord.tenants.sessions import tenant_session
-from tests.test_review_cli import Network, accord, offline, partner_network
+from tests.factories.review_cli import Network, accord, offline, partner_network
 
 LABELS = ("katrin", "liam", "dana")
 

@@ -35,14 +35,9 @@ from accord.tenants.agreements.access import read_access_log
 from accord.tenants.identity.member_keys import published_key_set
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_findings import evidence_input
-from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
-
-# ``api`` is the fixture of tests/graphql, re-exported here (this test lives outside it).
-from tests.graphql.conftest import Api
-from tests.graphql.conftest import api as api
-from tests.graphql.test_audit_protocol_http import (
+from tests.factories.api import payload
+from tests.factories.audit_api import (
     ADD_MEMBER,
     PLAN,
     RAISE,
@@ -52,8 +47,8 @@ from tests.graphql.test_audit_protocol_http import (
     codes,
     record_id,
 )
-from tests.graphql.test_mutations import payload
-from tests.graphql.test_reviews_http import (
+from tests.factories.records import evidence_input
+from tests.factories.review_api import (
     ASSIGN,
     BUNDLE,
     CREATE,
@@ -64,6 +59,11 @@ from tests.graphql.test_reviews_http import (
     sign,
     sign_in,
 )
+from tests.factories.sharing import grant
+
+# ``api`` is the fixture of tests/graphql, re-exported here (this test lives outside it).
+from tests.graphql.conftest import Api
+from tests.graphql.conftest import api as api
 from tests.timing import today
 
 CREATE_CAPA = """

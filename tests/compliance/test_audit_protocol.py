@@ -45,16 +45,16 @@ from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_audits import audit_input
-from tests.compliance.test_findings import (
+from tests.conftest import TenantFactory, unique_slug
+from tests.factories.records import (
     RECORD_TABLES,
+    audit_input,
     capa_input,
     events,
     evidence_input,
     finding_input,
     ref,
 )
-from tests.conftest import TenantFactory, unique_slug
 from tests.timing import today
 
 LEAD_TENANT, OBSERVER_TENANT = "northwind", "meridian"

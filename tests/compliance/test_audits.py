@@ -32,16 +32,17 @@ from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_findings import (
+from tests.conftest import TenantFactory, unique_slug
+from tests.factories.records import (
     ACTOR,
     AUDITOR,
     RECORD_TABLES,
     action_input,
     assert_refused,
+    audit_input,
     events,
     finding_input,
 )
-from tests.conftest import TenantFactory, unique_slug
 from tests.timing import today
 
 
@@ -59,22 +60,6 @@ async def tenant(runtime: Runtime) -> Tenant:
         jurisdiction="US",
         store="home",
     )
-
-
-def audit_input(**overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "programme": "Supplier quality 2027",
-        "type": "joint",
-        "title": "Joint audit of the Dayton plant",
-        "scope": "Purchasing and operational control at the Dayton plant",
-        "clause_keys": ["iso9001:2015/8.4", "iso14001:2015/8.1"],
-        "lead_tenant": "northwind",
-        "audited_tenant": "globex",
-        "window_start": today() - timedelta(days=3),
-        "window_end": today() + timedelta(days=1),
-    }
-    values.update(overrides)
-    return values
 
 
 async def new_audit(runtime: Runtime, slug: str, **overrides: Any) -> uuid.UUID:

@@ -39,28 +39,22 @@ from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_findings import (
+from tests.conftest import unique_slug
+from tests.factories.records import (
     ACTOR,
     AUDITOR,
+    FIVE_WHYS,
     RAISED,
     action_input,
     assert_refused,
     capa_input,
     events,
     finding_input,
+    new_capa,
+    new_finding,
 )
-from tests.conftest import unique_slug
 from tests.timing import today
 
-FIVE_WHYS = {
-    "method": "five_whys",
-    "whys": [
-        {"why": "Why are records missing?", "answer": "Evaluations were not scheduled."},
-        {"why": "Why not scheduled?", "answer": "The supplier list is kept by hand."},
-        {"why": "Why by hand?", "answer": "The ERP vendor master has no review date."},
-    ],
-    "root_cause": "No review date in the vendor master, so reviews depend on memory.",
-}
 VERIFIER = {"subject": "user:maria.schulz", "tenant": "northwind"}
 
 
@@ -78,23 +72,6 @@ async def tenant(runtime: Runtime) -> Tenant:
         jurisdiction="US",
         store="home",
     )
-
-
-async def new_finding(runtime: Runtime, slug: str, **overrides: Any) -> uuid.UUID:
-    async with tenant_session(runtime, slug) as session:
-        finding = await finding_service.raise_finding(
-            session=session, data=finding_input(**overrides), actor=AUDITOR
-        )
-        return finding.id
-
-
-async def new_capa(runtime: Runtime, slug: str, **overrides: Any) -> uuid.UUID:
-    finding_id = await new_finding(runtime, slug)
-    async with tenant_session(runtime, slug) as session:
-        capa = await capa_service.create_capa(
-            session=session, data=capa_input(finding_id, **overrides), actor=ACTOR
-        )
-        return capa.id
 
 
 async def load(session: AsyncSession, capa_id: uuid.UUID) -> Capa:

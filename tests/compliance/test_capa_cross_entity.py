@@ -28,16 +28,16 @@ from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_capa import FIVE_WHYS
-from tests.compliance.test_findings import (
+from tests.conftest import unique_slug
+from tests.factories.records import (
     AUDITOR,
+    FIVE_WHYS,
     action_input,
     assert_refused,
     capa_input,
     events,
     finding_input,
 )
-from tests.conftest import unique_slug
 from tests.timing import today
 
 PARTNER = "northwind"

@@ -22,7 +22,8 @@ from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_findings import (
+from tests.conftest import unique_slug
+from tests.factories.records import (
     ACTOR,
     AUDITOR,
     assert_refused,
@@ -31,7 +32,6 @@ from tests.compliance.test_findings import (
     evidence_input,
     finding_input,
 )
-from tests.conftest import unique_slug
 
 
 @pytest.fixture(scope="module", autouse=True)

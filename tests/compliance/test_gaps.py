@@ -12,8 +12,8 @@ from accord.compliance.vocab import Coverage, Relationship
 from accord.platform.errors import NotFound
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_findings import evidence_input, finding_input
 from tests.conftest import TenantFactory
+from tests.factories.records import evidence_input, finding_input
 
 ISO45001 = "iso45001:2018"
 

@@ -11,7 +11,6 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import pytest
@@ -45,19 +44,9 @@ from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory, unique_slug
+from tests.factories.reviews import REVIEW, PrivateKey, add_signer, sign_off_matrix
 
 AUTHOR = "user:hanna.vogt"
-REVIEW: dict[str, Any] = {
-    "title": "Network management review Q4 2026",
-    "period_start": date(2026, 10, 1),
-    "period_end": date(2026, 12, 31),
-    "standards": ["iso9001:2015"],
-    "minutes": "Attendees: the three managing directors and the QHSE leads.",
-    "decisions": [
-        {"text": "Joint supplier audit in Q1", "owner": "user:hanna.vogt", "due_at": "2027-03-31"}
-    ],
-}
-PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 
 @dataclass
@@ -89,53 +78,6 @@ def _new_key(kind: str) -> PrivateKey:
         if kind == "ed25519"
         else ec.generate_private_key(ec.SECP256R1())
     )
-
-
-def sign_off_matrix(tag: str, process: str, owners: list[str]) -> str:
-    """One sign-off activity per owner, Accountable: that owner's executive role."""
-    activities = "\n".join(
-        f"  - {{name: Sign off {t}, record_type: management_review, actions: [sign], "
-        f"owners: [{t}]}}"
-        for t in owners
-    )
-    cells = "\n".join(f"  Sign off {t}: {{role:{t}/executive: A}}" for t in owners)
-    return f"""
-name: Management review sign-off {tag} {process}
-process: {process}
-owners: [{", ".join(owners)}]
-parties: [role:{owners[0]}/quality_manager, {", ".join(f"role:{t}/executive" for t in owners)}]
-activities:
-  - {{name: Compile the review, record_type: management_review, actions: [respond],
-      owners: [{owners[0]}]}}
-{activities}
-raci:
-  Compile the review: {{role:{owners[0]}/quality_manager: R, role:{owners[0]}/executive: A}}
-{cells}
-"""
-
-
-async def add_signer(
-    runtime: Runtime,
-    tenant: Tenant,
-    subject: str,
-    roles: list[str],
-    key: PrivateKey,
-    kid: str | None,
-) -> None:
-    async with runtime.control_session() as control:
-        member = await tenant_service.add_member(
-            session=control,
-            tenant=tenant,
-            subject=subject,
-            display_name=subject.replace(".", " ").title(),
-            roles=roles,
-        )
-        jwk: dict[str, Any] = jws.public_jwk(key)
-        if kid is not None:
-            jwk["kid"] = kid
-        await member_keys.add_member_key(
-            session=control, member=member, jwk=jwk, alg=jws.key_algorithm(jwk)
-        )
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Text, delete, select
+from sqlalchemy import Text, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from accord.compliance.catalog.service import sync_catalog
-from accord.compliance.findings import service as finding_service
-from accord.compliance.incidents import service as incident_service
 from accord.compliance.sharing.fields import (
     AGGREGATE_DIMENSIONS,
     REDACTED_FIELDS,
@@ -35,7 +31,6 @@ from accord.compliance.sharing.fields import (
 from accord.compliance.sharing.reads import read_records
 from accord.compliance.sharing.registry import MODELS, table_for
 from accord.platform.runtime import Runtime
-from accord.platform.stores import Store, upsert_store
 from accord.policies.compile import compile_matrix
 from accord.policies.engine import PolicyEngine
 from accord.policies.raci import Activity, Matrix, Party
@@ -44,43 +39,20 @@ from accord.policies.vocab import Letter
 from accord.tenants.agreements import service as agreements
 from accord.tenants.agreements.access import read_access_log
 from accord.tenants.agreements.models import SHAREABLE_RECORD_TYPES, AccessLogEntry
-from accord.tenants.models import Tenant, TenantStatus
+from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_findings import finding_input
-from tests.conftest import SECOND_STORE, TenantFactory, unique_slug
+from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories.sharing import (
+    SUMMARY_READER_SEES,
+    grant,
+    raise_findings,
+    report_incidents,
+)
 
 PROCESS = f"supplier-quality-{secrets.token_hex(3)}"
 
 # ------------------------------------------------------------------ the declared fields
 
-#: What a ``summary`` reader may see, written out here rather than taken from
-#: ``sharing/fields.py``: a column whitelisted there by mistake fails against this list.
-_RECORD = {"id", "created_at", "updated_at"}
-SUMMARY_READER_SEES: dict[str, set[str]] = {
-    "finding": _RECORD
-    | {"reference", "audit_id", "grade", "severity", "clause_keys", "state", "raised_at"}
-    | {"response_due_at", "verification_result", "verified_at", "reopened_at", "closed_at"},
-    "capa": _RECORD
-    | {"reference", "clause_keys", "root_cause_method", "state", "effectiveness_due_at"}
-    | {"effectiveness_verifier_tenant", "effectiveness_result", "effectiveness_checked_at"}
-    | {"closed_at"},
-    "audit": _RECORD
-    | {"type", "clause_keys", "lead_tenant", "audited_tenant", "window_start", "window_end"}
-    | {"status"},
-    "evidence": _RECORD
-    | {"finding_id", "capa_id", "media_type", "size_bytes", "captured_at", "uploaded_at"}
-    | {"clause_keys"},
-    "management_review": _RECORD
-    | {"period_start", "period_end", "standards", "status", "revision", "previous_id"}
-    | {"frozen_at", "approved_at"},
-    "kpi": _RECORD
-    | {"key", "unit", "direction", "target", "warning_threshold", "breach_threshold"}
-    | {"standards", "clause_keys"},
-    "risk": _RECORD
-    | {"reference", "likelihood", "impact", "score", "treatment", "status", "clause_keys"},
-    "incident": _RECORD
-    | {"reference", "severity", "occurred_at", "detected_at", "reported_at", "status"},
-}
 #: Columns a ``summary`` reader of a finding must never see: its prose, its people, the
 #: owner's provenance and evidence hashes.
 NEVER_IN_A_FINDING_SUMMARY = {
@@ -193,62 +165,6 @@ def engine_for(reader: str, owners: list[str], process: str = PROCESS) -> Policy
     engine = PolicyEngine()
     engine.load_all(compile_matrix(matrix), {})
     return engine
-
-
-async def raise_findings(runtime: Runtime, slug: str, *cells: tuple[str, int]) -> None:
-    """``cells``: (grade, how many) — each raised with a title and a named owner."""
-    async with tenant_session(runtime, slug) as session:
-        for grade, count in cells:
-            for _ in range(count):
-                await finding_service.raise_finding(
-                    session=session,
-                    data=finding_input(grade=grade, owner="user:li.wei"),
-                    actor="user:anna.keller",
-                )
-
-
-async def report_incidents(runtime: Runtime, slug: str, *severities: int) -> None:
-    detected = datetime.now(UTC) - timedelta(days=3)
-    async with tenant_session(runtime, slug) as session:
-        for severity in severities:
-            await incident_service.report_incident(
-                session=session,
-                actor="user:ciaran.walsh",
-                data={
-                    "reference": f"INC-{secrets.token_hex(4)}",
-                    "title": "Ransomware on the ticketing platform",
-                    "severity": severity,
-                    "occurred_at": detected - timedelta(hours=1),
-                    "detected_at": detected,
-                    "reported_at": detected + timedelta(minutes=30),
-                    "description": "Encrypted VMs; tickets affected.",
-                },
-                notify=(),
-                policy={"deadline_hours": {1: 24, 2: 72, 3: 72, 4: 72}},
-            )
-
-
-async def grant(
-    runtime: Runtime, grantor: str, grantee: str, level: str, **kwargs: Any
-) -> uuid.UUID:
-    async with runtime.control_session() as session:
-        proposed = await agreements.propose(
-            session=session,
-            grantor=grantor,
-            grantee=grantee,
-            record_types=kwargs.pop("record_types", ["finding"]),
-            level=level,
-            purpose="Supplier quality: shared dashboard",
-            proposed_by="user:anna.keller",
-            **kwargs,
-        )
-        await agreements.accept(
-            session=session, agreement_id=proposed.id, tenant=grantee, actor="user:nadia"
-        )
-        await agreements.activate(
-            session=session, agreement_id=proposed.id, tenant=grantor, actor="user:anna"
-        )
-        return proposed.id
 
 
 async def log_of(runtime: Runtime, slug: str) -> list[AccessLogEntry]:
@@ -402,35 +318,6 @@ async def test_the_action_gate_denies_even_with_an_agreement(
     )
     assert [p.owner for p in read.plan] == [network.northwind.slug]
     assert read.records == [] and await log_of(runtime, network.meridian.slug) == []
-
-
-@pytest.fixture
-async def dead_tenant(runtime: Runtime) -> AsyncIterator[str]:
-    store, slug = f"down_{secrets.token_hex(3)}", unique_slug("down")
-    url = "postgresql://postgres@127.0.0.1:1/none"
-    async with runtime.control_session() as session:
-        await upsert_store(session, name=store, region="nowhere", url=url)
-        session.add(
-            Tenant(
-                slug=slug,
-                legal_name="Offline Partner Ltd",
-                jurisdiction="DE",
-                store=store,
-                status=TenantStatus.ACTIVE,
-                activated_at=datetime.now(UTC),
-            )
-        )
-    runtime.stores.register(store, url)
-    try:
-        yield slug
-    finally:
-        await runtime.stores.forget(store)
-        async with runtime.control_session() as session:
-            await session.execute(
-                delete(agreements.Agreement).where(agreements.Agreement.grantor == slug)
-            )
-            await session.execute(delete(Tenant).where(Tenant.slug == slug))
-            await session.execute(delete(Store).where(Store.name == store))
 
 
 async def test_an_unreachable_owner_is_an_error_beside_the_others_data(

@@ -20,9 +20,8 @@ from accord.compliance.tallies import read_counts, read_tallies, recount_counts
 from accord.compliance.tallies import recount as recount_tallies
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_capa import capa_input
-from tests.compliance.test_findings import action_input, finding_input
 from tests.conftest import TenantFactory
+from tests.factories.records import action_input, capa_input, finding_input
 
 GRADES = ["major_nonconformity", "minor_nonconformity", "observation"]
 STATES = ["open", "responded", "capa_planned", "verification", "reopened"]

@@ -25,10 +25,11 @@ from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_audits import audit_input
-from tests.compliance.test_findings import (
+from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories.records import (
     ACTOR,
     AUDITOR,
+    audit_input,
     capa_input,
     events,
     evidence_input,
@@ -36,7 +37,6 @@ from tests.compliance.test_findings import (
     ref,
     snapshot,
 )
-from tests.conftest import SECOND_STORE, TenantFactory
 
 BUYER_QM = "user:buyer/qm"
 SUPPLIER_QM = "user:supplier/qm"

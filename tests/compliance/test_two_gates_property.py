@@ -35,12 +35,8 @@ from accord.policies.vocab import Letter
 from accord.tenants.agreements.models import Agreement
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_sharing_reads import (
-    SUMMARY_READER_SEES,
-    raise_findings,
-    report_incidents,
-)
 from tests.conftest import SECOND_STORE, unique_slug
+from tests.factories.sharing import SUMMARY_READER_SEES, raise_findings, report_incidents
 
 POOL = 4
 ROLES = ("admin", "quality_manager", "auditor", "executive", "viewer")

@@ -23,7 +23,7 @@ from accord.tenants.sessions import tenant_session
 from tests.conftest import REPO, subprocess_env
 from tests.connectors.conftest import MakeInstance
 from tests.connectors.fake_sap import FakeSap
-from tests.connectors.test_sap_sync import snapshot
+from tests.factories.connectors import snapshot
 
 SCRIPT = Path(__file__).with_name("run_sync.py")
 

@@ -6,32 +6,18 @@ import time
 from typing import Any
 from urllib.parse import unquote_plus
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from accord.compliance.findings.models import Finding
 from accord.connectors import instances
 from accord.connectors.models import QuarantineEntry, SyncRun, SyncState
 from accord.connectors.sync import engine
 from accord.connectors.sync.quarantine import replay
-from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
 from tests.connectors.conftest import MakeInstance
 from tests.connectors.fake_sap import FakeSap
-
-
-async def snapshot(runtime: Runtime, slug: str) -> dict[str, Any]:
-    async with tenant_session(runtime, slug) as s:
-        rows = (
-            await s.execute(
-                select(
-                    Finding.external_id, Finding.content_hash, Finding.severity, Finding.grade
-                ).order_by(Finding.external_id)
-            )
-        ).all()
-        events = await s.scalar(select(func.count()).select_from(EventLogEntry))
-        chain = await verify_chain(s)
-    return {"rows": [tuple(r) for r in rows], "events": events, "chain_ok": chain.ok}
+from tests.factories.connectors import snapshot
 
 
 async def test_full_then_delta_then_rerun_writes_nothing(

@@ -27,9 +27,9 @@ from accord.tenants import service as tenant_service
 from accord.tenants.identity.devissuer import mint_token, register_dev_issuer
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_findings import finding_input
-from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories.records import finding_input
+from tests.factories.sharing import grant
 
 
 @dataclass

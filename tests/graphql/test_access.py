@@ -16,10 +16,9 @@ from accord.graphql.auth import PUBLIC_FIELDS
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
 from tests.conftest import TenantFactory
+from tests.factories.api import global_id, replica
 from tests.graphql.conftest import Api, raise_findings
 from tests.graphql.operations import RootField, operation, root_fields
-from tests.graphql.test_ids_and_cursors import global_id
-from tests.graphql.test_subscriptions import replica
 
 SOME_ID = global_id("Finding:someone:00000000-0000-0000-0000-000000000000")
 PRIVATE = [

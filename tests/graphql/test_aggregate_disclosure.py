@@ -24,9 +24,9 @@ from accord.policies import service as policy_service
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
 from tests.attacker import Released, linked_numbers_are_sums, pinned_cells
-from tests.compliance.test_findings import finding_input
-from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories.records import finding_input
+from tests.factories.sharing import grant
 from tests.graphql.conftest import Api, follow_findings, new_process
 
 GRADES = (

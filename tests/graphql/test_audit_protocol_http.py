@@ -28,66 +28,23 @@ from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_findings import capa_input, evidence_input
-from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories.api import payload
+from tests.factories.audit_api import (
+    ADD_MEMBER,
+    PLAN,
+    RAISE,
+    RESPOND,
+    TRANSITION,
+    VERIFY,
+    codes,
+    record_id,
+)
+from tests.factories.records import capa_input, evidence_input
+from tests.factories.sharing import grant
 from tests.graphql.conftest import Api, new_process
-from tests.graphql.test_mutations import payload
 from tests.timing import today
 
-PLAN = """
-mutation($input: PlanJointAuditInput!) {
-  planJointAudit(input: $input) {
-    audit {
-      id tenant leadTenant auditedTenant status
-      protocol { responseDays capaPlanDays verifierTenant requiredEvidenceTypes process }
-      team { tenant subject role activeFrom activeUntil }
-    }
-    errors { field code reason }
-  }
-}
-"""
-ADD_MEMBER = """
-mutation($auditId: ID!, $input: AddAuditTeamMemberInput!) {
-  addAuditTeamMember(auditId: $auditId, input: $input) {
-    member { tenant subject role activeUntil }
-    audit { team { subject role } }
-    errors { field code reason }
-  }
-}
-"""
-RAISE = """
-mutation($auditId: ID!, $input: RaiseAuditFindingInput!) {
-  raiseAuditFinding(auditId: $auditId, input: $input) {
-    finding { id tenant state raisedBy responseDueAt auditId }
-    errors { field code reason }
-  }
-}
-"""
-VERIFY = """
-mutation($id: ID!, $result: VerificationResult!) {
-  verifyAuditFinding(id: $id, result: $result) {
-    finding { state verificationResult verifiedBy }
-    errors { field code reason }
-  }
-}
-"""
-RESPOND = """
-mutation($id: ID!, $response: String!, $process: String) {
-  respondToFinding(id: $id, response: $response, process: $process) {
-    finding { state }
-    errors { code reason }
-  }
-}
-"""
-TRANSITION = """
-mutation($id: ID!, $target: FindingState!, $process: String) {
-  transitionFinding(id: $id, target: $target, process: $process) {
-    finding { state closedBy }
-    errors { field code reason }
-  }
-}
-"""
 STATE = "query($id: ID!) { finding(id: $id) { state closedBy } }"
 HISTORY = "query($id: ID!) { history(id: $id) { actor action change } }"
 
@@ -192,17 +149,6 @@ def finding_input(reference: str, **overrides: Any) -> dict[str, Any]:
     }
     values.update(overrides)
     return values
-
-
-def codes(result: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(e["code"], e["reason"]) for e in result["errors"]]
-
-
-def record_id(gid: str) -> uuid.UUID:
-    import base64
-
-    text = base64.urlsafe_b64decode(gid + "=" * (-len(gid) % 4)).decode()
-    return uuid.UUID(text.rsplit(":", 1)[1])
 
 
 async def refusals(api: Api, slug: str, record: uuid.UUID) -> list[tuple[str, str, str]]:

@@ -29,12 +29,11 @@ from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_capa import FIVE_WHYS
-from tests.compliance.test_findings import finding_input
-from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories.api import payload
+from tests.factories.records import FIVE_WHYS, finding_input
+from tests.factories.sharing import grant
 from tests.graphql.conftest import Api, new_process
-from tests.graphql.test_mutations import payload
 from tests.timing import today
 
 Q84, E81 = "iso9001:2015/8.4", "iso14001:2015/8.1"

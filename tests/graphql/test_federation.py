@@ -31,8 +31,8 @@ from accord.tenants.agreements.access import read_access_log
 from accord.tenants.agreements.models import SharingLevel
 from accord.tenants.models import Tenant, TenantStatus
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories.sharing import grant
 from tests.graphql.conftest import Api, raise_findings
 from tests.timing import today
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from accord.graphql.relay import GlobalId
 from accord.platform.runtime import Runtime
-from tests.compliance.test_capa import new_capa
 from tests.conftest import TenantFactory
+from tests.factories.records import new_capa
 from tests.graphql.conftest import Api
 
 HISTORY = "query($id: ID!) { history(id: $id) { seq action actor } }"

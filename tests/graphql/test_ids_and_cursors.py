@@ -16,15 +16,11 @@ from accord.graphql.cursors import CURSOR_KEY_FILE, CURSOR_SECRET_ENV, cursor_ke
 from accord.platform.settings import Settings
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory
+from tests.factories.api import FINDINGS, global_id
 from tests.graphql.conftest import Api, Partners, raise_findings
-from tests.graphql.test_reads import FINDINGS
 
 FINDING = "query($id: ID!) { finding(id: $id) { id tenant level title } }"
 NODE = "query($id: ID!) { node(id: $id) { id ... on Finding { reference } } }"
-
-
-def global_id(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def error_of(body: dict[str, Any]) -> tuple[str, str]:

@@ -18,9 +18,8 @@ from graphql import (
 from accord.graphql.input_limits import BY_NAME, EXCEPTIONS, declare_limits
 from accord.graphql.schema import schema
 from tests.conftest import TenantFactory
+from tests.factories.api import RAISE, global_id, raise_input
 from tests.graphql.conftest import Api, raise_findings
-from tests.graphql.test_ids_and_cursors import global_id
-from tests.graphql.test_mutations import RAISE, raise_input
 
 UNBOUNDED = {"String", "ID", "JSON", "Date", "DateTime"}
 FINDINGS = "{ findings(first: 50) { edges { node { reference } } } }"

@@ -32,8 +32,8 @@ from accord.graphql.schema import schema
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
 from tests.conftest import TenantFactory
+from tests.factories.api import global_id
 from tests.graphql.conftest import Api, raise_findings
-from tests.graphql.test_ids_and_cursors import global_id
 
 EXAMPLES = 20
 MUTATION = schema._schema.mutation_type

@@ -4,14 +4,13 @@ and unexpected failures masked with a trace id."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 
 from accord.compliance.findings import service as finding_service
 from tests.conftest import TenantFactory
+from tests.factories.api import RAISE, global_id, payload, raise_input
 from tests.graphql.conftest import Api, Partners, raise_findings
-from tests.graphql.test_ids_and_cursors import global_id
 
 RESPOND = """
 mutation($id: ID!, $response: String!, $process: String) {
@@ -29,22 +28,8 @@ mutation($id: ID!, $target: FindingState!, $reason: String) {
   }
 }
 """
-RAISE = """
-mutation($input: RaiseFindingInput!) {
-  raiseFinding(input: $input) {
-    finding { id tenant state grade raisedBy clauseKeys }
-    errors { field code reason }
-  }
-}
-"""
 STATE = "query($id: ID!) { finding(id: $id) { state response } }"
 HISTORY = "query($id: ID!) { history(id: $id) { seq actor action change } }"
-
-
-def payload(body: dict[str, Any], name: str) -> dict[str, Any]:
-    assert "errors" not in body, body
-    result: dict[str, Any] = body["data"][name]
-    return result
 
 
 async def test_the_auditee_responds_and_the_log_records_it(
@@ -123,19 +108,6 @@ async def test_a_user_without_the_right_is_refused_and_nothing_changes(
         "respondToFinding",
     )
     assert [(e["field"], e["code"]) for e in garbage["errors"]] == [("id", "BAD_USER_INPUT")]
-
-
-def raise_input(**overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "reference": f"F-{id(overrides)}",
-        "title": "Calibration overdue",
-        "grade": "OBSERVATION",
-        "severity": "LOW",
-        "clauseKeys": ["iso9001:2015/7.1.5"],
-        "condition": "Two gauges past their calibration date.",
-    }
-    values.update(overrides)
-    return values
 
 
 async def test_an_auditor_raises_a_finding(api: Api, make_tenant: TenantFactory) -> None:

@@ -7,27 +7,10 @@ from typing import Any
 from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service
 from accord.tenants.agreements import service as agreements
-from tests.compliance.test_sharing_reads import dead_tenant, grant
 from tests.conftest import TenantFactory
+from tests.factories.api import FINDINGS
+from tests.factories.sharing import grant
 from tests.graphql.conftest import Api, Partners, follow_findings, new_process, raise_findings
-
-__all__ = ["dead_tenant"]
-
-FINDINGS = """
-query Findings($first: Int!, $after: String, $filter: FindingFilter, $process: String) {
-  findings(first: $first, after: $after, filter: $filter, process: $process) {
-    edges {
-      cursor
-      node {
-        id tenant level reference grade state clauseKeys
-        title condition raisedBy owner
-        owningTenant { slug }
-      }
-    }
-    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-  }
-}
-"""
 
 
 def nodes(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -55,14 +55,9 @@ from accord.tenants.identity.devissuer import mint_token, register_dev_issuer
 from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_findings import (
-    action_input,
-    capa_input,
-    evidence_input,
-    finding_input,
-)
-from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory, unique_slug
+from tests.factories.records import action_input, capa_input, evidence_input, finding_input
+from tests.factories.sharing import grant
 from tests.graphql.conftest import Api
 from tests.timing import now, today
 

@@ -45,8 +45,8 @@ from accord.commands.schema import render_sdl
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
 from accord.tenants.provisioning import create_tenant
-from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, unique_slug
+from tests.factories.sharing import grant
 from tests.graphql.conftest import Api, raise_findings
 
 pytestmark = pytest.mark.slow

@@ -13,11 +13,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 from starlette.applications import Starlette
 
-from accord.app import create_app
 from accord.compliance.findings import service as finding_service
 from accord.connectors.sync import runs
 from accord.platform.notifications import NotificationHub
@@ -26,9 +24,10 @@ from accord.platform.settings import Settings
 from accord.policies import service as policy_service
 from accord.tenants.agreements import service as agreements
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_findings import finding_input
-from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories.api import replica
+from tests.factories.records import finding_input
+from tests.factories.sharing import grant
 from tests.graphql.conftest import Api
 
 EVENTS = """
@@ -44,27 +43,6 @@ subscription($run: UUID!) {
   syncProgress(runId: $run) { runId status pages fetched created unchanged }
 }
 """
-
-
-@asynccontextmanager
-async def replica(settings: Settings, runtime: Runtime) -> AsyncIterator[tuple[Starlette, str]]:
-    """One API replica: its own app (own policy engine, own notification hub), served by
-    uvicorn on a free loopback port in this event loop."""
-    app = create_app(settings, runtime=runtime)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(1000):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield app, f"ws://127.0.0.1:{port}/graphql"
-    finally:
-        server.should_exit = True
-        await task
 
 
 class Subscriber:

@@ -14,11 +14,11 @@ from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service
 from accord.tenants.sessions import tenant_session
-from tests.compliance.test_sharing_reads import grant
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories.api import global_id
+from tests.factories.sharing import grant
 from tests.graphql.conftest import Api, follow_findings, new_process, raise_findings
 from tests.graphql.probes import changed, normalised, snapshot
-from tests.graphql.test_ids_and_cursors import global_id
 
 FIELDS = """
   transfer {

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from accord.policies import formats
 from tests.conftest import subprocess_env
+from tests.factories.policies import bad_yaml
 from tests.policies.conftest import Partners, supplier_quality
-from tests.policies.test_validation import bad_yaml
 
 
 def run(app: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,7 @@ from accord.tenants.archive import export_tenant, offboard_tenant, restore_tenan
 from accord.tenants.models import TenantStatus
 from accord.tenants.sessions import tenant_session
 from tests.conftest import SECOND_STORE, TenantFactory, unique_slug
-from tests.tenants.test_provisioning import control_row, role_exists, schema_exists
+from tests.factories.tenants import control_row, role_exists, schema_exists
 
 
 async def _history(runtime: Runtime, slug: str, n: int) -> None:

@@ -14,7 +14,7 @@ from accord.tenants.archive import offboard_tenant
 from accord.tenants.models import Tenant, TenantStatus
 from accord.tenants.provisioning import create_tenant, migrate_all
 from tests.conftest import SECOND_STORE, unique_slug
-from tests.tenants.test_provisioning import control_row, role_exists, schema_exists
+from tests.factories.tenants import control_row, role_exists, schema_exists
 
 PER_STORE = 10
 

@@ -47,19 +47,16 @@ from accord.tenants.identity.models import BreakGlassGrant, MemberKey, Operator,
 from accord.tenants.identity.principal import Principal, PrincipalKind, Unauthenticated
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory, make_test_settings, subprocess_env, unique_slug
-from tests.tenants.test_jwks import (
+from tests.factories.identity import (
     AUDIENCE,
     IdentityServer,
     ec_key,
     ed_key,
-    idp,
     public_jwks,
     rsa_key,
     sign,
     trusted_issuer,
 )
-
-__all__ = ["idp"]  # the session-scoped test IdP fixture, shared with test_jwks
 
 CACHE = JwksCache()
 OTHER_ISSUER = "urn:example:idp"

@@ -13,27 +13,7 @@ from accord.tenants import service as tenant_service
 from accord.tenants.models import Tenant, TenantStatus
 from accord.tenants.provisioning import create_tenant
 from tests.conftest import SECOND_STORE, TenantFactory, unique_slug
-
-
-async def schema_exists(runtime: Runtime, store: str, schema: str) -> bool:
-    async with runtime.stores.engine(store).connect() as conn:
-        found = await conn.scalar(
-            text("select exists (select 1 from pg_namespace where nspname = :s)"), {"s": schema}
-        )
-        return bool(found)
-
-
-async def role_exists(runtime: Runtime, store: str, role: str) -> bool:
-    async with runtime.stores.engine(store).connect() as conn:
-        found = await conn.scalar(
-            text("select exists (select 1 from pg_roles where rolname = :r)"), {"r": role}
-        )
-        return bool(found)
-
-
-async def control_row(runtime: Runtime, slug: str) -> Tenant | None:
-    async with runtime.control_session() as session:
-        return await tenant_service.find(session=session, slug=slug)
+from tests.factories.tenants import control_row, role_exists, schema_exists
 
 
 async def test_tenant_gets_its_own_schema_role_and_row(

@@ -25,20 +25,17 @@ from accord.tenants.identity.authenticate import authenticate
 from accord.tenants.identity.jwks import JwksCache
 from accord.tenants.identity.principal import GENERIC_MESSAGE, TENANT_CLAIM, Unauthenticated
 from accord.tenants.provisioning import suspend_tenant
-from tests.tenants.test_jwks import (
+from tests.factories.identity import (
     IdentityServer,
     TrustedIssuer,
     b64,
     ec_key,
-    idp,
     name_of,
     public_jwks,
     rsa_key,
     sign,
     trusted_issuer,
 )
-
-__all__ = ["idp"]  # the session-scoped test IdP fixture, shared with test_jwks
 
 RSA = rsa_key("rsa-1")
 CACHE = JwksCache()
