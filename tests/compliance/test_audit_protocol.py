@@ -33,7 +33,6 @@ from accord.compliance.audits.protocol import (
     OverdueKind,
 )
 from accord.compliance.capa import service as capa_service
-from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding, VerificationResult
@@ -43,9 +42,8 @@ from accord.platform.errors import AccordError, BadInput, Conflict, Forbidden
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
-from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
-from tests.conftest import TenantFactory, unique_slug
+from tests.conftest import TenantFactory
 from tests.factories.records import (
     RECORD_TABLES,
     audit_input,
@@ -57,6 +55,8 @@ from tests.factories.records import (
 )
 from tests.timing import today
 
+pytestmark = pytest.mark.usefixtures("synced_catalog")
+
 LEAD_TENANT, OBSERVER_TENANT = "northwind", "meridian"
 LEAD = "user:northwind/maria.schulz"
 CO_AUDITOR = "user:northwind/jonas.weber"
@@ -66,22 +66,6 @@ PROTOCOL_TABLES = tuple(m.__table__ for m in (AuditProtocol, FindingDeadline, Au
 WATCHED = (*(t for t in RECORD_TABLES if t.name != "event_log"), *PROTOCOL_TABLES)
 
 Call = Callable[[AsyncSession], Awaitable[object]]
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def catalog(runtime: Runtime) -> None:
-    await sync_catalog(runtime)
-
-
-@pytest.fixture(scope="module")
-async def tenant(runtime: Runtime) -> Tenant:
-    return await create_tenant(
-        runtime,
-        slug=unique_slug("jap"),
-        legal_name="Globex Components Inc.",
-        jurisdiction="US",
-        store="home",
-    )
 
 
 def auditee(tenant: Tenant, who: str = "li.wei") -> str:

@@ -20,7 +20,6 @@ from accord.compliance.audits.models import AuditStatus
 from accord.compliance.capa import analysis, lifecycle
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.states import CapaState
-from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.crosswalk import MappingEdge
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding, FindingGrade
@@ -30,9 +29,8 @@ from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
-from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
-from tests.conftest import TenantFactory, unique_slug
+from tests.conftest import TenantFactory
 from tests.factories.records import (
     ACTOR,
     AUDITOR,
@@ -45,21 +43,7 @@ from tests.factories.records import (
 )
 from tests.timing import today
 
-
-@pytest.fixture(scope="module", autouse=True)
-async def catalog(runtime: Runtime) -> None:
-    await sync_catalog(runtime)
-
-
-@pytest.fixture(scope="module")
-async def tenant(runtime: Runtime) -> Tenant:
-    return await create_tenant(
-        runtime,
-        slug=unique_slug("aud"),
-        legal_name="Globex Components Inc.",
-        jurisdiction="US",
-        store="home",
-    )
+pytestmark = pytest.mark.usefixtures("synced_catalog")
 
 
 async def new_audit(runtime: Runtime, slug: str, **overrides: Any) -> uuid.UUID:

@@ -28,7 +28,6 @@ from accord.compliance.capa.states import (
     CapaState,
     CapaTransition,
 )
-from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.crosswalk import MappingEdge
 from accord.compliance.findings import service as finding_service
 from accord.compliance.records.inputs import parse_input
@@ -37,9 +36,7 @@ from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import verify_chain
 from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
-from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
-from tests.conftest import unique_slug
 from tests.factories.records import (
     ACTOR,
     AUDITOR,
@@ -55,23 +52,9 @@ from tests.factories.records import (
 )
 from tests.timing import today
 
+pytestmark = pytest.mark.usefixtures("synced_catalog")
+
 VERIFIER = {"subject": "user:maria.schulz", "tenant": "northwind"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def catalog(runtime: Runtime) -> None:
-    await sync_catalog(runtime)
-
-
-@pytest.fixture(scope="module")
-async def tenant(runtime: Runtime) -> Tenant:
-    return await create_tenant(
-        runtime,
-        slug=unique_slug("capa"),
-        legal_name="Globex Components Inc.",
-        jurisdiction="US",
-        store="home",
-    )
 
 
 async def load(session: AsyncSession, capa_id: uuid.UUID) -> Capa:

@@ -16,7 +16,6 @@ from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.cross_entity import Person
 from accord.compliance.capa.models import ActionStatus, Capa, CapaAction, EffectivenessResult
 from accord.compliance.capa.states import CapaState
-from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.crosswalk import MappingEdge
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
@@ -40,6 +39,8 @@ from tests.factories.records import (
 )
 from tests.timing import today
 
+pytestmark = pytest.mark.usefixtures("synced_catalog")
+
 PARTNER = "northwind"
 KAI = f"user:{PARTNER}/kai"  # a partner's person who owns an action
 MARIA = f"user:{PARTNER}/maria"  # the partner's Accountable party
@@ -47,11 +48,6 @@ Q84, Q102 = "iso9001:2015/8.4", "iso9001:2015/10.2"
 E81, E75, E102 = "iso14001:2015/8.1", "iso14001:2015/7.5", "iso14001:2015/10.2"
 
 Call = Callable[[AsyncSession], Awaitable[object]]
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def catalog(runtime: Runtime) -> None:
-    await sync_catalog(runtime)
 
 
 @pytest.fixture(scope="module")

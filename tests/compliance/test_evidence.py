@@ -13,16 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.capa import service as capa_service
-from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import verify_chain
 from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
-from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
-from tests.conftest import unique_slug
 from tests.factories.records import (
     ACTOR,
     AUDITOR,
@@ -33,21 +30,7 @@ from tests.factories.records import (
     finding_input,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-async def catalog(runtime: Runtime) -> None:
-    await sync_catalog(runtime)
-
-
-@pytest.fixture(scope="module")
-async def tenant(runtime: Runtime) -> Tenant:
-    return await create_tenant(
-        runtime,
-        slug=unique_slug("evd"),
-        legal_name="Globex Components Inc.",
-        jurisdiction="US",
-        store="home",
-    )
+pytestmark = pytest.mark.usefixtures("synced_catalog")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.capa import service as capa_service
-from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding, VerificationResult
@@ -45,6 +44,8 @@ from tests.factories.records import (
     evidence_input,
     finding_input,
 )
+
+pytestmark = pytest.mark.usefixtures("synced_catalog")
 
 # --------------------------------------------------------------------------- helpers
 
@@ -119,25 +120,6 @@ async def load(session: AsyncSession, finding_id: uuid.UUID) -> Finding:
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def catalog(runtime: Runtime) -> None:
-    await sync_catalog(runtime)
-
-
-@pytest.fixture(scope="module")
-async def tenant(runtime: Runtime) -> Tenant:
-    from accord.tenants.provisioning import create_tenant
-    from tests.conftest import unique_slug
-
-    return await create_tenant(
-        runtime,
-        slug=unique_slug("fnd"),
-        legal_name="Globex Components Inc.",
-        jurisdiction="US",
-        store="home",
-    )
 
 
 # --------------------------------------------------------------------------- the table

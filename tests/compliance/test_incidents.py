@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.incidents import service as incident_service
 from accord.compliance.incidents.models import (
     IncidentNotification,
@@ -23,6 +22,8 @@ from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory, unique_slug
+
+pytestmark = pytest.mark.usefixtures("synced_catalog")
 
 ACTOR = "user:ciaran.walsh"
 # Relative to now, so "not in the future" holds whenever the tests run.
@@ -40,13 +41,8 @@ RANSOMWARE: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-async def catalog(runtime: Runtime) -> None:
-    await sync_catalog(runtime)
-
-
 @pytest.fixture(scope="module")
-async def shared(runtime: Runtime, catalog: None) -> Tenant:
+async def shared(runtime: Runtime, synced_catalog: None) -> Tenant:
     """One tenant for the refusals (they write nothing): RANSOMWARE reported, northwind
     notified, meridian not yet."""
     tenant = await create_tenant(

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.kpis import service as kpi_service
 from accord.compliance.kpis.models import (
     Direction,
@@ -28,6 +27,8 @@ from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory, unique_slug
+
+pytestmark = pytest.mark.usefixtures("synced_catalog")
 
 ACTOR = "user:hanna.vogt"
 ON_TIME_DELIVERY: dict[str, Any] = {
@@ -58,13 +59,8 @@ LTIFR: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-async def catalog(runtime: Runtime) -> None:
-    await sync_catalog(runtime)
-
-
 @pytest.fixture(scope="module")
-async def shared(runtime: Runtime, catalog: None) -> Tenant:
+async def shared(runtime: Runtime, synced_catalog: None) -> Tenant:
     """One tenant for the refusals (they write nothing) and what they need to exist."""
     tenant = await create_tenant(
         runtime,

@@ -16,7 +16,6 @@ from sqlalchemy.exc import DBAPIError
 
 from accord.compliance.audits import service as audit_service
 from accord.compliance.capa import service as capa_service
-from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.findings import service as finding_service
 from accord.compliance.incidents.models import IncidentNotification, IncidentReport
 from accord.compliance.kpis import service as kpi_service
@@ -40,6 +39,8 @@ from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory, unique_slug
+
+pytestmark = pytest.mark.usefixtures("synced_catalog")
 
 ACTOR = "user:hanna.vogt"
 Q4: dict[str, Any] = {
@@ -77,13 +78,8 @@ MODELS = (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-async def catalog(runtime: Runtime) -> None:
-    await sync_catalog(runtime)
-
-
 @pytest.fixture(scope="module")
-async def shared(runtime: Runtime, catalog: None) -> Tenant:
+async def shared(runtime: Runtime, synced_catalog: None) -> Tenant:
     """One tenant for refusals (they write nothing) and for schema checks."""
     return await create_tenant(
         runtime,

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.risks import service as risk_service
 from accord.compliance.risks.models import Risk, RiskLevel, RiskStatus, Treatment
 from accord.platform.errors import BadInput, Conflict
@@ -17,6 +16,8 @@ from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory, unique_slug
+
+pytestmark = pytest.mark.usefixtures("synced_catalog")
 
 ACTOR = "user:aoife.byrne"
 RANSOMWARE: dict[str, Any] = {
@@ -31,13 +32,8 @@ RANSOMWARE: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-async def catalog(runtime: Runtime) -> None:
-    await sync_catalog(runtime)
-
-
 @pytest.fixture(scope="module")
-async def shared(runtime: Runtime, catalog: None) -> Tenant:
+async def shared(runtime: Runtime, synced_catalog: None) -> Tenant:
     """One tenant for the refusals (they write nothing), holding RANSOMWARE already."""
     tenant = await create_tenant(
         runtime,

@@ -21,7 +21,6 @@ import pytest
 from sqlalchemy import Text, select
 from sqlalchemy.dialects.postgresql import JSONB
 
-from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.sharing.fields import (
     AGGREGATE_DIMENSIONS,
     REDACTED_FIELDS,
@@ -48,6 +47,8 @@ from tests.factories.sharing import (
     raise_findings,
     report_incidents,
 )
+
+pytestmark = pytest.mark.usefixtures("synced_catalog")
 
 PROCESS = f"supplier-quality-{secrets.token_hex(3)}"
 
@@ -172,13 +173,8 @@ async def log_of(runtime: Runtime, slug: str) -> list[AccessLogEntry]:
         return list(await read_access_log(session=session))
 
 
-@pytest.fixture(scope="module", autouse=True)
-async def catalog(runtime: Runtime) -> None:
-    await sync_catalog(runtime)
-
-
 @pytest.fixture
-async def network(runtime: Runtime, make_tenant: TenantFactory, catalog: None) -> Network:
+async def network(runtime: Runtime, make_tenant: TenantFactory, synced_catalog: None) -> Network:
     northwind = await make_tenant(label="nw")
     globex = await make_tenant(SECOND_STORE, label="gx")
     meridian = await make_tenant(label="md")
