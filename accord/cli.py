@@ -179,7 +179,7 @@ def demo(
         err.print("[bold]Accord demo[/bold]: starting stores eu-central and us-east …")
         async with open_runtime(settings) as runtime:
             await sync_catalog(runtime)
-            await seed_demo(runtime, say=err.print)
+            await seed_demo(runtime, say=_say)
             tokens = await demo_tokens(runtime)
             if not serve_after:
                 return
@@ -205,6 +205,11 @@ def demo(
             await _serve(settings, runtime, h, p)
 
     run(main())
+
+
+def _say(line: str) -> None:
+    """A progress line of the demo, never broken where stderr is not a terminal."""
+    err.print(line, soft_wrap=True, highlight=False)
 
 
 async def _ensure_port_free(host: str, port: int) -> None:

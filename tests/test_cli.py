@@ -285,6 +285,8 @@ def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
     assert proc.returncode == 0, stderr
     assert "http://127.0.0.1" in stderr
     assert "signed by 2 of 4 executives" in stderr
+    # Progress lines are whole lines too (rich wraps at 80 columns off a terminal).
+    assert any(line.endswith("incident notified late") for line in stderr.splitlines()), stderr
     assert (tmp_path / "data" / "demo" / "demo-keys" / "meridian-tom.hughes.pem").exists()
     # Embedded servers stop when the demo exits.
     assert not (tmp_path / "data" / "demo" / "postgres" / "postmaster.pid").exists()
