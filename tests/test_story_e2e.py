@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.reviews import bundles
+from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service
 from accord.tenants.agreements.access import read_access_log
@@ -64,7 +65,6 @@ from tests.factories.sharing import grant
 # ``api`` is the fixture of tests/graphql, re-exported here (this test lives outside it).
 from tests.graphql.conftest import Api
 from tests.graphql.conftest import api as api
-from tests.timing import today
 
 CREATE_CAPA = """
 mutation($input: CreateCapaInput!) {

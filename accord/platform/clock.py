@@ -66,17 +66,3 @@ class FixedClock:
             raise ValueError("a clock's time must be timezone-aware")
         self.at = at.astimezone(UTC)
         return self.at
-
-
-class OffsetClock:
-    """The system clock moved by a fixed offset: time still passes, from another date."""
-
-    def __init__(self, offset: timedelta) -> None:
-        self.offset = offset
-
-    def __call__(self) -> datetime:
-        return system_clock() + self.offset
-
-    @classmethod
-    def starting_at(cls, at: datetime) -> OffsetClock:
-        return cls(at.astimezone(UTC) - system_clock())

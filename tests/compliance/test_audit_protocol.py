@@ -38,6 +38,7 @@ from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding, VerificationResult
 from accord.compliance.findings.states import FindingState
 from accord.compliance.records import refusals
+from accord.platform.clock import today
 from accord.platform.errors import AccordError, BadInput, Conflict, Forbidden
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
@@ -53,7 +54,6 @@ from tests.factories.records import (
     finding_input,
     ref,
 )
-from tests.timing import today
 
 pytestmark = pytest.mark.usefixtures("synced_catalog")
 

@@ -25,6 +25,7 @@ from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding, FindingGrade
 from accord.compliance.findings.states import FindingState
 from accord.compliance.vocab import Coverage, MappingMethod, Relationship
+from accord.platform.clock import today
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
@@ -41,7 +42,6 @@ from tests.factories.records import (
     events,
     finding_input,
 )
-from tests.timing import today
 
 pytestmark = pytest.mark.usefixtures("synced_catalog")
 

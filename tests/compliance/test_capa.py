@@ -32,6 +32,7 @@ from accord.compliance.crosswalk import MappingEdge
 from accord.compliance.findings import service as finding_service
 from accord.compliance.records.inputs import parse_input
 from accord.compliance.vocab import Coverage, MappingMethod, Relationship
+from accord.platform.clock import today
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import verify_chain
 from accord.platform.runtime import Runtime
@@ -50,7 +51,6 @@ from tests.factories.records import (
     new_capa,
     new_finding,
 )
-from tests.timing import today
 
 pytestmark = pytest.mark.usefixtures("synced_catalog")
 

@@ -21,6 +21,7 @@ from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.mappings import service as mapping_service
 from accord.compliance.vocab import Coverage, MappingMethod, MappingStatus, Relationship
+from accord.platform.clock import today
 from accord.platform.errors import AccordError, BadInput, Conflict, Forbidden
 from accord.platform.eventlog import verify_chain
 from accord.platform.runtime import Runtime
@@ -37,7 +38,6 @@ from tests.factories.records import (
     events,
     finding_input,
 )
-from tests.timing import today
 
 pytestmark = pytest.mark.usefixtures("synced_catalog")
 

@@ -22,11 +22,11 @@ from accord.compliance.capa.models import (
 from accord.compliance.evidence.models import Evidence
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
+from accord.platform.clock import today
 from accord.platform.errors import AccordError
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
-from tests.timing import today
 
 
 def audit_input(**overrides: Any) -> dict[str, Any]:

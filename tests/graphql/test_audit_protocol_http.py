@@ -24,6 +24,7 @@ from accord.compliance.audits.protocol import AuditNotification, FindingDeadline
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
+from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service
 from accord.tenants.models import Tenant
@@ -43,7 +44,6 @@ from tests.factories.audit_api import (
 from tests.factories.records import capa_input, evidence_input
 from tests.factories.sharing import grant
 from tests.graphql.conftest import Api, new_process
-from tests.timing import today
 
 STATE = "query($id: ID!) { finding(id: $id) { state closedBy } }"
 HISTORY = "query($id: ID!) { history(id: $id) { actor action change } }"

@@ -25,6 +25,7 @@ from accord.compliance.findings import service as finding_service
 from accord.compliance.mappings import service as mapping_service
 from accord.compliance.vocab import MappingStatus, Relationship
 from accord.graphql.relay import GlobalId
+from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service
 from accord.tenants.models import Tenant
@@ -34,7 +35,6 @@ from tests.factories.api import payload
 from tests.factories.records import FIVE_WHYS, finding_input
 from tests.factories.sharing import grant
 from tests.graphql.conftest import Api, new_process
-from tests.timing import today
 
 Q84, E81 = "iso9001:2015/8.4", "iso14001:2015/8.1"
 CAPA_FIELDS = "id tenant level state title effectivenessDueAt effectivenessVerifierTenant"

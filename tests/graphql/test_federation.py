@@ -24,6 +24,7 @@ from accord.compliance.sharing.federation import (
 )
 from accord.compliance.sharing.reads import PlannedOwner
 from accord.compliance.tallies import recount, recount_counts
+from accord.platform.clock import today
 from accord.platform.naming import schema_name
 from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service
@@ -34,7 +35,6 @@ from accord.tenants.sessions import tenant_session
 from tests.conftest import SECOND_STORE, TenantFactory
 from tests.factories.sharing import grant
 from tests.graphql.conftest import Api, raise_findings
-from tests.timing import today
 
 LISTING = """
 query($first: Int!, $after: String, $filter: FindingFilter, $order: FindingOrder!,

@@ -46,6 +46,7 @@ from accord.graphql.records.kpis import KpiDirectionEnum
 from accord.graphql.records.reviews import ManagementReviewStatusEnum
 from accord.graphql.records.risks import RiskLevelEnum, RiskStatusEnum, RiskTreatmentEnum
 from accord.graphql.relay import GlobalId
+from accord.platform.clock import now, today
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
 from accord.policies import service as policy_service
@@ -59,7 +60,6 @@ from tests.conftest import SECOND_STORE, TenantFactory, unique_slug
 from tests.factories.records import action_input, capa_input, evidence_input, finding_input
 from tests.factories.sharing import grant
 from tests.graphql.conftest import Api
-from tests.timing import now, today
 
 ACTOR = "user:anna.keller"
 SHARED_TYPES = (
