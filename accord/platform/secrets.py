@@ -1,8 +1,8 @@
 """The key that encrypts secrets at rest (connector credentials, webhook secrets).
 
 ``ACCORD_SECRET_KEY`` (a Fernet key: 32 url-safe base64 bytes). In dev without it, a key
-file under the data dir, created once with mode 0600 (``O_EXCL``: two processes starting
-together never write two different keys); in prod it is required.
+file under the data dir, created once with mode 0600 (``write_private_once``: two
+processes starting together never write two different keys); in prod it is required.
 """
 
 from __future__ import annotations
@@ -37,34 +37,34 @@ def secret_key(settings: Settings, *, purpose: str) -> bytes:
             code=ErrorCode.INTERNAL,
         )
     path = Path(settings.data_dir) / "secret.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(Fernet.generate_key())
+    if not path.exists():
+        write_private_once(path, Fernet.generate_key())
     return path.read_bytes().strip()
+
+
+def write_private_once(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` unless it exists: under a private temporary name with
+    mode 0600 from the start, then linked into place, so the file is never readable by
+    others and of two processes creating it at once both use the one that won."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def local_key(path: Path, *, size: int) -> bytes:
     """The random key of ``size`` bytes kept in ``path`` (a data directory's own), made on
-    first use: written under a private temporary name with mode 0600 and linked into
-    place, so it is never readable by others and of two processes creating it at once
-    both use the one that won."""
+    first use (``write_private_once``)."""
     if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(secrets.token_bytes(size))
-                out.flush()
-                os.fsync(out.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        write_private_once(path, secrets.token_bytes(size))
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)
     key = path.read_bytes()

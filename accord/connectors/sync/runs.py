@@ -22,28 +22,14 @@ from accord.connectors.framework.state import Bookmark
 from accord.connectors.models import SyncRun, SyncState
 from accord.platform import clock
 from accord.platform.errors import Conflict
+from accord.platform.processes import process_alive
 
 LEASE = timedelta(minutes=10)
 HOST = socket.gethostname()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (killed child not yet reaped) is dead for our purpose.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _stale(run: SyncRun, now: datetime) -> bool:
-    if run.host == HOST and (run.pid == os.getpid() or not _alive(run.pid)):
+    if run.host == HOST and (run.pid == os.getpid() or not process_alive(run.pid)):
         return True
     return now - run.heartbeat_at > LEASE
 

@@ -9,11 +9,8 @@ too, in case a development registration was carried into production.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -26,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.platform import clock
 from accord.platform.errors import BadInput, Forbidden
+from accord.platform.secrets import write_private_once
 from accord.platform.settings import Settings
 from accord.tenants.identity import service as identity_service
 from accord.tenants.identity.models import IdentityProvider
@@ -140,7 +138,8 @@ async def register_dev_issuer(
 def _load_or_create_key(directory: Path) -> OKPKey:
     path = directory / KEY_FILE
     if not path.exists():
-        _create_key(directory, path)
+        key = OKPKey.generate_key("Ed25519", auto_kid=True)
+        write_private_once(path, json.dumps(key.as_dict(private=True)).encode())
     if path.stat().st_mode & 0o077:
         log.warning("%s was readable by others; restricting it to its owner", path)
         path.chmod(0o600)
@@ -149,22 +148,3 @@ def _load_or_create_key(directory: Path) -> OKPKey:
         raise BadInput(f"{path} is not an Ed25519 private key.", reason="BAD_DEV_ISSUER_KEY")
     key.ensure_kid()
     return key
-
-
-def _create_key(directory: Path, path: Path) -> None:
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = OKPKey.generate_key("Ed25519", auto_kid=True)
-    # Written under a private temporary name with mode 0600 from the start, then linked
-    # into place: the key is never world-readable, and of two processes creating it at
-    # once, exactly one wins and both use the winner's key.
-    temporary = directory / f".{KEY_FILE}.{secrets.token_hex(8)}"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(key.as_dict(private=True), out)
-            out.flush()
-            os.fsync(out.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
