@@ -10,19 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    SelectionSetNode,
-    get_operation_ast,
-)
+from graphql import GraphQLError, get_operation_ast
 from strawberry.extensions import SchemaExtension
 
 from accord.graphql.context import Context
+from accord.graphql.documents import root_fields
 from accord.platform.errors import Forbidden
 from accord.tenants.identity.principal import Principal, Unauthenticated
 
@@ -56,31 +48,6 @@ def require_own_tenant(context: Context, tenant: str) -> Principal:
     return principal
 
 
-def _root_fields(document: DocumentNode, operation_name: str | None) -> set[str]:
-    """The names of the root fields ``operation_name`` selects, through fragments too."""
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        return set()
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    names: set[str] = set()
-    seen: set[str] = set()
-    pending: list[SelectionSetNode] = [operation.selection_set]
-    while pending:
-        for selection in pending.pop().selections:
-            if isinstance(selection, FieldNode):
-                names.add(selection.name.value)
-            elif isinstance(selection, InlineFragmentNode):
-                pending.append(selection.selection_set)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name not in seen and name in fragments:
-                    seen.add(name)
-                    pending.append(fragments[name].selection_set)
-    return names
-
-
 class SignedInOnly(SchemaExtension):
     """Refuse, before anything is resolved, an anonymous operation that selects any root
     field outside ``PUBLIC_FIELDS`` (meta fields such as ``__typename`` excepted).
@@ -96,11 +63,9 @@ class SignedInOnly(SchemaExtension):
         document = context.graphql_document
         anonymous = getattr(context.context, "principal", None) is None
         if anonymous and not context.pre_execution_errors and document is not None:
-            private = {
-                name
-                for name in _root_fields(document, context.operation_name)
-                if not name.startswith("__") and name not in PUBLIC_FIELDS
-            }
+            operation = get_operation_ast(document, context.operation_name)
+            names = {f.name.value for f in root_fields(document, operation)} if operation else ()
+            private = {n for n in names if not n.startswith("__") and n not in PUBLIC_FIELDS}
             if private:
                 refusal = Unauthenticated("NO_CREDENTIALS")
                 extensions = {k: v for k, v in refusal.as_dict().items() if k != "message"}

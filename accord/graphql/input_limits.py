@@ -23,9 +23,6 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
     GraphQLInputObjectType,
     GraphQLInputType,
@@ -33,15 +30,14 @@ from graphql import (
     GraphQLNonNull,
     GraphQLScalarType,
     GraphQLSchema,
-    InlineFragmentNode,
-    OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
     Undefined,
     get_named_type,
+    get_operation_ast,
     value_from_ast_untyped,
 )
 
+from accord.graphql.documents import root_fields
 from accord.platform.errors import ErrorCode
 
 
@@ -325,32 +321,6 @@ def _check_json(limit: Json, value: Any, path: str) -> None:
         raise _Refusal("JSON_TOO_DEEP", path, f"{path} is nested more than {limit.max_depth} deep.")
 
 
-def _root_fields(selection_set: SelectionSetNode, document: DocumentNode) -> Iterator[FieldNode]:
-    """The root fields of an operation, those spread from fragments included."""
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    pending, spread = [selection_set], set()
-    while pending:
-        for selection in pending.pop().selections:
-            if isinstance(selection, FieldNode):
-                yield selection
-            elif isinstance(selection, InlineFragmentNode):
-                pending.append(selection.selection_set)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name in fragments and name not in spread:
-                    spread.add(name)
-                    pending.append(fragments[name].selection_set)
-
-
-def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if name is None:
-        return operations[0] if len(operations) == 1 else None
-    return next((o for o in operations if o.name and o.name.value == name), None)
-
-
 def input_limit_errors(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -359,7 +329,7 @@ def input_limit_errors(
 ) -> list[GraphQLError]:
     """One error per root field of the mutation to run whose arguments break a limit
     (a valid ``document``; values of the wrong type are left to GraphQL's coercion)."""
-    operation = _operation(document, operation_name)
+    operation = get_operation_ast(document, operation_name)
     mutation = schema.mutation_type
     if operation is None or operation.operation != OperationType.MUTATION or mutation is None:
         return []
@@ -369,7 +339,7 @@ def input_limit_errors(
         if name not in values and definition.default_value is not None:
             values[name] = value_from_ast_untyped(definition.default_value)
     errors = []
-    for node in _root_fields(operation.selection_set, document):
+    for node in root_fields(document, operation):
         if node.name.value not in mutation.fields:
             continue
         field_name = node.name.value
