@@ -67,10 +67,8 @@ query Findings($first: Int!, $after: String, $filter: FindingFilter, $process: S
 
 
 @asynccontextmanager
-async def replica(settings: Settings, runtime: Runtime) -> AsyncIterator[tuple[Starlette, str]]:
-    """One API replica: its own app (own policy engine, own notification hub), served by
-    uvicorn on a free loopback port in this event loop."""
-    app = create_app(settings, runtime=runtime)
+async def served(app: Starlette) -> AsyncIterator[int]:
+    """``app`` served by uvicorn on a free loopback port in this event loop; the port."""
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     )
@@ -79,9 +77,17 @@ async def replica(settings: Settings, runtime: Runtime) -> AsyncIterator[tuple[S
         if server.started:
             break
         await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield app, f"ws://127.0.0.1:{port}/graphql"
+        yield server.servers[0].sockets[0].getsockname()[1]
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def replica(settings: Settings, runtime: Runtime) -> AsyncIterator[tuple[Starlette, str]]:
+    """One API replica: its own app (own policy engine, own notification hub), served on a
+    free loopback port in this event loop."""
+    app = create_app(settings, runtime=runtime)
+    async with served(app) as port:
+        yield app, f"ws://127.0.0.1:{port}/graphql"

@@ -7,7 +7,6 @@ so a page that still needed a CDN would stay on "Loading…" and the test would 
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -16,7 +15,6 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 
 from accord.app import create_app
 from accord.platform.runtime import Runtime
@@ -24,6 +22,7 @@ from accord.platform.settings import Settings
 from accord.tenants import service as tenant_service
 from accord.tenants.identity.devissuer import mint_token, register_dev_issuer
 from tests.conftest import TenantFactory
+from tests.factories.api import served
 
 CHROMIUM = Path(os.environ.get("ACCORD_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("ACCORD_TEST_ARTIFACTS", ".accord/test-artifacts"))
@@ -34,33 +33,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-async def _serve(settings: Settings, runtime: Runtime) -> AsyncIterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, runtime=runtime),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(1000):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 @pytest.fixture
 async def base_url(settings: Settings, runtime: Runtime) -> AsyncIterator[str]:
-    async for url in _serve(settings, runtime):
-        yield url
+    async with served(create_app(settings, runtime=runtime)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 async def test_the_page_names_no_other_host_and_its_assets_are_served(base_url: str) -> None:
