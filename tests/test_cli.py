@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +12,7 @@ from sqlalchemy import text
 from accord.demo import TRY_QUERY
 from accord.platform.runtime import Runtime
 from tests.conftest import SECOND_STORE, TenantFactory, subprocess_env, unique_slug
-from tests.factories.cli import accord
+from tests.factories.cli import accord, demo_env, free_port, start_demo, stop_demo
 
 COMMANDS = {
     "": "shared compliance graph",
@@ -195,38 +190,12 @@ def test_unreadable_settings_exit_2() -> None:
     assert result.returncode == 2 and "BAD_SETTINGS" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
-    port = _free_port()
-    env = subprocess_env(ACCORD_DATA_DIR=str(tmp_path / "data"))
-    env.pop("ACCORD_STORES")
-    # Embedded servers of its own: tenant roles are server-wide, and the demo's fixed slugs
-    # (northwind, globex, …) may already exist on a shared server from another deployment.
-    env.pop("ACCORD_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "accord", "demo", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    port = free_port()
+    proc = start_demo(tmp_path / "data", port, seconds=90)
     try:
-        deadline = time.monotonic() + 90
-        ready = None
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"demo exited early: {proc.stderr.read() if proc.stderr else ''}")
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.3)
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
         assert ready is not None and ready.status_code == 200, "demo did not come up in 90 s"
         assert set(ready.json()["stores"]) == {"eu-central", "us-east"}
         # Northwind's quality manager, with the token the demo handed out: the partner list
@@ -276,12 +245,7 @@ def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
         }
         assert "globex" in counted
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, stderr = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        stderr = stop_demo(proc)
     assert proc.returncode == 0, stderr
     assert "http://127.0.0.1" in stderr
     assert "signed by 2 of 4 executives" in stderr
@@ -300,7 +264,7 @@ def test_demo_starts_the_partner_network_and_serves_it(tmp_path: Path) -> None:
         "--tenant globex --standard iso14001:2015"
     ]
     # That command is enough: the demo's data directory names its own network.
-    alone = {k: v for k, v in env.items() if not k.startswith("ACCORD_")}
+    alone = {k: v for k, v in demo_env(tmp_path / "data").items() if not k.startswith("ACCORD_")}
     alone["ACCORD_DATA_DIR"] = str(tmp_path / "data" / "demo")
     listed = accord("tenant", "list", "--json", env=alone)
     assert listed.returncode == 0, listed.stderr

@@ -5,8 +5,6 @@ one finding. No released number may pin one of initech's small cells."""
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +16,7 @@ import pytest
 
 from accord.demo import HOME_REGION, HOME_STORE, US_REGION, US_STORE
 from tests.attacker import Released, linked_numbers_are_sums, pinned_cells
-from tests.conftest import subprocess_env
+from tests.factories.cli import demo_env, free_port, start_demo, stop_demo
 
 PROCESS = "initech-follow-up"
 FOLLOW = f"""
@@ -57,12 +55,6 @@ mutation($input: RaiseFindingInput!) {
   raiseFinding(input: $input) { finding { id } errors { code message } }
 }
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Demo:
@@ -118,29 +110,10 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
     data = tmp_path_factory.mktemp("demo") / "data"
-    port = _free_port()
-    env = subprocess_env(ACCORD_DATA_DIR=str(data))
-    env.pop("ACCORD_STORES")
-    env.pop("ACCORD_DATABASE_URL", None)  # embedded servers: the demo's slugs are fixed
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "accord", "demo", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    port = free_port()
+    env = demo_env(data)
+    proc = start_demo(data, port, seconds=180)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"demo exited early: {proc.stderr.read() if proc.stderr else ''}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "demo did not come up in 180 s"
-            time.sleep(0.3)
         # The demo shares initech's findings in aggregate but puts them in no process;
         # a process in which globex follows them, imported as an operator would.
         matrix = data / "follow-initech.yaml"
@@ -165,11 +138,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
         time.sleep(1)  # the API's policy listener reloads the matrix
         yield Demo(port, data / "demo" / "demo-tokens")
     finally:
-        proc.send_signal(signal.SIGINT)
         try:
-            proc.communicate(timeout=30)
+            stop_demo(proc)
         except subprocess.TimeoutExpired:
-            proc.kill()
             proc.communicate()
 
 
