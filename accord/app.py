@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from accord.compliance.catalog.service import sync_catalog
 from accord.graphql.app import AccordGraphQL, refusal
 from accord.graphql.cursors import CursorSigner, cursor_key
+from accord.graphql.evidence.download import PATH as DOWNLOAD_PATH
+from accord.graphql.evidence.download import EvidenceDownload
 from accord.graphql.ide import ide_routes
 from accord.graphql.limits import MAX_BODY_BYTES
 from accord.graphql.ratelimit import RateLimit, TenantRateLimiter
@@ -64,21 +66,41 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class BodySizeLimit:
-    """Answers 413 (a coded JSON error) to a request body above ``max_bytes``: at once when
-    Content-Length says so, else as soon as the bytes received pass the limit."""
+#: Room a multipart upload's body needs around its file (boundaries, part headers, the
+#: ``operations`` and ``map`` fields).
+MULTIPART_ENVELOPE_BYTES = 64 * 1024
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+
+class BodySizeLimit:
+    """Answers 413 (a coded JSON error) to a request body above its limit: at once when
+    Content-Length says so, else as soon as the bytes received pass the limit — so a file
+    above the limit is never read whole, and nothing of it reaches a resolver.
+
+    The limit is ``max_bytes``; a multipart upload to GraphQL (an evidence file) may carry
+    up to ``upload_max_bytes`` more."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, upload_max_bytes: int = 0
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes
+
+    def _limit(self, scope: Scope) -> int:
+        content_type = dict(scope["headers"]).get(b"content-type", b"")
+        multipart = content_type.lower().startswith(b"multipart/form-data")
+        if multipart and scope["method"] == "POST" and scope["path"] == "/graphql":
+            return self.max_bytes + self.upload_max_bytes + MULTIPART_ENVELOPE_BYTES
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         received = 0
         started = False
@@ -88,7 +110,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _BodyTooLarge
             return message
 
@@ -102,10 +124,10 @@ class BodySizeLimit:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = f"The request body is larger than {self.max_bytes} bytes."
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        message = f"The request body is larger than {limit} bytes."
         await refusal(message, 413, reason="BODY_TOO_LARGE")(scope, receive, send)
 
 
@@ -133,12 +155,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
                 app.state.notifications = None
                 await hub.close()
 
-    graphql = AccordGraphQL(
-        _runtime, cursors=CursorSigner(cursor_key(settings)), production=settings.env == "prod"
-    )
+    cursors = CursorSigner(cursor_key(settings))
+    graphql = AccordGraphQL(_runtime, cursors=cursors, production=settings.env == "prod")
     app = Starlette(
         middleware=[
-            Middleware(BodySizeLimit),
+            Middleware(BodySizeLimit, upload_max_bytes=settings.evidence_max_bytes),
             Middleware(AuthenticationMiddleware),
             Middleware(
                 RateLimit,
@@ -151,6 +172,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route(DOWNLOAD_PATH, EvidenceDownload(_runtime, cursors=cursors), methods=["GET"]),
             WebSocketRoute("/graphql", graphql),
             *(ide_routes() if settings.env != "prod" else []),
         ],

@@ -19,6 +19,7 @@ from accord.commands.agreements import agreement_app
 from accord.commands.audits import audits_app
 from accord.commands.catalog import catalog_app
 from accord.commands.eventlog import eventlog_app
+from accord.commands.evidence import evidence_app
 from accord.commands.gaps import gaps
 from accord.commands.identity import token
 from accord.commands.incidents import incidents_app
@@ -48,6 +49,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(store_app, name="store")
 app.add_typer(eventlog_app, name="eventlog")
+app.add_typer(evidence_app, name="evidence")
 app.add_typer(audits_app, name="audits")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(raci_app, name="raci")

@@ -47,6 +47,10 @@ class AccordGraphQL(GraphQL[Context, None]):
             graphql_ide=None if production else "graphiql",
             # Queries over GET are fine; a mutation never rides a GET (CSRF, caches, logs).
             allow_queries_via_get=True,
+            # Evidence files ride GraphQL multipart requests. Only a bearer token
+            # authenticates the API (no cookie), so a cross-site form post carries no
+            # credentials: the CSRF risk the option warns of does not arise here.
+            multipart_uploads_enabled=True,
         )
         self._runtime_of = runtime_of
         self._cursors = cursors
@@ -61,11 +65,14 @@ class AccordGraphQL(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except HTTPException as exc:
             reason = exc.refusal_reason if isinstance(exc, BadRequestBody) else None
             response = refusal(exc.reason, exc.status_code, reason=reason)
+        finally:
+            await request.close()  # the spooled files of a multipart upload
         await response(scope, receive, send)
 
     def parse_json(self, data: str | bytes) -> Any:

@@ -130,7 +130,7 @@ BY_NAME: Mapping[str, Limit] = {
     **dict.fromkeys(
         (
             *("raisedAt", "responseDueAt", "dueAt", "windowStart", "windowEnd"),
-            *("validFrom", "validUntil", "periodStart", "periodEnd"),
+            *("validFrom", "validUntil", "periodStart", "periodEnd", "capturedAt"),
         ),
         DAYS,
     ),

@@ -61,13 +61,23 @@ class TenantRateLimiter:
 
 
 class RateLimit:
-    """ASGI middleware (after authentication): limits ``/graphql`` HTTP requests."""
+    """ASGI middleware (after authentication): limits ``/graphql`` HTTP requests and
+    evidence downloads (``/evidence/…``)."""
 
-    def __init__(self, app: ASGIApp, *, limiter: TenantRateLimiter, path: str = "/graphql") -> None:
-        self.app, self.limiter, self.path = app, limiter, path
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: TenantRateLimiter,
+        path: str = "/graphql",
+        prefix: str = "/evidence/",
+    ) -> None:
+        self.app, self.limiter, self.path, self.prefix = app, limiter, path, prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path:
+        if scope["type"] != "http" or not (
+            scope["path"] == self.path or scope["path"].startswith(self.prefix)
+        ):
             await self.app(scope, receive, send)
             return
         principal = principal_of(scope)

@@ -27,6 +27,7 @@ from accord.graphql.capas.queries import CapaCoverageQueries
 from accord.graphql.catalog import CatalogQueries
 from accord.graphql.dashboard import DashboardQueries
 from accord.graphql.errors import AccordErrors, AccordProductionErrors, AccordSchema
+from accord.graphql.evidence.schema import EvidenceMutations
 from accord.graphql.findings.mutations.raise_finding import RaiseFindingPayload, raise_finding
 from accord.graphql.findings.mutations.respond import (
     RespondToFindingPayload,
@@ -135,7 +136,8 @@ class RecordMutations:
 
 
 Mutation = merge_types(
-    "Mutation", (RecordMutations, IncidentMutations, ReviewMutations, CapaMutations)
+    "Mutation",
+    (RecordMutations, IncidentMutations, ReviewMutations, CapaMutations, EvidenceMutations),
 )
 Subscription = merge_types("Subscription", (RecordSubscriptions, IncidentSubscription))
 

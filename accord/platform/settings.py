@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         default=200, ge=1, description="Requests a tenant may make at once above the rate."
     )
+    evidence_max_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=1,
+        le=1024 * 1024 * 1024,
+        description="The largest evidence file accepted, in bytes (refused while uploading).",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
@@ -119,6 +125,7 @@ class Settings(BaseSettings):
             "pool_max_overflow": self.pool_max_overflow,
             "rate_limit_per_second": self.rate_limit_per_second,
             "rate_limit_burst": self.rate_limit_burst,
+            "evidence_max_bytes": self.evidence_max_bytes,
             "host": self.host,
             "port": self.port,
         }

@@ -19,7 +19,7 @@ from accord.compliance.capa.models import (
     CapaAction,
     capa_findings,
 )
-from accord.compliance.evidence.models import Evidence
+from accord.compliance.evidence.models import Evidence, EvidenceContent
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.platform.clock import today
@@ -82,7 +82,16 @@ AUDITOR = "user:ben.okafor"
 RAISED = datetime.now(UTC) - timedelta(days=10)
 
 
-RECORD_MODELS = (Audit, AuditTeamMember, Finding, Capa, CapaAction, Evidence, EventLogEntry)
+RECORD_MODELS = (
+    Audit,
+    AuditTeamMember,
+    Finding,
+    Capa,
+    CapaAction,
+    Evidence,
+    EvidenceContent,
+    EventLogEntry,
+)
 
 
 RECORD_TABLES: tuple[Table, ...] = (*(m.__table__ for m in RECORD_MODELS), capa_findings)

@@ -32,7 +32,7 @@ SUMMARY_READER_SEES: dict[str, set[str]] = {
     | {"status"},
     "evidence": _RECORD
     | {"finding_id", "capa_id", "media_type", "size_bytes", "captured_at", "uploaded_at"}
-    | {"clause_keys"},
+    | {"clause_keys", "capa_action_id", "effectiveness_check"},
     "management_review": _RECORD
     | {"period_start", "period_end", "standards", "status", "revision", "previous_id"}
     | {"frozen_at", "approved_at"},

@@ -35,6 +35,9 @@ _MAX_NAME = 127  # RFC 6838: type and subtype names are at most 127 characters
 class EvidenceIn(ProvenanceIn):
     finding_id: uuid.UUID | None = None
     capa_id: uuid.UUID | None = None
+    capa_action_id: uuid.UUID | None = None  # an action of ``capa_id``
+    effectiveness_check: bool = False  # filed for ``capa_id``'s effectiveness check
+    filename: str | None = None  # of an uploaded file, sanitised
     title: NonEmpty
     sha256: str
     media_type: str

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.capa.models import Capa, capa_findings
+from accord.compliance.capa.models import Capa, CapaAction, capa_findings
 from accord.compliance.catalog.service import check_clauses
 from accord.compliance.evidence.models import Evidence
 from accord.compliance.evidence.schemas import EvidenceIn
@@ -45,12 +45,29 @@ async def add_evidence(
         )
     if data.capa_id is not None and await session.get(Capa, data.capa_id) is None:
         raise BadInput(f"No CAPA {data.capa_id}.", reason="UNKNOWN_CAPA", field="capa_id")
+    if (data.capa_action_id is not None or data.effectiveness_check) and data.capa_id is None:
+        raise BadInput(
+            "Evidence of a CAPA action or of an effectiveness check names its CAPA.",
+            reason="CAPA_REQUIRED",
+            field="capa_id",
+        )
+    if data.capa_action_id is not None:
+        action = await session.get(CapaAction, data.capa_action_id)
+        if action is None or action.capa_id != data.capa_id:
+            raise BadInput(
+                f"No action {data.capa_action_id} of CAPA {data.capa_id}.",
+                reason="UNKNOWN_CAPA_ACTION",
+                field="capa_action_id",
+            )
     await check_clauses(session, data.clause_keys)
     await reject_duplicate(session, Evidence, data)
     evidence = Evidence(
         id=uuid.uuid4(),
         finding_id=data.finding_id,
         capa_id=data.capa_id,
+        capa_action_id=data.capa_action_id,
+        effectiveness_check=data.effectiveness_check,
+        filename=data.filename,
         title=data.title,
         sha256=data.sha256,
         media_type=data.media_type,
@@ -66,6 +83,8 @@ async def add_evidence(
     )
     session.add(evidence)
     change = data.model_dump(mode="json", exclude_none=True)
+    if not data.effectiveness_check:
+        del change["effectiveness_check"]
     change["uploaded_at"] = uploaded_at
     await log_change(session, actor=actor, action="evidence.added", record=evidence, change=change)
     return evidence

@@ -72,6 +72,8 @@ _SHARED: dict[str, tuple[str, ...]] = {
     "evidence": (
         "finding_id",
         "capa_id",
+        "capa_action_id",
+        "effectiveness_check",
         "media_type",
         "size_bytes",
         "captured_at",
@@ -127,7 +129,7 @@ _REDACTED: dict[str, dict[str, Redacted]] = {
         "deleted_at": _I,
     },
     "audit": {"programme": _F, "title": _F, "scope": _F},
-    "evidence": {"title": _F, "sha256": _E, "uri": _E, "uploaded_by": _P},
+    "evidence": {"title": _F, "filename": _F, "sha256": _E, "uri": _E, "uploaded_by": _P},
     "management_review": {
         "title": _F,
         "inputs": _F,

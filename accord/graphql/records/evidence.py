@@ -29,11 +29,17 @@ from accord.graphql.records.common import (
 )
 from accord.graphql.records.loaders import CapaByIdLoader, FindingByIdLoader, load
 from accord.graphql.relay import GlobalId, Node
+from accord.tenants.agreements.models import SharingLevel
 
 if TYPE_CHECKING:
     from accord.graphql.records.capas import CapaNode
 
 RECORD_TYPE = "evidence"
+
+
+def download_path(gid: str) -> str:
+    """The path of the evidence file's download route (``accord.graphql.evidence.download``)."""
+    return f"/evidence/{gid}/content"
 
 
 @strawberry.type(
@@ -45,7 +51,15 @@ class EvidenceNode(Node):
     level: SharingLevelEnum
     finding_id: uuid.UUID | None
     capa_id: uuid.UUID | None
-    media_type: str
+    capa_action_id: uuid.UUID | None = strawberry.field(
+        description="The CAPA action it shows done, if it was filed for one."
+    )
+    effectiveness_check: bool = strawberry.field(
+        description="Filed for its CAPA's effectiveness check."
+    )
+    media_type: str = strawberry.field(
+        description="Recognised from the file's bytes when it was uploaded to Accord."
+    )
     size_bytes: BigInt
     captured_at: datetime
     uploaded_at: datetime
@@ -56,6 +70,15 @@ class EvidenceNode(Node):
     sha256: str | None = strawberry.field(description=WITHHELD)
     uri: str | None = strawberry.field(description="Where the file is kept. " + WITHHELD)
     uploaded_by: str | None = strawberry.field(description=WITHHELD)
+    filename: str | None = strawberry.field(
+        description="The uploaded file's name, sanitised; null for evidence kept at its "
+        "source. " + WITHHELD
+    )
+    download_path: str | None = strawberry.field(
+        description="Where to GET the file (as an attachment, with the same bearer token): "
+        "for evidence uploaded to Accord, to its owner and to organisations it shares "
+        "evidence with in full. Null otherwise."
+    )
     record_id: strawberry.Private[uuid.UUID]
     process: strawberry.Private[str | None]
 
@@ -83,12 +106,15 @@ class EvidenceNode(Node):
         level = level_of(record)
         fields = visible(RECORD_TYPE, level, record["fields"])
         f = fields.get
+        gid = global_id("Evidence", record)
         return cls(
-            id=global_id("Evidence", record),
+            id=gid,
             tenant=record["owner"],
             level=SharingLevelEnum(level.value),
             finding_id=f("finding_id"),
             capa_id=f("capa_id"),
+            capa_action_id=f("capa_action_id"),
+            effectiveness_check=bool(f("effectiveness_check")),
             media_type=fields["media_type"],
             size_bytes=fields["size_bytes"],
             captured_at=fields["captured_at"],
@@ -100,6 +126,10 @@ class EvidenceNode(Node):
             sha256=f("sha256"),
             uri=f("uri"),
             uploaded_by=f("uploaded_by"),
+            filename=f("filename"),
+            download_path=(
+                download_path(gid) if level is SharingLevel.FULL and f("filename") else None
+            ),
             record_id=fields["id"],
             process=process,
         )
@@ -138,6 +168,10 @@ class EvidenceFilter:
     )
     finding_id: uuid.UUID | None = None
     capa_id: uuid.UUID | None = None
+    capa_action_id: uuid.UUID | None = None
+    effectiveness_check: bool | None = strawberry.field(
+        default=None, description="Only evidence filed (or not) for an effectiveness check."
+    )
     clause: str | None = strawberry.field(
         default=None, description="A clause key the evidence is filed against."
     )
@@ -157,6 +191,8 @@ class EvidenceFilter:
             Conditions()
             .equal("finding_id", self.finding_id)
             .equal("capa_id", self.capa_id)
+            .equal("capa_action_id", self.capa_action_id)
+            .equal("effectiveness_check", self.effectiveness_check)
             .clauses("clause_keys", self.clause, self.standard)
             .among("media_type", self.media_type)
             .between("captured_at", self.captured_from, self.captured_to)

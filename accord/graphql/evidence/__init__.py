@@ -1,0 +1,1 @@
+"""Evidence through the gateway: the upload mutation and the download route."""
