@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from accord.compliance.evidence import service as evidence_service
+from accord.compliance.capa import cross_entity
 from accord.compliance.reviews import bundles
 from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
@@ -48,7 +48,7 @@ from tests.factories.audit_api import (
     codes,
     record_id,
 )
-from tests.factories.records import evidence_input
+from tests.factories.evidence_api import pdf_bytes, upload, uploaded
 from tests.factories.review_api import (
     ASSIGN,
     BUNDLE,
@@ -110,6 +110,14 @@ mutation($id: ID!, $issues: String!, $process: String, $partners: String) {
   }
 }
 """
+RECORD_EFFECTIVENESS = """
+mutation($id: ID!, $result: EffectivenessResult!, $process: String) {
+  recordCapaEffectiveness(id: $id, result: $result, process: $process) {
+    capa { state findings { id } }
+    errors { field code reason }
+  }
+}
+"""
 FINDING = """
 query($id: ID!, $process: String) {
   finding(id: $id, process: $process) { state level title closedBy verificationResult }
@@ -131,7 +139,7 @@ activities:
   - {{name: Respond and plan CAPA, record_type: finding,
       actions: [respond, propose_capa, complete_action]}}
   - {{name: Carry out CAPA, record_type: capa,
-      actions: [propose_capa, complete_action, approve]}}
+      actions: [propose_capa, complete_action, approve, verify]}}
   - {{name: Verify and close, record_type: finding, actions: [verify, close]}}
 raci:
   Plan the audit:
@@ -236,7 +244,9 @@ def verify_offline(path: Path, tmp: Path, trust: Path) -> subprocess.CompletedPr
     )
 
 
-async def test_the_whole_story_through_http(api: Api, story: Story, tmp_path: Path) -> None:
+async def test_the_whole_story_through_http(
+    api: Api, story: Story, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = story
     nw, gx, md = s.northwind.slug, s.globex.slug, s.meridian.slug
     raised_at = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
@@ -413,17 +423,17 @@ async def test_the_whole_story_through_http(api: Api, story: Story, tmp_path: Pa
         target="CAPA_IMPLEMENTED",
         process=s.quality,
     )
-    # Evidence has no upload mutation: globex files it through the service, in its store.
-    async with tenant_session(api.runtime, gx) as session:
-        await evidence_service.add_evidence(
-            session=session,
-            data=evidence_input(
-                finding_id=record_id(fid),
-                title="Supplier scorecards, all 20 suppliers",
-                uri="s3://globex-evidence/scorecards-2027.pdf",
-            ),
-            actor=f"user:{gx}/li",
+    # globex files the evidence through the API, into its own store.
+    filed = uploaded(
+        await upload(
+            api.client,
+            s.li.token,
+            {"findingId": fid, "process": s.quality, "title": "Supplier scorecards, all 20"},
+            pdf_bytes("Supplier scorecards 2027"),
+            filename="scorecards-2027.pdf",
         )
+    )
+    assert filed["errors"] == [] and filed["evidence"]["tenant"] == gx
 
     # -- 5. northwind verifies and closes; the auditee cannot close its own finding
     close = {"id": fid, "target": "CLOSED", "process": s.quality}
@@ -440,8 +450,23 @@ async def test_the_whole_story_through_http(api: Api, story: Story, tmp_path: Pa
     assert codes(early) == [("FORBIDDEN", "ACTION_DENIED")]
     verified = await call(api, s.jonas, VERIFY, "verifyAuditFinding", id=fid, result="PASSED")
     assert verified["finding"]["verifiedBy"] == f"user:{nw}/jonas"
-    closed = await call(api, s.jonas, TRANSITION, "transitionFinding", **close)
-    assert closed["finding"] == {"state": "CLOSED", "closedBy": f"user:{nw}/jonas"}
+    # Closing waits for the CAPA's effectiveness check; once northwind's maria finds the
+    # CAPA effective (when it is due), the finding closes by itself.
+    waiting = payload(await api.post(TRANSITION, close, token=s.jonas.token), "transitionFinding")
+    assert codes(waiting) == [("CONFLICT", "CAPA_NOT_EFFECTIVE")]
+    monkeypatch.setattr(cross_entity, "current_day", lambda: today() + timedelta(days=90))
+    judged = await call(
+        api,
+        s.maria,
+        RECORD_EFFECTIVENESS,
+        "recordCapaEffectiveness",
+        id=capa["id"],
+        result="EFFECTIVE",
+        process=s.quality,
+    )
+    assert judged["capa"]["state"] == "CLOSED"
+    after = await api.post(FINDING, {"id": fid, "process": s.quality}, token=s.jonas.token)
+    assert after["data"]["finding"]["closedBy"] == f"user:{nw}/maria"
     # The observer reads the outcome at the level globex granted meridian.
     observed = await api.post(FINDING, {"id": fid, "process": s.quality}, token=s.priya.token)
     assert observed["data"]["finding"]["state"] == "CLOSED"
@@ -458,7 +483,8 @@ async def test_the_whole_story_through_http(api: Api, story: Story, tmp_path: Pa
             )
         )
     assert history.count("finding.transition") == 5  # responded … closed
-    assert history.count("finding.refused") == 1  # the auditee's attempt to close
+    # the auditee's attempt to close, and the close before the CAPA was found effective
+    assert history.count("finding.refused") == 2
 
     # -- 6. northwind compiles the network management review; signatories from the RACI.
     # The inputs are compiled from northwind's own records (its data never mixes with

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accord.compliance.capa import lifecycle
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
@@ -28,6 +29,7 @@ from accord.compliance.findings.states import (
     Guard,
     Transition,
 )
+from accord.platform.clock import today
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import verify_chain
 from accord.platform.runtime import Runtime
@@ -113,6 +115,14 @@ async def arrive(
             )
         assert finding.state is state
         return finding.id
+
+
+async def plan_pending_check(session: AsyncSession, finding: Finding) -> None:
+    """An effectiveness check planned on each linked CAPA and not yet judged: the
+    ``capa_effective`` guard (which holds while no check is planned) no longer holds."""
+    for capa in await capa_service.capas_for_finding(session=session, finding=finding):
+        plan = {"due_at": today(), "verifier": {"tenant": "initech", "subject": "tom"}}
+        await lifecycle.plan_effectiveness_check(session=session, capa=capa, plan=plan, actor=ACTOR)
 
 
 async def load(session: AsyncSession, finding_id: uuid.UUID) -> Finding:
@@ -207,6 +217,8 @@ async def test_each_guard_refuses_when_it_does_not_hold(
         for other in step.guards:
             if other is not guard:
                 kwargs.update(await satisfy(session, finding, other))
+        if guard is Guard.CAPA_EFFECTIVE:
+            await plan_pending_check(session, finding)
 
     async def attempt(session: AsyncSession) -> object:
         finding = await load(session, finding_id)

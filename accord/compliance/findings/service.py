@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.audits import protocol
 from accord.compliance.audits.models import Audit, AuditStatus
-from accord.compliance.capa.models import ActionStatus, CapaAction, capa_findings
+from accord.compliance.capa.models import (
+    ActionStatus,
+    Capa,
+    CapaAction,
+    EffectivenessResult,
+    capa_findings,
+)
 from accord.compliance.catalog.service import check_clauses
 from accord.compliance.evidence.models import Evidence
 from accord.compliance.findings.models import Finding, VerificationResult
@@ -167,6 +173,13 @@ async def _guard_holds(
                 )
             ).one()
             return counts[0] > 0 and counts[1] == 0
+        case Guard.CAPA_EFFECTIVE:
+            pending = select(Capa.id).where(
+                Capa.id.in_(linked),
+                Capa.effectiveness_due_at.is_not(None),
+                Capa.effectiveness_result.is_distinct_from(EffectivenessResult.EFFECTIVE),
+            )
+            return not await session.scalar(select(exists(pending)))
         case Guard.EVIDENCE_CAPTURED:
             evidence = select(Evidence.id).where(
                 or_(Evidence.finding_id == finding.id, Evidence.capa_id.in_(linked)),

@@ -14,6 +14,9 @@
   and a verification.
 * Entering ``verification`` clears any earlier verification result, so a stale "failed"
   from a previous round can never send the finding back, nor a stale "passed" close it.
+* Closing after verification also reads the CAPA: a linked CAPA whose effectiveness
+  check is planned must have been verified effective (guard ``capa_effective``). The
+  finding follows that check by itself (``accord.compliance.findings.follow``).
 * Every (state, target) pair not listed here is forbidden, self-transitions included.
 """
 
@@ -43,6 +46,7 @@ class Guard(StrEnum):
     VERIFICATION_FAILED = "verification_failed"  # recorded verification result is failed
     NO_CAPA_REQUIRED = "no_capa_required"  # grade is observation or OFI
     REASON_GIVEN = "reason_given"  # the call carries a non-empty reason
+    CAPA_EFFECTIVE = "capa_effective"  # linked CAPAs with a planned check were found effective
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +64,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.RESPONDED, S.CLOSED, (G.NO_CAPA_REQUIRED,)),
     Transition(S.CAPA_PLANNED, S.CAPA_IMPLEMENTED, (G.CAPA_ACTIONS_DONE,)),
     Transition(S.CAPA_IMPLEMENTED, S.VERIFICATION),
-    Transition(S.VERIFICATION, S.CLOSED, (G.VERIFICATION_PASSED, G.EVIDENCE_CAPTURED)),
+    Transition(
+        S.VERIFICATION, S.CLOSED, (G.VERIFICATION_PASSED, G.CAPA_EFFECTIVE, G.EVIDENCE_CAPTURED)
+    ),
     Transition(S.VERIFICATION, S.CAPA_PLANNED, (G.VERIFICATION_FAILED,)),
     Transition(S.CLOSED, S.REOPENED, (G.REASON_GIVEN,)),
     Transition(S.REOPENED, S.RESPONDED, (G.RESPONSE_GIVEN,)),
@@ -107,6 +113,11 @@ GUARD_FAILURES: Mapping[Guard, GuardFailure] = {
     ),
     G.REASON_GIVEN: GuardFailure(
         "REASON_REQUIRED", "reason", "Reopening a finding needs a reason.", bad_input=True
+    ),
+    G.CAPA_EFFECTIVE: GuardFailure(
+        "CAPA_NOT_EFFECTIVE",
+        "capa",
+        "A linked CAPA's effectiveness check has not found it effective.",
     ),
 }
 
