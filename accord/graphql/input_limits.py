@@ -98,7 +98,11 @@ BY_NAME: Mapping[str, Limit] = {
     # ids of records, and who and where
     **dict.fromkeys(("id", "findingId", "auditId", "capaId", "reviewId"), GLOBAL_ID),
     **dict.fromkeys(
-        ("tenant", "to", "auditedTenant", "leadTenant", "verifierTenant", "ownerTenant"), SLUG
+        (
+            *("tenant", "to", "auditedTenant", "leadTenant", "verifierTenant", "ownerTenant"),
+            *("grantor", "grantee"),
+        ),
+        SLUG,
     ),
     **dict.fromkeys(("owner", "subject", "leadAuditor", "verifierSubject"), SUBJECT),
     **dict.fromkeys(("process", "partnersProcess"), PROCESS),
@@ -112,6 +116,7 @@ BY_NAME: Mapping[str, Limit] = {
         LONG_TEXT,
     ),
     "text": LONG_TEXT,
+    "purpose": Text(2000),
     "externalInternalIssues": LONG_TEXT,
     "minutes": Text(100_000),
     "rootCause": Json(max_bytes=64 * 1024, max_depth=8),
@@ -122,6 +127,7 @@ BY_NAME: Mapping[str, Limit] = {
     "clauseKeys": CLAUSE_KEYS,
     "findingIds": Items(100, item=GLOBAL_ID, unique=True),
     "standards": Items(20, item=Text(64), unique=True),
+    "recordTypes": Items(20, item=Text(64), unique=True),
     "requiredEvidenceTypes": Items(20, item=Text(100), unique=True),
     "decisions": Items(100),
     "requiredSignatories": Items(50),

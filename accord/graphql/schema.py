@@ -14,6 +14,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from accord.graphql.agreements import AgreementMutations
 from accord.graphql.audits.mutations.plan import PlanJointAuditPayload, plan_joint_audit
 from accord.graphql.audits.mutations.raise_finding import (
     RaiseAuditFindingPayload,
@@ -137,7 +138,14 @@ class RecordMutations:
 
 Mutation = merge_types(
     "Mutation",
-    (RecordMutations, IncidentMutations, ReviewMutations, CapaMutations, EvidenceMutations),
+    (
+        RecordMutations,
+        IncidentMutations,
+        ReviewMutations,
+        CapaMutations,
+        EvidenceMutations,
+        AgreementMutations,
+    ),
 )
 Subscription = merge_types("Subscription", (RecordSubscriptions, IncidentSubscription))
 

@@ -49,6 +49,7 @@ SCALARS: dict[str, Any] = {
     "Date": "2026-06-01",
     "DateTime": "2026-06-01T00:00:00+00:00",
     "JSON": {},
+    "Upload": "not-a-file.pdf",  # a JSON body carries no file; the gates answer first
 }
 ID_TYPES = frozenset({"ID", "UUID"})
 

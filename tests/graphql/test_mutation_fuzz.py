@@ -100,6 +100,8 @@ def _value(
         return st.booleans()
     if scalar == "UUID":
         return st.uuids().map(str)
+    if scalar == "Upload":  # a JSON body carries no file; the resolver must refuse it
+        return st.text(max_size=8)
     if scalar == "JSON":
         leaves = st.one_of(st.none(), st.integers(), st.text(max_size=8))
         return st.recursive(
