@@ -81,6 +81,7 @@ from accord.compliance.findings.transfer_models import (
     TransferState,
 )
 from accord.compliance.records.history import jsonable
+from accord.compliance.records.refusals import record_refusal
 from accord.platform import clock
 from accord.platform.canonical import canonical_digest
 from accord.platform.errors import (
@@ -280,16 +281,18 @@ async def log_refusal(
     error: AccordError,
 ) -> None:
     """Append a refused attempt to the owner's log, in a transaction of its own."""
-    change = jsonable({**attempt, "code": error.code.value, "reason": error.reason})
+    detail = dict(attempt)
     try:
         async with tenant_session(runtime, owner) as session:
-            await append_event(
-                session,
+            await record_refusal(
+                session=session,
                 actor=actor,
-                action="finding.transfer_refused",
                 record_type=Finding.record_type,
-                record_id=str(finding_id),
-                change=change,
+                record_id=finding_id,
+                attempt=str(detail.pop("attempt")),
+                error=error,
+                detail=detail,
+                action="finding.transfer_refused",
             )
     except AccordError as exc:  # no such owner (or not reachable): nowhere to log it
         log.warning("transfer refusal not logged for %r: %s", owner, exc)
