@@ -21,6 +21,7 @@ from accord.graphql.capas.mutations import CapaMutations
 from accord.graphql.capas.queries import CapaCoverageQueries
 from accord.graphql.catalog import CatalogQueries
 from accord.graphql.dashboard import DashboardQueries
+from accord.graphql.docs import describe
 from accord.graphql.errors import AccordErrors, AccordProductionErrors, AccordSchema
 from accord.graphql.findings.mutations import FindingMutations
 from accord.graphql.findings.queries import FindingQueries
@@ -98,6 +99,7 @@ def schema_for(*, production: bool) -> AccordSchema:
         config=StrawberryConfig(scalar_map=RECORD_SCALARS),
     )
     declare_limits(built._schema)
+    describe(built._schema)  # after the limits: they are read from own descriptions only
     return built
 
 
