@@ -25,8 +25,7 @@ _PAGE = f"at most {MAX_PAGE}"
 
 #: Descriptions of arguments by name, wherever they appear.
 ARGUMENTS: dict[str, str] = {
-    "first": f"How many records to return: 1 to {MAX_PAGE} (default 20); more is refused "
-    "with BAD_PAGE_SIZE.",
+    "first": f"How many records to return: 1 to {MAX_PAGE}; more is refused with BAD_PAGE_SIZE.",
     "after": "The `endCursor` of the previous page; leave it out for the first page. A cursor "
     "works only with the arguments it came from.",
     "filter": "Only records matching every condition given; leave it out for all.",
