@@ -11,8 +11,8 @@ import pytest
 from accord.platform.errors import AccordError
 from accord.policies import formats
 from accord.policies.compile import compile_matrix
-from accord.policies.engine import PolicyEngine
 from accord.policies.enforcer import MODEL_TEXT, model_text
+from accord.policies.engine import PolicyEngine
 from accord.policies.schemas import Principal, Resource
 
 MATRIX = """
