@@ -23,8 +23,8 @@ from enum import Enum
 
 import strawberry
 
-from accord.compliance.incidents.webhook_models import Channel, WebhookEndpoint
-from accord.compliance.incidents.webhooks import (
+from accord.compliance.incidents.webhooks.models import Channel, WebhookEndpoint
+from accord.compliance.incidents.webhooks.service import (
     incident_notification_events,
     register_endpoint,
 )

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.findings import service as finding_service
 from accord.compliance.mappings import service as mapping_service
 from accord.compliance.vocab import MappingStatus, Relationship
@@ -345,7 +345,7 @@ async def test_a_capa_is_planned_approved_done_and_verified_across_three_tenants
         assert codes(await judge(token, process)) == [reason]
     assert (await state(cid))["state"] == "EFFECTIVENESS_CHECK"
 
-    monkeypatch.setattr(cross_entity, "current_day", lambda: due)
+    monkeypatch.setattr(capa_flows, "current_day", lambda: due)
     verified = await judge(net.tom, net.process)
     assert verified["errors"] == []
     closed = verified["capa"]

@@ -14,9 +14,9 @@ from typing import Any
 
 import strawberry
 
-from accord.compliance.audits import protocol
 from accord.compliance.audits import service as audit_service
 from accord.compliance.audits.models import AuditType, TeamRole
+from accord.compliance.audits.protocol import service as protocol_service
 from accord.graphql.audits.access import require_action, sovereign
 from accord.graphql.audits.errors import JointAuditError, audit_error
 from accord.graphql.audits.types import JointAuditStatusEnum, JointAuditType
@@ -112,7 +112,7 @@ async def plan_joint_audit(
                 },
                 actor=caller.actor,
             )
-            agreed = await protocol.agree_protocol(
+            agreed = await protocol_service.agree_protocol(
                 session=session, audit=audit, data=terms, actor=caller.actor
             )
             await audit_service.add_team_member(

@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 import strawberry
 
-from accord.compliance.audits import protocol
+from accord.compliance.audits.protocol import service as protocol_service
 from accord.compliance.findings import service as finding_service
 from accord.graphql.audits.access import (
     Caller,
@@ -73,7 +73,7 @@ async def raise_audit_finding(
         )
         async with tenant_session(context.runtime, gid.tenant) as session:
             audit = await get_visible_audit(session, gid.record_id)
-            agreed = await protocol.protocol_for(session=session, audit_id=audit.id)
+            agreed = await protocol_service.protocol_for(session=session, audit_id=audit.id)
             process = agreed.process if agreed is not None else None
             require_visible(
                 context, caller, Resource(gid.tenant, "finding", process), audit_not_found

@@ -11,8 +11,8 @@ from datetime import date
 
 import strawberry
 
-from accord.compliance.audits import protocol
 from accord.compliance.audits import service as audit_service
+from accord.compliance.audits.protocol import service as protocol_service
 from accord.graphql.audits.access import (
     Caller,
     audit_not_found,
@@ -62,7 +62,7 @@ async def add_audit_team_member(
         )
         async with tenant_session(context.runtime, gid.tenant) as session:
             audit = await get_visible_audit(session, gid.record_id)
-            agreed = await protocol.protocol_for(session=session, audit_id=audit.id)
+            agreed = await protocol_service.protocol_for(session=session, audit_id=audit.id)
             process = agreed.process if agreed is not None else None
             require_visible(
                 context, caller, Resource(gid.tenant, "audit", process), audit_not_found

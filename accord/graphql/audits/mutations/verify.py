@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import strawberry
 
-from accord.compliance.audits import protocol
+from accord.compliance.audits.protocol import guards as protocol_guards
 from accord.compliance.findings import service as finding_service
 from accord.graphql.audits.access import (
     Caller,
@@ -53,7 +53,7 @@ async def verify_audit_finding(
         )
         async with tenant_session(context.runtime, gid.tenant) as session:
             finding = await get_visible_finding(session, gid.record_id)
-            governed = await protocol.governing(session=session, finding=finding)
+            governed = await protocol_guards.governing(session=session, finding=finding)
             process = governed.protocol.process if governed is not None else None
             require_visible(
                 context, caller, Resource(gid.tenant, "finding", process), finding_not_found

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import strawberry
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa.models import Capa
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import Step, change_capa
@@ -28,7 +28,7 @@ class ApproveCapaPlanPayload:
 
 
 async def _approve(step: Step) -> Capa:
-    return await cross_entity.approve_plan(
+    return await capa_flows.approve_plan(
         session=step.session, capa=step.capa, actor=step.caller.actor
     )
 

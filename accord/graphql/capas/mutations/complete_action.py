@@ -12,7 +12,7 @@ import uuid
 
 import strawberry
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import CapaAction
 from accord.graphql.auth import require_principal
@@ -49,7 +49,7 @@ async def complete_capa_action(
             raise NotFound(
                 "The CAPA has no such action.", reason="ACTION_NOT_FOUND", field="action_id"
             )
-        action = await cross_entity.complete_action_as(
+        action = await capa_flows.complete_action_as(
             session=step.session, action=action, actor=step.caller.actor
         )
         await step.session.flush()

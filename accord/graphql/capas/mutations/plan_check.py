@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import strawberry
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa.models import Capa
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import Step, change_capa
@@ -27,7 +27,7 @@ PLAN_ACTION = "propose_capa"
 @strawberry.input
 class PlanEffectivenessCheckInput:
     after_days: int = strawberry.field(
-        description=f"The check is due this many days from today (1-{cross_entity.MAX_CHECK_DAYS})."
+        description=f"The check is due this many days from today (1-{capa_flows.MAX_CHECK_DAYS})."
     )
     verifier_tenant: str = strawberry.field(
         description="The organisation that checks: neither the owner nor an action owner's."
@@ -50,7 +50,7 @@ async def plan_effectiveness_check(
     require_principal(info.context)
 
     async def plan(step: Step) -> Capa:
-        return await cross_entity.plan_effectiveness_check(
+        return await capa_flows.plan_effectiveness_check(
             session=step.session,
             capa=step.capa,
             owner=step.owner,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import strawberry
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa.models import Capa
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import Step, change_capa
@@ -38,7 +38,7 @@ async def record_capa_effectiveness(
     require_principal(info.context)
 
     async def judge(step: Step) -> Capa:
-        return await cross_entity.record_effectiveness(
+        return await capa_flows.record_effectiveness(
             session=step.session,
             capa=step.capa,
             owner=step.owner,
