@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ from accord.tenants.agreements.access import read_access_log
 from accord.tenants.archive import export_tenant
 from accord.tenants.moves import MOVED_ACTION, _create_copy_objects, move_tenant
 from accord.tenants.sessions import tenant_session
-from tests.conftest import SECOND_STORE, TenantFactory, unique_slug
+from tests.conftest import SECOND_STORE, TenantFactory, subprocess_env, unique_slug
 from tests.factories.cli import accord
 from tests.factories.records import finding_input, new_capa
 from tests.factories.sharing import grant, raise_findings, report_incidents
@@ -302,3 +303,42 @@ def test_the_command_moves_a_tenant_and_says_what_it_did(runtime: Runtime) -> No
     assert (again["moved"], again["target"], again["cleaned"]) == (False, SECOND_STORE, [])
     verified = accord("eventlog", "verify", "--tenant", slug)
     assert verified.returncode == 0, verified.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", ["copying", "verifying", "switched"])
+async def test_a_killed_move_is_rolled_back_or_finished_by_the_next(
+    runtime: Runtime, make_tenant: TenantFactory, tmp_path: Path, kill_at: str
+) -> None:
+    owner = await make_tenant(label="mk")
+    await raise_findings(runtime, owner.slug, ("observation", 4))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "accord",
+        "tenant",
+        "move",
+        owner.slug,
+        "--store",
+        SECOND_STORE,
+        env=subprocess_env(COLUMNS="200"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    async with asyncio.timeout(180):
+        while not (line := (await process.stderr.readline()).decode()).startswith(kill_at):
+            assert line, "the move ended before the step it was to be killed at"
+        process.kill()  # SIGKILL: no clean-up of any kind
+        await process.wait()
+
+    # Whatever it held was released with its connections: the tenant takes writes at once.
+    await raise_findings(runtime, owner.slug, ("observation", 1))
+    # Run again: rolled back (then moved now) or switched (then the old copy is dropped).
+    await move_tenant(runtime, slug=owner.slug, store=SECOND_STORE, work_root=tmp_path)
+    row = await control_row(runtime, owner.slug)
+    assert row is not None and row.store == SECOND_STORE
+    assert not await schema_exists(runtime, "home", owner.scope.schema)
+    assert sum((await _findings_by_reference(runtime, owner.slug)).values()) == 5
+    async with tenant_session(runtime, owner.slug) as session:
+        assert (await verify_chain(session)).ok
