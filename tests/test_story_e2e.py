@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.reviews import bundles
 from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
@@ -70,7 +70,7 @@ CREATE_CAPA = """
 mutation($input: CreateCapaInput!) {
   createCapa(input: $input) {
     capa { id tenant state rootCauseMethod actions { id owner ownerTenant status } }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -78,7 +78,7 @@ APPROVE_CAPA = """
 mutation($id: ID!, $process: String) {
   approveCapaPlan(id: $id, process: $process) {
     capa { state }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -86,7 +86,7 @@ PLAN_CHECK = """
 mutation($id: ID!, $input: PlanEffectivenessCheckInput!, $process: String) {
   planEffectivenessCheck(id: $id, input: $input, process: $process) {
     capa { state effectivenessDueAt effectivenessVerifierTenant }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -95,7 +95,7 @@ mutation($capaId: ID!, $actionId: UUID!, $process: String) {
   completeCapaAction(capaId: $capaId, actionId: $actionId, process: $process) {
     capa { state }
     action { status completedBy }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -106,7 +106,7 @@ mutation($id: ID!, $issues: String!, $process: String, $partners: String) {
     partnersProcess: $partners
   ) {
     review { id inputs }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -114,7 +114,7 @@ RECORD_EFFECTIVENESS = """
 mutation($id: ID!, $result: EffectivenessResult!, $process: String) {
   recordCapaEffectiveness(id: $id, result: $result, process: $process) {
     capa { state findings { id } }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -454,7 +454,7 @@ async def test_the_whole_story_through_http(
     # CAPA effective (when it is due), the finding closes by itself.
     waiting = payload(await api.post(TRANSITION, close, token=s.jonas.token), "transitionFinding")
     assert codes(waiting) == [("CONFLICT", "CAPA_NOT_EFFECTIVE")]
-    monkeypatch.setattr(cross_entity, "current_day", lambda: today() + timedelta(days=90))
+    monkeypatch.setattr(capa_flows, "current_day", lambda: today() + timedelta(days=90))
     judged = await call(
         api,
         s.maria,

@@ -22,7 +22,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -30,9 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
+from accord.graphql.errors import AgreementError
 from accord.graphql.records.agreements import AgreementLevelEnum, AgreementType
 from accord.platform import clock
-from accord.platform.errors import AccordError, ErrorCode, Forbidden, NotFound
+from accord.platform.errors import AccordError, Forbidden, NotFound
 from accord.platform.eventlog import append_event
 from accord.policies.schemas import Resource
 from accord.policies.vocab import user_subject
@@ -42,43 +42,6 @@ from accord.tenants.identity.principal import Principal
 from accord.tenants.sessions import tenant_session
 
 GATE_ACTION = "approve"
-
-
-@strawberry.enum(name="AgreementErrorCode")
-class AgreementErrorCode(Enum):
-    UNAUTHENTICATED = ErrorCode.UNAUTHENTICATED.value
-    FORBIDDEN = ErrorCode.FORBIDDEN.value
-    NOT_FOUND = ErrorCode.NOT_FOUND.value
-    BAD_USER_INPUT = ErrorCode.BAD_USER_INPUT.value
-    CONFLICT = ErrorCode.CONFLICT.value
-    TENANT_UNAVAILABLE = ErrorCode.TENANT_UNAVAILABLE.value
-    RATE_LIMITED = ErrorCode.RATE_LIMITED.value
-    INTERNAL = ErrorCode.INTERNAL.value
-
-
-@strawberry.type(name="AgreementError")
-class AgreementError:
-    field: str | None = strawberry.field(description="The input field to fix, if one is to blame.")
-    message: str
-    code: AgreementErrorCode
-    reason: str = strawberry.field(
-        description="The precise reason, e.g. NOT_GRANTEE, INVALID_AGREEMENT_STATE or "
-        "MIN_GROUP_SIZE_REQUIRED."
-    )
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def agreement_error(exc: AccordError) -> AgreementError:
-    return AgreementError(
-        field=_camel(exc.field) if exc.field else None,
-        message=exc.message,
-        code=AgreementErrorCode(exc.code.value),
-        reason=exc.reason,
-    )
 
 
 @strawberry.type
@@ -172,7 +135,7 @@ async def _change(
             await _log(agreement, context, actor, action)
             node = AgreementType.from_model(agreement, own, clock.now())
     except AccordError as exc:
-        return AgreementPayload(agreement=None, errors=[agreement_error(exc)])
+        return AgreementPayload(agreement=None, errors=[AgreementError.of(exc)])
     return AgreementPayload(agreement=node, errors=[])
 
 
@@ -207,7 +170,7 @@ async def propose_agreement(
             await _log(agreement, context, actor, "proposed")
             node = AgreementType.from_model(agreement, own, clock.now())
     except AccordError as exc:
-        return AgreementPayload(agreement=None, errors=[agreement_error(exc)])
+        return AgreementPayload(agreement=None, errors=[AgreementError.of(exc)])
     return AgreementPayload(agreement=node, errors=[])
 
 

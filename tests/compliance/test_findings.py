@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.capa import lifecycle
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
@@ -29,7 +29,6 @@ from accord.compliance.findings.states import (
     Guard,
     Transition,
 )
-from accord.platform.clock import today
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import verify_chain
 from accord.platform.runtime import Runtime
@@ -117,12 +116,14 @@ async def arrive(
         return finding.id
 
 
-async def plan_pending_check(session: AsyncSession, finding: Finding) -> None:
+async def plan_pending_check(session: AsyncSession, owner: str, finding: Finding) -> None:
     """An effectiveness check planned on each linked CAPA and not yet judged: the
     ``capa_effective`` guard (which holds while no check is planned) no longer holds."""
     for capa in await capa_service.capas_for_finding(session=session, finding=finding):
-        plan = {"due_at": today(), "verifier": {"tenant": "initech", "subject": "tom"}}
-        await lifecycle.plan_effectiveness_check(session=session, capa=capa, plan=plan, actor=ACTOR)
+        check = {"after_days": 1, "verifier": {"tenant": "initech", "subject": "tom"}}
+        await capa_flows.plan_effectiveness_check(
+            session=session, capa=capa, owner=owner, check=check, actor=ACTOR
+        )
 
 
 async def load(session: AsyncSession, finding_id: uuid.UUID) -> Finding:
@@ -218,7 +219,7 @@ async def test_each_guard_refuses_when_it_does_not_hold(
             if other is not guard:
                 kwargs.update(await satisfy(session, finding, other))
         if guard is Guard.CAPA_EFFECTIVE:
-            await plan_pending_check(session, finding)
+            await plan_pending_check(session, tenant.slug, finding)
 
     async def attempt(session: AsyncSession) -> object:
         finding = await load(session, finding_id)

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.states import CapaState
 from accord.compliance.evidence import service as evidence_service
@@ -70,9 +70,9 @@ async def in_check(
         await finding_service.transition(
             session=session, finding=finding, target=S.CAPA_PLANNED, actor=li
         )
-        await cross_entity.approve_plan(session=session, capa=capa, actor=of(tenant, "maria"))
+        await capa_flows.approve_plan(session=session, capa=capa, actor=of(tenant, "maria"))
         for action in await capa_service.list_actions(session=session, capa=capa):
-            await cross_entity.complete_action_as(session=session, action=action, actor=li)
+            await capa_flows.complete_action_as(session=session, action=action, actor=li)
         if evidence:
             await evidence_service.add_evidence(
                 session=session, data=evidence_input(finding_id=finding.id), actor=li
@@ -93,7 +93,7 @@ async def in_check(
         if closed_first:
             await walk_to(S.CLOSED)
         check = {"after_days": 1, "verifier": {"tenant": "initech", "subject": "tom"}}
-        await cross_entity.plan_effectiveness_check(
+        await capa_flows.plan_effectiveness_check(
             session=session, capa=capa, owner=tenant.slug, check=check, actor=li
         )
         assert capa.state is CapaState.EFFECTIVENESS_CHECK
@@ -105,7 +105,7 @@ async def in_check(
 async def judge(runtime: Runtime, tenant: Tenant, capa_id: uuid.UUID, result: str) -> None:
     async with tenant_session(runtime, tenant.slug) as session:
         capa = await capa_service.get_capa(session=session, capa_id=capa_id)
-        await cross_entity.record_effectiveness(
+        await capa_flows.record_effectiveness(
             session=session,
             capa=capa,
             owner=tenant.slug,

@@ -51,7 +51,7 @@ from accord.graphql.audits.access import (
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import capa_not_found, log_capa_refusal
 from accord.graphql.context import Context
-from accord.graphql.evidence.errors import EvidenceError, evidence_error
+from accord.graphql.errors import EvidenceError
 from accord.graphql.evidence.levels import evidence_level
 from accord.graphql.listing import Process
 from accord.graphql.records.evidence import RECORD_TYPE, EvidenceNode
@@ -226,7 +226,7 @@ async def upload_evidence(
     except AccordError as exc:
         if caller is not None and filing is not None and isinstance(exc, Forbidden | Conflict):
             await _log_refused(context, filing, caller, exc)
-        return UploadEvidencePayload(evidence=None, errors=[evidence_error(exc)])
+        return UploadEvidencePayload(evidence=None, errors=[EvidenceError.of(exc)])
     return UploadEvidencePayload(evidence=node, errors=[])
 
 
