@@ -36,6 +36,7 @@ from accord.graphql.reasons import (
     FINDING,
     INCIDENT,
     JOINT_AUDIT,
+    KPI,
     MANAGEMENT_REVIEW,
 )
 from accord.platform.errors import AccordError, ErrorCode
@@ -224,6 +225,8 @@ INCIDENT_CODE = _class_enum("IncidentErrorCode")
 INCIDENT_REASON = _reason_enum("IncidentErrorReason", "incident", INCIDENT)
 EVIDENCE_CODE = _class_enum("EvidenceErrorCode")
 EVIDENCE_REASON = _reason_enum("EvidenceErrorReason", "evidence", EVIDENCE)
+KPI_CODE = _class_enum("KpiErrorCode")
+KPI_REASON = _reason_enum("KpiErrorReason", "KPI", KPI)
 AGREEMENT_CODE = _class_enum("AgreementErrorCode")
 AGREEMENT_REASON = _reason_enum("AgreementErrorReason", "agreement", AGREEMENT)
 
@@ -285,3 +288,11 @@ class AgreementError(PayloadError):
 
     code: str = strawberry.field(graphql_type=AGREEMENT_CODE, description=_CODE)
     reason_code: str = strawberry.field(graphql_type=AGREEMENT_REASON, description=_REASON)
+
+
+@strawberry.type(description="An expected failure of a KPI mutation.")
+class KpiError(PayloadError):
+    reasons = KPI
+
+    code: str = strawberry.field(graphql_type=KPI_CODE, description=_CODE)
+    reason_code: str = strawberry.field(graphql_type=KPI_REASON, description=_REASON)

@@ -96,7 +96,7 @@ DAYS = Dates(date(1970, 1, 1), date(2199, 12, 31))
 
 BY_NAME: Mapping[str, Limit] = {
     # ids of records, and who and where
-    **dict.fromkeys(("id", "findingId", "auditId", "capaId", "reviewId"), GLOBAL_ID),
+    **dict.fromkeys(("id", "findingId", "auditId", "capaId", "reviewId", "kpiId"), GLOBAL_ID),
     **dict.fromkeys(
         (
             *("tenant", "to", "auditedTenant", "leadTenant", "verifierTenant", "ownerTenant"),
@@ -116,6 +116,7 @@ BY_NAME: Mapping[str, Limit] = {
         LONG_TEXT,
     ),
     "text": LONG_TEXT,
+    "resolution": LONG_TEXT,
     "purpose": Text(2000),
     "externalInternalIssues": LONG_TEXT,
     "minutes": Text(100_000),
@@ -137,6 +138,7 @@ BY_NAME: Mapping[str, Limit] = {
         (
             *("raisedAt", "responseDueAt", "dueAt", "windowStart", "windowEnd"),
             *("validFrom", "validUntil", "periodStart", "periodEnd", "capturedAt"),
+            "measuredAt",
         ),
         DAYS,
     ),

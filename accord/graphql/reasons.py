@@ -120,6 +120,8 @@ DESCRIPTIONS: dict[str, str] = {
         "The deployed Casbin policy model changes a definition Accord's rules are compiled "
         "for (a server fault)."
     ),
+    "KPI_NOT_FOUND": "No such KPI (or none you may see).",
+    "GOVERNANCE_ITEM_NOT_FOUND": "No such governance item in your organisation.",
     "EVIDENCE_TOO_LARGE": (
         "The file is larger than the evidence size limit (ACCORD_EVIDENCE_MAX_BYTES)."
     ),
@@ -655,6 +657,24 @@ AGREEMENT: frozenset[str] = frozenset(
         "PURPOSE_REQUIRED",
         "SELF_GRANT",
         "UNKNOWN_AGREEMENT",
+    }
+)
+
+#: Raised by KPI measurements and governance items.
+KPI: frozenset[str] = frozenset(
+    {
+        "ALREADY_CLOSED",
+        "BAD_KPI_KEY",
+        "BAD_STANDARD_ID",
+        "DUPLICATE_KPI_KEY",
+        "DUPLICATE_MEASUREMENT",
+        "GOVERNANCE_ITEM_NOT_FOUND",
+        "KPI_NOT_FOUND",
+        "PERIOD_END_BEFORE_START",
+        "RESOLUTION_REQUIRED",
+        "THRESHOLDS_INCONSISTENT",
+        "UNKNOWN_KPI",
+        "UNKNOWN_STANDARD",
     }
 )
 

@@ -32,6 +32,7 @@ from accord.graphql.gaps import GapQueries
 from accord.graphql.history import HistoryQueries
 from accord.graphql.incidents import IncidentMutations, IncidentSubscription
 from accord.graphql.input_limits import declare_limits
+from accord.graphql.kpi_measurements import GovernanceQueries, KpiMutations
 from accord.graphql.limits import limit_extensions
 from accord.graphql.nodes import NodeQueries
 from accord.graphql.records.agreements import AgreementQueries
@@ -67,6 +68,7 @@ Query = merge_types(
         ManagementReviewQueries,
         ReviewBundleQueries,
         KpiQueries,
+        GovernanceQueries,
         RiskQueries,
         IncidentReportQueries,
         AgreementQueries,
@@ -90,6 +92,7 @@ Mutation = merge_types(
         CapaMutations,
         EvidenceMutations,
         AgreementMutations,
+        KpiMutations,
     ),
 )
 Subscription = merge_types("Subscription", (RecordSubscriptions, IncidentSubscription))

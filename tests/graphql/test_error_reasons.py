@@ -21,6 +21,7 @@ from accord.graphql.reasons import (
     FINDING,
     INCIDENT,
     JOINT_AUDIT,
+    KPI,
     MANAGEMENT_REVIEW,
 )
 from accord.graphql.schema import schema
@@ -64,6 +65,7 @@ DOMAINS = {
         ("compliance/evidence", "compliance/capa", "compliance/findings", "graphql/evidence"),
     ),
     "AgreementErrorReason": (AGREEMENT, ("tenants/agreements", "graphql/agreements.py")),
+    "KpiErrorReason": (KPI, ("compliance/kpis", "graphql/kpi_measurements.py")),
 }
 SHARED_GATES = (
     "graphql/relay.py",
