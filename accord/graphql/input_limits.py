@@ -117,6 +117,7 @@ BY_NAME: Mapping[str, Limit] = {
     ),
     "text": LONG_TEXT,
     "resolution": LONG_TEXT,
+    "description": LONG_TEXT,
     "purpose": Text(2000),
     "externalInternalIssues": LONG_TEXT,
     "minutes": Text(100_000),
@@ -138,7 +139,7 @@ BY_NAME: Mapping[str, Limit] = {
         (
             *("raisedAt", "responseDueAt", "dueAt", "windowStart", "windowEnd"),
             *("validFrom", "validUntil", "periodStart", "periodEnd", "capturedAt"),
-            "measuredAt",
+            *("measuredAt", "occurredAt", "detectedAt", "reportedAt"),
         ),
         DAYS,
     ),

@@ -30,6 +30,7 @@ from accord.graphql.findings.queries import FindingQueries
 from accord.graphql.findings.types import FindingType
 from accord.graphql.gaps import GapQueries
 from accord.graphql.history import HistoryQueries
+from accord.graphql.incident_reports import IncidentReportMutations
 from accord.graphql.incidents import IncidentMutations, IncidentSubscription
 from accord.graphql.input_limits import declare_limits
 from accord.graphql.kpi_measurements import GovernanceQueries, KpiMutations
@@ -93,6 +94,7 @@ Mutation = merge_types(
         EvidenceMutations,
         AgreementMutations,
         KpiMutations,
+        IncidentReportMutations,
     ),
 )
 Subscription = merge_types("Subscription", (RecordSubscriptions, IncidentSubscription))

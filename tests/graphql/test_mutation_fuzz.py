@@ -98,6 +98,10 @@ def _value(
         return st.one_of(st.integers(-5, 400), st.sampled_from([2**31 - 1, -(2**31)]))
     if scalar == "Boolean":
         return st.booleans()
+    if scalar == "Float":
+        return st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([0.0, -1.0])
+        )
     if scalar == "UUID":
         return st.uuids().map(str)
     if scalar == "Upload":  # a JSON body carries no file; the resolver must refuse it
