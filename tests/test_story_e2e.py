@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import select
 
 from accord.compliance.evidence import service as evidence_service
-from accord.compliance.reviews import bundles
+from accord.compliance.reviews.signatures import bundles as bundles
 from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service

@@ -8,7 +8,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from accord.compliance.reviews import jws
+from accord.compliance.reviews.signatures import jws as jws
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service
 from accord.tenants.identity import member_keys

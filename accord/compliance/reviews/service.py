@@ -35,7 +35,7 @@ from accord.compliance.reviews.schemas import (
     content_of,
     document_digest,
 )
-from accord.compliance.reviews.signatures import (
+from accord.compliance.reviews.signatures.service import (
     list_signatures,
     missing_signatories,
     supersede_signatures,
