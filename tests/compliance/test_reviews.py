@@ -16,7 +16,6 @@ from sqlalchemy.exc import DBAPIError
 
 from accord.compliance.audits import service as audit_service
 from accord.compliance.capa import service as capa_service
-from accord.compliance.findings import service as finding_service
 from accord.compliance.incidents.models import IncidentNotification, IncidentReport
 from accord.compliance.kpis import service as kpi_service
 from accord.compliance.kpis.models import GovernanceItem, Kpi, KpiMeasurement
@@ -31,6 +30,7 @@ from accord.compliance.reviews.models import (
 from accord.compliance.reviews.schemas import document_digest
 from accord.compliance.risks import service as risk_service
 from accord.compliance.risks.models import Risk
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform import clock
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import EventLogEntry, verify_chain
@@ -241,7 +241,7 @@ async def _records_of_the_quarter(runtime: Runtime, tenant: Tenant) -> None:
             ("F-103", "opportunity_for_improvement"),
         ]:
             findings.append(
-                await finding_service.raise_finding(
+                await finding_workflow.raise_finding(
                     session=session,
                     actor=ACTOR,
                     data={

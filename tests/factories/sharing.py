@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from accord.compliance.findings import service as finding_service
 from accord.compliance.incidents import service as incident_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.runtime import Runtime
 from accord.tenants.agreements import service as agreements
 from accord.tenants.sessions import tenant_session
@@ -51,7 +51,7 @@ async def raise_findings(runtime: Runtime, slug: str, *cells: tuple[str, int]) -
     async with tenant_session(runtime, slug) as session:
         for grade, count in cells:
             for _ in range(count):
-                await finding_service.raise_finding(
+                await finding_workflow.raise_finding(
                     session=session,
                     data=finding_input(grade=grade, owner="user:li.wei"),
                     actor="user:anna.keller",

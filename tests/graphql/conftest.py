@@ -18,7 +18,7 @@ import pytest
 from starlette.applications import Starlette
 
 from accord.app import create_app
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
 from accord.policies import service as policy_service
@@ -117,7 +117,7 @@ async def raise_findings(runtime: Runtime, slug: str, count: int, **overrides: A
     """``count`` findings of ``slug`` with a title and a named owner; their ids."""
     async with tenant_session(runtime, slug) as session:
         raised = [
-            await finding_service.raise_finding(
+            await finding_workflow.raise_finding(
                 session=session,
                 data=finding_input(owner="user:li.wei", **overrides),
                 actor="user:anna.keller",

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from accord.compliance.audits.protocol import deadlines as protocol_deadlines
 from accord.compliance.audits.protocol.models import AuditNotification, FindingDeadline
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import deadlines as protocol_deadlines
 from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service

@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import select
 
 from accord.compliance.capa import flows as capa_flows
-from accord.compliance.findings import service as finding_service
 from accord.compliance.mappings import service as mapping_service
 from accord.compliance.vocab import MappingStatus, Relationship
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.relay import GlobalId
 from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
@@ -152,7 +152,7 @@ async def network(api: Api, make_tenant: TenantFactory) -> AsyncIterator[CapaNet
         await grant(api.runtime, globex.slug, grantee.slug, level, record_types=["finding", "capa"])
     async with tenant_session(api.runtime, globex.slug) as session:
         raised = [
-            await finding_service.raise_finding(
+            await finding_workflow.raise_finding(
                 session=session,
                 data=finding_input(reference=f"GX-{n}", clause_keys=[key]),
                 actor="user:anna.keller",

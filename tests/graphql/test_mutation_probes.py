@@ -28,8 +28,8 @@ from sqlalchemy import delete, insert, select
 from accord.compliance.audits import service as audit_service
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import CapaAction
-from accord.compliance.findings.transfers import flows as transfer_flows
 from accord.compliance.reviews import service as review_service
+from accord.compliance.workflow.transfers import flows as transfer_flows
 from accord.platform import clock
 from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service

@@ -22,7 +22,6 @@ from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import ActionStatus, EffectivenessResult, RootCauseMethod
 from accord.compliance.capa.states import CapaState
 from accord.compliance.evidence import service as evidence_service
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.incidents import service as incident_service
 from accord.compliance.incidents.models import IncidentStatus
@@ -32,6 +31,7 @@ from accord.compliance.reviews import service as review_service
 from accord.compliance.reviews.models import ReviewStatus
 from accord.compliance.risks import service as risk_service
 from accord.compliance.risks.models import RiskLevel, RiskStatus, Treatment
+from accord.compliance.workflow import service as finding_workflow
 from accord.connectors.models import SyncRun
 from accord.graphql.records.agreements import AgreementLevelEnum
 from accord.graphql.records.audits import AuditStatusEnum, AuditTypeEnum
@@ -258,7 +258,7 @@ async def seed(runtime: Runtime, slug: str) -> Seeded:
 
 
 async def _raise(session: AsyncSession, **overrides: Any) -> Finding:
-    return await finding_service.raise_finding(
+    return await finding_workflow.raise_finding(
         session=session,
         data=finding_input(owner="user:li.wei", **overrides),
         actor=ACTOR,

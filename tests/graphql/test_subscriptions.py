@@ -16,7 +16,7 @@ import pytest
 import websockets
 from starlette.applications import Starlette
 
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.connectors.sync import runs
 from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime
@@ -87,7 +87,7 @@ async def listening(app: Starlette, channel: str, count: int) -> None:
 
 async def raise_one(runtime: Runtime, slug: str) -> str:
     async with tenant_session(runtime, slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(owner="user:li.wei"), actor="user:anna.keller"
         )
         return str(finding.id)
