@@ -80,8 +80,16 @@ async def report_incidents(runtime: Runtime, slug: str, *severities: int) -> Non
 
 
 async def grant(
-    runtime: Runtime, grantor: str, grantee: str, level: str, **kwargs: Any
+    runtime: Runtime,
+    grantor: str,
+    grantee: str,
+    level: str,
+    *,
+    purpose: str = "Supplier quality: shared dashboard",
+    **kwargs: Any,
 ) -> uuid.UUID:
+    """An active agreement: ``grantor`` proposes, ``grantee`` accepts, ``grantor``
+    activates; ``kwargs`` go to the proposal (record types: findings unless given)."""
     async with runtime.control_session() as session:
         proposed = await agreements.propose(
             session=session,
@@ -89,7 +97,7 @@ async def grant(
             grantee=grantee,
             record_types=kwargs.pop("record_types", ["finding"]),
             level=level,
-            purpose="Supplier quality: shared dashboard",
+            purpose=purpose,
             proposed_by="user:anna.keller",
             **kwargs,
         )
