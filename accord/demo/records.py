@@ -80,7 +80,9 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
                 actor=ACTOR,
                 data={"tenant": tenant, "subject": subject, "role": role},
             )
-        await audit_service.set_status(session=s, audit=audit, target="in_progress", actor=ACTOR)
+        await audit_service.set_audit_status(
+            session=s, audit=audit, target="in_progress", actor=ACTOR
+        )
 
         def finding(
             ref: str, title: str, grade: str, clause: str, condition: str

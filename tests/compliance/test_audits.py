@@ -155,11 +155,13 @@ async def test_audit_status_transitions(
     async with tenant_session(runtime, tenant.slug) as session:
         audit = await audit_service.get_audit(session=session, audit_id=audit_id)
         for step in path:
-            await audit_service.set_status(session=session, audit=audit, target=step, actor=ACTOR)
+            await audit_service.set_audit_status(
+                session=session, audit=audit, target=step, actor=ACTOR
+            )
 
     async def attempt(session: AsyncSession) -> object:
         audit = await audit_service.get_audit(session=session, audit_id=audit_id)
-        return await audit_service.set_status(
+        return await audit_service.set_audit_status(
             session=session, audit=audit, target=target, actor=ACTOR
         )
 
@@ -186,7 +188,9 @@ async def test_findings_need_an_audit_under_way_or_done(
     async with tenant_session(runtime, tenant.slug) as session:
         audit = await audit_service.get_audit(session=session, audit_id=audit_id)
         for step in path:
-            await audit_service.set_status(session=session, audit=audit, target=step, actor=ACTOR)
+            await audit_service.set_audit_status(
+                session=session, audit=audit, target=step, actor=ACTOR
+            )
 
     async def attempt(session: AsyncSession) -> object:
         data = finding_input(audit_id=audit_id)
@@ -287,7 +291,7 @@ async def test_joint_audit_at_globex_story(runtime: Runtime, make_tenant: Tenant
             await audit_service.add_team_member(
                 session=session, audit=audit, data=member, actor=maria
             )
-        await audit_service.set_status(
+        await audit_service.set_audit_status(
             session=session, audit=audit, target=AuditStatus.IN_PROGRESS, actor=maria
         )
 
@@ -340,7 +344,7 @@ async def test_joint_audit_at_globex_story(runtime: Runtime, make_tenant: Tenant
                 ),
             )
         }
-        await audit_service.set_status(
+        await audit_service.set_audit_status(
             session=session, audit=audit, target=AuditStatus.COMPLETED, actor=maria
         )
         for finding in findings.values():

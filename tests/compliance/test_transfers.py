@@ -73,7 +73,7 @@ async def raise_with_evidence(
             data=audit_input(lead_tenant=slug, audited_tenant="globex"),
             actor=ACTOR,
         )
-        await audit_service.set_status(
+        await audit_service.set_audit_status(
             session=session, audit=audit, target=AuditStatus.IN_PROGRESS, actor=ACTOR
         )
         values = {

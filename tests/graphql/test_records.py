@@ -131,7 +131,7 @@ async def seed(runtime: Runtime, slug: str) -> Seeded:
             )
             audits.append(audit)
             seeded.add("audit", audit.id)
-        await audit_service.set_status(
+        await audit_service.set_audit_status(
             session=s, audit=audits[0], target="in_progress", actor=ACTOR
         )
         findings = []

@@ -82,7 +82,9 @@ async def _audit_findings_evidence_capa(runtime: Runtime, slug: str) -> None:
             actor=ACTOR,
             data={"tenant": "northwind", "subject": "lea.hoffmann", "role": "lead_auditor"},
         )
-        await audit_service.set_status(session=s, audit=audit, target="in_progress", actor=ACTOR)
+        await audit_service.set_audit_status(
+            session=s, audit=audit, target="in_progress", actor=ACTOR
+        )
         major = await finding_workflow.raise_finding(
             session=s,
             actor=ACTOR,

@@ -135,7 +135,7 @@ async def add_team_member(
     return member
 
 
-async def set_status(
+async def set_audit_status(
     *, session: AsyncSession, audit: Audit, target: AuditStatus | str, actor: str
 ) -> Audit:
     """planned → in_progress → completed; planned or in_progress → cancelled."""

@@ -288,7 +288,7 @@ async def new_revision(
     return revised
 
 
-async def list_actions(
+async def list_review_actions(
     *,
     session: AsyncSession,
     review: ManagementReview | None = None,
