@@ -29,8 +29,8 @@ from accord.compliance.workflow.transfers.models import FindingTransfer, Transfe
 from accord.graphql.audits.access import may_read, sovereign
 from accord.graphql.auth import require_principal, require_tenant
 from accord.graphql.context import Context
+from accord.graphql.errors import FindingError
 from accord.graphql.findings.access import clear
-from accord.graphql.findings.errors import FindingError, finding_error
 from accord.graphql.relay import GlobalId
 from accord.platform.errors import AccordError, BadInput, Forbidden, NotFound
 from accord.policies.schemas import Resource
@@ -112,7 +112,7 @@ class FindingTransferPayload:
 
 
 def _refused(exc: AccordError) -> FindingTransferPayload:
-    return FindingTransferPayload(transfer=None, errors=[finding_error(exc)])
+    return FindingTransferPayload(transfer=None, errors=[FindingError.of(exc)])
 
 
 def _transfer_id(value: str) -> uuid.UUID:

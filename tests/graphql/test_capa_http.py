@@ -44,7 +44,7 @@ mutation($input: CreateCapaInput!) {{
   createCapa(input: $input) {{
     capa {{ {CAPA_FIELDS} clauseKeys rootCauseMethod findings {{ id }}
             actions {{ id owner ownerTenant status }} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -52,7 +52,7 @@ APPROVE = f"""
 mutation($id: ID!, $process: String) {{
   approveCapaPlan(id: $id, process: $process) {{
     capa {{ {CAPA_FIELDS} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -61,7 +61,7 @@ mutation($capaId: ID!, $actionId: UUID!, $process: String) {{
   completeCapaAction(capaId: $capaId, actionId: $actionId, process: $process) {{
     capa {{ {CAPA_FIELDS} }}
     action {{ id status completedBy level }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -69,7 +69,7 @@ PLAN = f"""
 mutation($id: ID!, $input: PlanEffectivenessCheckInput!, $process: String) {{
   planEffectivenessCheck(id: $id, input: $input, process: $process) {{
     capa {{ {CAPA_FIELDS} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -77,7 +77,7 @@ RECORD = f"""
 mutation($id: ID!, $result: EffectivenessResult!, $process: String) {{
   recordCapaEffectiveness(id: $id, result: $result, process: $process) {{
     capa {{ {CAPA_FIELDS} effectivenessResult effectivenessCheckedBy closedBy }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -205,7 +205,9 @@ def create_input(net: CapaNetwork, **overrides: Any) -> dict[str, Any]:
 
 
 def codes(result: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(e["code"], e["reason"]) for e in result["errors"]]
+    """(generic class, typed domain reason) of each error; the deprecated text agrees."""
+    assert all(e["reason"] == e["reasonCode"] for e in result["errors"]), result["errors"]
+    return [(e["code"], e["reasonCode"]) for e in result["errors"]]
 
 
 async def refusals(api: Api, slug: str, record: uuid.UUID) -> list[tuple[str, str, str, str]]:

@@ -23,8 +23,8 @@ old revision's signatures superseded — kept, visibly, never counted again.
 
 **Refusals** raise ``SignatureRefused`` (a code, a reason) and change nothing. Since the
 caller's transaction is then rolled back, the attempt is written to the review owner's
-event log in a transaction of its own: ``flows.sign_review`` does both; callers holding their
-own transaction call ``service.record_signature_refusal`` after the rollback.
+event log in a transaction of its own (``records.refusals.record_refusal``, as a
+``review.signature_refused`` entry): ``flows.sign_review`` does both.
 
 Services take keyword-only arguments and never commit; ``control`` is a control-plane
 session (members and keys), ``session`` the review owner's tenant session.

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.records.day import now
 from accord.compliance.records.history import log_change
+from accord.compliance.records.refusals import record_refusal
 from accord.compliance.reviews import service as review_service
 from accord.compliance.reviews.models import ManagementReview, ReviewStatus
 from accord.compliance.reviews.schemas import review_document
@@ -25,14 +26,14 @@ from accord.compliance.reviews.signatures.jws import (
     verify_signature,
 )
 from accord.compliance.reviews.signatures.models import ReviewSignature
-from accord.compliance.reviews.signatures.schemas import SignOutcome
+from accord.compliance.reviews.signatures.schemas import REVIEW_RECORD_TYPE, SignOutcome
 from accord.compliance.reviews.signatures.service import (
     check_signable,
     list_signatures,
     locked_review,
     missing_signatories,
-    record_signature_refusal,
     refuse_signature,
+    refused_signature_detail,
     required_signers,
     resolve_signatories,
     signer_actor,
@@ -217,8 +218,15 @@ async def sign_review(
             )
     except SignatureRefused as refusal:
         async with tenant_session(runtime, tenant) as session:
-            await record_signature_refusal(
-                session=session, review_id=review_id, signer=signer, jws=jws, refusal=refusal
+            await record_refusal(
+                session=session,
+                actor=signer_actor(signer),
+                record_type=REVIEW_RECORD_TYPE,
+                record_id=review_id,
+                attempt="sign",
+                error=refusal,
+                detail=refused_signature_detail(signer, jws),
+                action="review.signature_refused",
             )
         raise
 

@@ -25,7 +25,6 @@ from accord.compliance.reviews.signatures.jws import (
 from accord.compliance.reviews.signatures.models import ReviewSignature
 from accord.compliance.reviews.signatures.schemas import REVIEW_RECORD_TYPE, SIGN_ACTION
 from accord.platform.errors import Conflict, ErrorCode, NotFound
-from accord.platform.eventlog import append_event
 from accord.policies.baseline import role_closure
 from accord.policies.models import PolicyRule, RaciMatrix
 from accord.policies.raci import Party
@@ -283,20 +282,10 @@ async def signing_key(control: AsyncSession, signer: Signer, parsed: DetachedJws
     return key
 
 
-async def record_signature_refusal(
-    *,
-    session: AsyncSession,
-    review_id: uuid.UUID,
-    signer: Signer,
-    jws: str,
-    refusal: SignatureRefused,
-) -> None:
-    """Write a refused signing attempt to the review owner's event log (its own
-    transaction: the attempt itself was rolled back)."""
-    change: dict[str, Any] = {
-        "code": refusal.code.value,
-        "reason": refusal.reason,
-        "message": refusal.message,
+def refused_signature_detail(signer: Signer, jws: str) -> dict[str, Any]:
+    """What a refused signing attempt keeps beside the refusal: who submitted it, a digest
+    of the JWS (never the JWS) and, if it parses, what it claimed."""
+    detail: dict[str, Any] = {
         "signer": str(signer),
         "jws_sha256": hashlib.sha256(jws.encode("utf-8", "replace")).hexdigest(),
         "jws_length": len(jws),
@@ -307,7 +296,7 @@ async def record_signature_refusal(
         pass
     else:
         binding = parsed.binding
-        change["claimed"] = {
+        detail["claimed"] = {
             "alg": parsed.alg,
             "kid": parsed.kid,
             "review": binding.review,
@@ -315,14 +304,7 @@ async def record_signature_refusal(
             "digest": binding.digest,
             "signer": str(binding.signer),
         }
-    await append_event(
-        session,
-        actor=signer_actor(signer),
-        action="review.signature_refused",
-        record_type=REVIEW_RECORD_TYPE,
-        record_id=str(review_id),
-        change=change,
-    )
+    return detail
 
 
 async def key_id_for(*, control: AsyncSession, signer: Signer, jwk: dict[str, Any]) -> str:

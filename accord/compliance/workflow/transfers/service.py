@@ -15,6 +15,7 @@ from accord.compliance.catalog.service import check_clauses
 from accord.compliance.findings.models import Finding
 from accord.compliance.findings.states import FindingState
 from accord.compliance.records.history import jsonable
+from accord.compliance.records.refusals import record_refusal
 from accord.compliance.workflow.transfers.models import FindingTransfer, TransferState
 from accord.compliance.workflow.transfers.schemas import EVIDENCE, FINDINGS, MovedContent
 from accord.platform.errors import (
@@ -22,7 +23,7 @@ from accord.platform.errors import (
     Conflict,
     NotFound,
 )
-from accord.platform.eventlog import EventLogEntry, append_event
+from accord.platform.eventlog import EventLogEntry
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
 
@@ -162,16 +163,18 @@ async def log_refusal(
     error: AccordError,
 ) -> None:
     """Append a refused attempt to the owner's log, in a transaction of its own."""
-    change = jsonable({**attempt, "code": error.code.value, "reason": error.reason})
+    detail = dict(attempt)
     try:
         async with tenant_session(runtime, owner) as session:
-            await append_event(
-                session,
+            await record_refusal(
+                session=session,
                 actor=actor,
-                action="finding.transfer_refused",
                 record_type=Finding.record_type,
-                record_id=str(finding_id),
-                change=change,
+                record_id=finding_id,
+                attempt=str(detail.pop("attempt")),
+                error=error,
+                detail=detail,
+                action="finding.transfer_refused",
             )
     except AccordError as exc:  # no such owner (or not reachable): nowhere to log it
         log.warning("transfer refusal not logged for %r: %s", owner, exc)

@@ -24,9 +24,9 @@ from accord.graphql.audits.access import (
     require_visible,
     sovereign,
 )
-from accord.graphql.audits.errors import JointAuditError, audit_error
 from accord.graphql.auth import require_principal
 from accord.graphql.context import Context
+from accord.graphql.errors import JointAuditError
 from accord.graphql.findings.mutations.raise_finding import RAISE_ACTION
 from accord.graphql.findings.types import FindingGradeEnum, FindingType, SeverityEnum
 from accord.graphql.relay import GlobalId
@@ -116,5 +116,5 @@ async def raise_audit_finding(
                 attempt="raise_finding",
                 error=exc,
             )
-        return RaiseAuditFindingPayload(finding=None, errors=[audit_error(exc)])
+        return RaiseAuditFindingPayload(finding=None, errors=[JointAuditError.of(exc)])
     return RaiseAuditFindingPayload(finding=node, errors=[])

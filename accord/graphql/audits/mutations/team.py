@@ -22,11 +22,11 @@ from accord.graphql.audits.access import (
     require_visible,
     sovereign,
 )
-from accord.graphql.audits.errors import JointAuditError, audit_error
 from accord.graphql.audits.mutations.plan import PLAN_ACTION
 from accord.graphql.audits.types import JointAuditType, TeamMemberType, TeamRoleEnum
 from accord.graphql.auth import require_principal
 from accord.graphql.context import Context
+from accord.graphql.errors import JointAuditError
 from accord.graphql.relay import GlobalId
 from accord.platform.errors import AccordError
 from accord.policies.schemas import Resource
@@ -94,5 +94,5 @@ async def add_audit_team_member(
                 attempt="add_team_member",
                 error=exc,
             )
-        return AddAuditTeamMemberPayload(member=None, audit=None, errors=[audit_error(exc)])
+        return AddAuditTeamMemberPayload(member=None, audit=None, errors=[JointAuditError.of(exc)])
     return AddAuditTeamMemberPayload(member=added, audit=node, errors=[])

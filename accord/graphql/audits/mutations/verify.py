@@ -22,9 +22,9 @@ from accord.graphql.audits.access import (
     require_visible,
     sovereign,
 )
-from accord.graphql.audits.errors import JointAuditError, audit_error
 from accord.graphql.auth import require_principal
 from accord.graphql.context import Context
+from accord.graphql.errors import JointAuditError
 from accord.graphql.findings.types import FindingType, VerificationResultEnum
 from accord.graphql.relay import GlobalId
 from accord.platform.errors import AccordError, Conflict
@@ -81,5 +81,5 @@ async def verify_audit_finding(
                 attempt="verify",
                 error=exc,
             )
-        return VerifyAuditFindingPayload(finding=None, errors=[audit_error(exc)])
+        return VerifyAuditFindingPayload(finding=None, errors=[JointAuditError.of(exc)])
     return VerifyAuditFindingPayload(finding=node, errors=[])

@@ -17,8 +17,8 @@ from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import CapaAction
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import Step, action_node, change_capa
-from accord.graphql.capas.errors import CapaError, capa_error
 from accord.graphql.context import Context
+from accord.graphql.errors import CapaError
 from accord.graphql.listing import Process
 from accord.graphql.records.capas import CapaActionNode, CapaNode
 from accord.platform.errors import AccordError, NotFound
@@ -66,5 +66,5 @@ async def complete_capa_action(
             change=complete,
         )
     except AccordError as exc:
-        return CompleteCapaActionPayload(capa=None, action=None, errors=[capa_error(exc)])
+        return CompleteCapaActionPayload(capa=None, action=None, errors=[CapaError.of(exc)])
     return CompleteCapaActionPayload(capa=changed.capa, action=changed.result, errors=[])

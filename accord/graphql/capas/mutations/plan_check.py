@@ -15,8 +15,8 @@ from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa.models import Capa
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import Step, change_capa
-from accord.graphql.capas.errors import CapaError, capa_error
 from accord.graphql.context import Context
+from accord.graphql.errors import CapaError
 from accord.graphql.listing import Process
 from accord.graphql.records.capas import CapaNode
 from accord.platform.errors import AccordError
@@ -71,5 +71,5 @@ async def plan_effectiveness_check(
             change=plan,
         )
     except AccordError as exc:
-        return PlanEffectivenessCheckPayload(capa=None, errors=[capa_error(exc)])
+        return PlanEffectivenessCheckPayload(capa=None, errors=[CapaError.of(exc)])
     return PlanEffectivenessCheckPayload(capa=changed.capa, errors=[])

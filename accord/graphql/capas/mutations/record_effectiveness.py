@@ -14,8 +14,8 @@ from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa.models import Capa
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import Step, change_capa
-from accord.graphql.capas.errors import CapaError, capa_error
 from accord.graphql.context import Context
+from accord.graphql.errors import CapaError
 from accord.graphql.listing import Process
 from accord.graphql.records.capas import CapaNode, EffectivenessResultEnum
 from accord.platform.errors import AccordError
@@ -56,5 +56,5 @@ async def record_capa_effectiveness(
             change=judge,
         )
     except AccordError as exc:
-        return RecordCapaEffectivenessPayload(capa=None, errors=[capa_error(exc)])
+        return RecordCapaEffectivenessPayload(capa=None, errors=[CapaError.of(exc)])
     return RecordCapaEffectivenessPayload(capa=changed.capa, errors=[])
