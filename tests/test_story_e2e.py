@@ -71,7 +71,7 @@ CREATE_CAPA = """
 mutation($input: CreateCapaInput!) {
   createCapa(input: $input) {
     capa { id tenant state rootCauseMethod actions { id owner ownerTenant status } }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -79,7 +79,7 @@ APPROVE_CAPA = """
 mutation($id: ID!, $process: String) {
   approveCapaPlan(id: $id, process: $process) {
     capa { state }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -87,7 +87,7 @@ PLAN_CHECK = """
 mutation($id: ID!, $input: PlanEffectivenessCheckInput!, $process: String) {
   planEffectivenessCheck(id: $id, input: $input, process: $process) {
     capa { state effectivenessDueAt effectivenessVerifierTenant }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -96,7 +96,7 @@ mutation($capaId: ID!, $actionId: UUID!, $process: String) {
   completeCapaAction(capaId: $capaId, actionId: $actionId, process: $process) {
     capa { state }
     action { status completedBy }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -107,7 +107,7 @@ mutation($id: ID!, $issues: String!, $process: String, $partners: String) {
     partnersProcess: $partners
   ) {
     review { id inputs }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
