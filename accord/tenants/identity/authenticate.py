@@ -163,7 +163,10 @@ def _tenant_trust_statement() -> Select[Any]:
         .select_from(
             t.outerjoin(p, and_(p.c.tenant == t.c.slug, p.c.issuer == bindparam("issuer")))
             .outerjoin(a, and_(a.c.client_id == subject, a.c.tenant == t.c.slug))
-            .outerjoin(m, and_(m.c.tenant == t.c.slug, m.c.subject == subject))
+            .outerjoin(
+                m,
+                and_(m.c.tenant == t.c.slug, m.c.subject == subject, m.c.removed_at.is_(None)),
+            )
         )
         .where(t.c.slug == bindparam("slug"))
     )

@@ -98,7 +98,9 @@ def _key_source(
 
 def _audience(audience: str) -> str:
     if not audience or len(audience) > 256:
-        raise BadInput("An audience has 1 to 256 characters.", reason="BAD_AUDIENCE")
+        raise BadInput(
+            "An audience has 1 to 256 characters.", reason="BAD_AUDIENCE", field="audience"
+        )
     return audience
 
 
@@ -111,6 +113,7 @@ async def register_provider(
     jwks_url: str | None = None,
     jwks: Mapping[str, Any] | None = None,
     algorithms: Collection[str] = ("RS256",),
+    discovery_url: str | None = None,
 ) -> IdentityProvider:
     """Trust ``issuer`` for ``tenant``'s users and service accounts."""
     url, inline = _key_source(jwks_url, jwks)
@@ -121,6 +124,7 @@ async def register_provider(
         jwks_url=url,
         jwks=inline,
         algorithms=validate_algorithms(algorithms),
+        discovery_url=discovery_url,
     )
     if await get_provider(session=session, tenant=tenant.slug, issuer=issuer) is not None:
         raise Conflict(
