@@ -24,11 +24,11 @@ from accord.tenants.models import Member, Tenant
 from accord.tenants.service import MEMBER_ROLES
 
 TENANT_ADMIN = "tenant_admin"
-MAX_SUBJECT_LENGTH = 255
+MAX_SUBJECT_LENGTH = 200
 
 
 def validate_subject(subject: str) -> str:
-    """An IdP's ``sub``: 1 to 255 characters, no control characters, no outer spaces."""
+    """An IdP's ``sub``: 1 to 200 characters, no control characters, no outer spaces."""
     if (
         not subject
         or len(subject) > MAX_SUBJECT_LENGTH
@@ -36,7 +36,7 @@ def validate_subject(subject: str) -> str:
         or any(unicodedata.category(c).startswith("C") for c in subject)
     ):
         raise BadInput(
-            "A subject has 1 to 255 characters, no control characters or outer spaces.",
+            "A subject has 1 to 200 characters, no control characters or outer spaces.",
             reason="BAD_SUBJECT",
             field="subject",
         )
