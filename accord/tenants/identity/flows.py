@@ -28,6 +28,9 @@ from accord.tenants.identity import service as identity_service
 from accord.tenants.identity.client_secrets import new_secret
 from accord.tenants.identity.models import IdentityProvider, MemberKey, ServiceAccount
 from accord.tenants.models import Member, Tenant
+from accord.tenants.provisioning import create_tenant
+
+DEFAULT_AUDIENCE = "accord"
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,3 +280,61 @@ async def signing_keys(
         return await member_keys.list_member_keys(
             session=session, member=member, include_revoked=include_revoked
         )
+
+
+async def onboard_tenant(
+    runtime: Runtime,
+    *,
+    slug: str,
+    legal_name: str,
+    jurisdiction: str,
+    store: str,
+    actor: str,
+    admin: str | None = None,
+    admin_name: str | None = None,
+    issuer: str | None = None,
+    audience: str = DEFAULT_AUDIENCE,
+    algorithms: Sequence[str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Tenant:
+    """Create a tenant that can sign someone in: its issuer (by discovery) and its first
+    tenant admin. Everything checkable is checked before the tenant is created."""
+    if admin is not None:
+        members.validate_subject(admin)
+    metadata, chosen = None, None
+    if issuer is not None:
+        identity_service.validate_audience(audience)
+        metadata = await discovery.discover(issuer, transport=transport)
+        chosen = discovery.chosen_algorithms(metadata, algorithms)
+    tenant = await create_tenant(
+        runtime, slug=slug, legal_name=legal_name, jurisdiction=jurisdiction, store=store
+    )
+    async with runtime.control_session() as session:
+        if metadata is not None and chosen is not None:
+            await identity_service.register_provider(
+                session=session,
+                tenant=tenant,
+                issuer=metadata.issuer,
+                audience=audience,
+                jwks_url=metadata.jwks_uri,
+                algorithms=chosen,
+                discovery_url=discovery.discovery_url(metadata.issuer),
+            )
+            registered = Logged(
+                "identity_provider.registered",
+                "identity_provider",
+                metadata.issuer,
+                {"issuer": metadata.issuer, "audience": audience, "algorithms": chosen},
+            )
+            await _log(runtime, tenant, actor, registered)
+        if admin is not None:
+            member = await members.add_member(
+                session=session,
+                tenant=tenant,
+                subject=admin,
+                display_name=admin_name or admin,
+                roles=[members.TENANT_ADMIN],
+            )
+            added = Logged("member.added", "member", admin, {"roles": member.roles})
+            await _log(runtime, tenant, actor, added)
+    return tenant

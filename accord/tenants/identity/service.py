@@ -96,7 +96,7 @@ def _key_source(
     return None, dict(jwks or {})
 
 
-def _audience(audience: str) -> str:
+def validate_audience(audience: str) -> str:
     if not audience or len(audience) > 256:
         raise BadInput(
             "An audience has 1 to 256 characters.", reason="BAD_AUDIENCE", field="audience"
@@ -120,7 +120,7 @@ async def register_provider(
     provider = IdentityProvider(
         tenant=tenant.slug,
         issuer=validate_issuer(issuer),
-        audience=_audience(audience),
+        audience=validate_audience(audience),
         jwks_url=url,
         jwks=inline,
         algorithms=validate_algorithms(algorithms),
@@ -186,7 +186,7 @@ async def register_platform_issuer(
         )
     platform_issuer = PlatformIssuer(
         issuer=validate_issuer(issuer),
-        audience=_audience(audience),
+        audience=validate_audience(audience),
         jwks_url=url,
         jwks=inline,
         algorithms=validate_algorithms(algorithms),
