@@ -473,3 +473,69 @@ async def test_non_admins_and_other_tenants_learn_nothing_and_change_nothing(
     lists = (await api.post(LISTS, token=outsider))["data"]
     assert [m["subject"] for m in lists["members"]] == ["root@x.example"]
     assert lists["serviceAccounts"] == []
+
+
+async def test_a_service_account_with_a_secret_gets_tokens_from_accords_token_endpoint(
+    api: Api, make_tenant: TenantFactory
+) -> None:
+    tenant = await make_tenant(label="onbtok")
+    admin = await api.sign_in(tenant, "root@tok.example", "tenant_admin")
+    client_id, plain = f"etl-{tenant.slug}", f"idp-only-{tenant.slug}"
+    created = payload(
+        await api.post(
+            CREATE_ACCOUNT,
+            {"input": {"clientId": client_id, "name": "ETL", "issueSecret": True}},
+            token=admin,
+        ),
+        "createServiceAccount",
+    )
+    secret = created["clientSecret"]
+    payload(
+        await api.post(CREATE_ACCOUNT, {"input": {"clientId": plain, "name": "P"}}, token=admin),
+        "createServiceAccount",
+    )
+    form = {"grant_type": "client_credentials"}
+
+    basic = await api.client.post("/oauth/token", data=form, auth=(client_id, secret))
+    assert basic.status_code == 200, basic.text
+    assert basic.headers["cache-control"] == "no-store"
+    issued = basic.json()
+    assert (issued["token_type"], issued["scope"], issued["expires_in"]) == ("Bearer", "sync", 900)
+    me = (await api.post(ME, token=issued["access_token"]))["data"]["me"]
+    assert me == {"tenant": tenant.slug, "subject": client_id, "kind": "SERVICE", "roles": []}
+    posted = await api.client.post(
+        "/oauth/token", data={**form, "client_id": client_id, "client_secret": secret}
+    )
+    assert posted.status_code == 200, posted.text
+
+    refusals = [
+        await api.client.post("/oauth/token", data=form, auth=(client_id, secret + "x")),
+        await api.client.post("/oauth/token", data=form, auth=("nobody", secret)),
+        await api.client.post("/oauth/token", data=form, auth=(plain, "")),
+        await api.client.post("/oauth/token", data=form),
+    ]
+    assert [(r.status_code, r.json()["error"]) for r in refusals] == [(401, "invalid_client")] * 4
+    assert len({r.text for r in refusals[:3]}) == 1
+    wrong_grant = await api.client.post(
+        "/oauth/token", data={"grant_type": "password"}, auth=(client_id, secret)
+    )
+    assert (wrong_grant.status_code, wrong_grant.json()["error"]) == (
+        400,
+        "unsupported_grant_type",
+    )
+    wider = await api.client.post(
+        "/oauth/token", data={**form, "scope": "sync admin"}, auth=(client_id, secret)
+    )
+    assert (wider.status_code, wider.json()["error"]) == (400, "invalid_scope")
+
+    payload(
+        await api.post(REVOKE_ACCOUNT, {"clientId": client_id}, token=admin), "revokeServiceAccount"
+    )
+    after = await api.client.post(
+        "/graphql",
+        json={"query": ME},
+        headers={"authorization": f"Bearer {issued['access_token']}"},
+    )
+    assert after.status_code == 401
+    gone = await api.client.post("/oauth/token", data=form, auth=(client_id, secret))
+    assert gone.status_code == 401
