@@ -273,6 +273,14 @@ async def test_bad_input_is_a_coded_error_and_writes_nothing(
             ("BAD_USER_INPUT", "KEY_ALGORITHM_MISMATCH"),
         ),
     ]
+    cases.append(
+        (
+            REGISTER_KEY,
+            {"input": {"jwk": None, "alg": "Ed25519"}},
+            "registerSigningKey",
+            ("BAD_USER_INPUT", "BAD_JWK"),
+        )
+    )
     for query, variables, name, expected in cases:
         before = await snapshot(api.runtime, [tenant.slug])
         body = await api.post(query, variables, token=admin)

@@ -19,14 +19,15 @@ from accord.tenants.identity import flows
 
 @strawberry.input
 class RegisterSigningKeyInput:
-    jwk: JSON = strawberry.field(description="The public JWK (OKP Ed25519 or EC P-256).")
+    # Nullable only so that a JSON null is answered as BAD_JWK, like any other non-JWK.
+    jwk: JSON | None = strawberry.field(description="The public JWK (OKP Ed25519 or EC P-256).")
     alg: str = strawberry.field(description="Ed25519 or ES256.")
 
 
 @strawberry.input
 class RotateSigningKeyInput:
     kid: str = strawberry.field(description="The key to retire.")
-    jwk: JSON = strawberry.field(description="The new public JWK.")
+    jwk: JSON | None = strawberry.field(description="The new public JWK.")
     alg: str
     overlap_seconds: int = strawberry.field(
         default=0, description="How long the old key may still sign (0 to 30 days)."
