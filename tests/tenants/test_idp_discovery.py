@@ -185,3 +185,22 @@ async def test_removing_an_unknown_issuer_is_not_found(
     assert refused.value.reason == "UNKNOWN_ISSUER"
     async with runtime.control_session() as session:
         assert await identity_service.list_providers(session=session, tenant=tenant) == []
+
+
+async def test_loopback_issuers_can_be_refused(
+    runtime: Runtime, make_tenant: TenantFactory, provider: OidcProvider
+) -> None:
+    tenant = await make_tenant(label="idplo")
+    realm = provider.realm("RS256")
+    hits = realm.jwks_hits
+    with pytest.raises(AccordError) as refused:
+        await flows.register_identity_provider(
+            runtime,
+            tenant=tenant.slug,
+            issuer=realm.issuer,
+            audience=AUDIENCE,
+            actor="test",
+            allow_loopback=False,
+        )
+    assert refused.value.reason == "BAD_ISSUER"
+    assert realm.jwks_hits == hits and await _providers(runtime, tenant.slug) == 0

@@ -95,13 +95,20 @@ async def discover(
     issuer: str,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
+    allow_loopback: bool = True,
 ) -> ProviderMetadata:
     """Fetch and check ``issuer``'s discovery document and key set (BAD_USER_INPUT with
     reason DISCOVERY_FAILED, DISCOVERY_INVALID, ISSUER_MISMATCH, BAD_JWKS_URL, BAD_JWKS or
-    ALGORITHM_NOT_ALLOWED when they are not usable)."""
+    ALGORITHM_NOT_ALLOWED when they are not usable).
+
+    ``allow_loopback=False`` (what the API passes in production) refuses plain-http
+    loopback URLs, so a tenant admin cannot make the server probe its own local ports.
+    """
     validate_issuer(issuer)
     if not issuer.startswith(("https://", "http://")):
         raise _refused("Only an http(s) issuer has a discovery document.", "BAD_ISSUER")
+    if not allow_loopback and issuer.startswith("http://"):
+        raise _refused("An issuer is an https:// URL.", "BAD_ISSUER")
     async with httpx.AsyncClient(
         timeout=TIMEOUT_SECONDS, follow_redirects=False, transport=transport
     ) as client:
@@ -117,6 +124,8 @@ async def discover(
         if not isinstance(jwks_uri, str):
             raise _refused("The discovery document has no jwks_uri.", "DISCOVERY_INVALID")
         validate_jwks_url(jwks_uri)
+        if not allow_loopback and jwks_uri.startswith("http://"):
+            raise BadInput("A JWKS URL is an https:// URL.", reason="BAD_JWKS_URL", field="issuer")
         algorithms = _algorithms(document)
         token_endpoint = document.get("token_endpoint")
         keys_document = await _get_json(client, jwks_uri, "key set")

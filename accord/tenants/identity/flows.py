@@ -71,9 +71,10 @@ async def register_identity_provider(
     actor: str,
     algorithms: Sequence[str] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    allow_loopback: bool = True,
 ) -> IdentityProvider:
     """Trust ``issuer`` for ``tenant``, configured by OIDC discovery."""
-    metadata = await discovery.discover(issuer, transport=transport)
+    metadata = await discovery.discover(issuer, transport=transport, allow_loopback=allow_loopback)
     chosen = discovery.chosen_algorithms(metadata, algorithms)
     async with _changing(runtime, tenant) as (session, found):
         provider = await identity_service.register_provider(

@@ -47,6 +47,8 @@ async def register_identity_provider(
             audience=input.audience,
             algorithms=input.algorithms,
             actor=admin.actor,
+            # In production the API fetches only https URLs: no probing of local ports.
+            allow_loopback=info.context.runtime.settings.env != "prod",
         )
     except AccordError as exc:
         return RegisterIdentityProviderPayload(identity_provider=None, errors=[identity_error(exc)])
