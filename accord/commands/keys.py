@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.table import Table
 
 from accord.commands._support import JsonOption, out, with_runtime
-from accord.compliance.reviews.jws import public_jwk
+from accord.compliance.reviews.signatures.jws import public_jwk
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.runtime import Runtime
 from accord.platform.secrets import write_private_once

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from accord.compliance.reviews.jws import (
+from accord.compliance.reviews.signatures.jws import (
     Binding,
     SignatureRefused,
     Signer,
@@ -26,7 +26,7 @@ from accord.compliance.reviews.jws import (
     sign_detached,
     verify_signature,
 )
-from accord.compliance.reviews.trust import TrustedKeys, read_key_set
+from accord.compliance.reviews.signatures.trust import TrustedKeys, read_key_set
 from accord.platform import clock
 from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime
