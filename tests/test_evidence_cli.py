@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory
@@ -20,7 +20,7 @@ async def test_evidence_is_uploaded_listed_and_downloaded(
 ) -> None:
     tenant = await make_tenant(label="evcli")
     async with tenant_session(runtime, tenant.slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(reference="CLI-EV-1"), actor=AUDITOR
         )
     certificate = tmp_path / "Calibration certificate.pdf"

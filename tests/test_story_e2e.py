@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import select
 
 from accord.compliance.capa import flows as capa_flows
-from accord.compliance.reviews import bundles
+from accord.compliance.reviews.signatures import bundles as bundles
 from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service
@@ -37,6 +37,7 @@ from accord.tenants.identity.member_keys import published_key_set
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories import raci
 from tests.factories.api import payload
 from tests.factories.audit_api import (
     ADD_MEMBER,
@@ -128,37 +129,14 @@ query($id: ID!, $process: String) {
 def supplier_quality_matrix(process: str, lead: str, audited: str, observer: str) -> str:
     """Supplier quality: globex Responsible for responses and CAPA, northwind Accountable
     for approving plans, verifying and closing, meridian Informed."""
-    return f"""
-name: Supplier quality {process}
-process: {process}
-owners: [{audited}]
-parties: [role:{lead}/quality_manager, role:{lead}/auditor, role:{audited}/quality_manager,
-          role:{observer}/viewer]
-activities:
-  - {{name: Plan the audit, record_type: audit, actions: [approve]}}
-  - {{name: Respond and plan CAPA, record_type: finding,
-      actions: [respond, propose_capa, complete_action]}}
-  - {{name: Carry out CAPA, record_type: capa,
-      actions: [propose_capa, complete_action, approve, verify]}}
-  - {{name: Verify and close, record_type: finding, actions: [verify, close]}}
-raci:
-  Plan the audit:
-    role:{lead}/quality_manager: A
-    role:{audited}/quality_manager: C
-    role:{observer}/viewer: I
-  Respond and plan CAPA:
-    role:{audited}/quality_manager: R
-    role:{lead}/quality_manager: A
-    role:{observer}/viewer: I
-  Carry out CAPA:
-    role:{audited}/quality_manager: R
-    role:{lead}/quality_manager: A
-    role:{observer}/viewer: I
-  Verify and close:
-    role:{lead}/auditor: A
-    role:{audited}/quality_manager: C
-    role:{observer}/viewer: I
-"""
+    return raci.joint_audit(
+        name=f"Supplier quality {process}",
+        process=process,
+        lead=lead,
+        audited=audited,
+        observer=observer,
+        carry_out_capa=True,
+    )
 
 
 @dataclass(frozen=True)

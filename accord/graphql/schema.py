@@ -30,6 +30,8 @@ from accord.graphql.findings.queries import FindingQueries
 from accord.graphql.findings.types import FindingType
 from accord.graphql.gaps import GapQueries
 from accord.graphql.history import HistoryQueries
+from accord.graphql.identity.mutations import IdentityMutations
+from accord.graphql.identity.queries import IdentityQueries
 from accord.graphql.incident_reports import IncidentReportMutations
 from accord.graphql.incidents import IncidentMutations, IncidentSubscription
 from accord.graphql.input_limits import declare_limits
@@ -79,6 +81,7 @@ Query = merge_types(
         GapQueries,
         HistoryQueries,
         TransferQueries,
+        IdentityQueries,
     ),
 )
 
@@ -91,6 +94,7 @@ Mutation = merge_types(
         IncidentMutations,
         ReviewMutations,
         CapaMutations,
+        IdentityMutations,
         EvidenceMutations,
         AgreementMutations,
         KpiMutations,

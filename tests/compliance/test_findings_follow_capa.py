@@ -16,6 +16,8 @@ from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding, VerificationResult
 from accord.compliance.findings.states import FindingState
+from accord.compliance.workflow import follow
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.clock import today
 from accord.platform.errors import Conflict
 from accord.platform.eventlog import verify_chain
@@ -55,10 +57,10 @@ async def in_check(
     finding was closed before the check was planned. (finding id, CAPA id)"""
     li = of(tenant, "li")
     async with tenant_session(runtime, tenant.slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(grade="major_nonconformity"), actor=AUDITOR
         )
-        await finding_service.respond(
+        await finding_workflow.respond(
             session=session, finding=finding, actor=li, response="Records recreated."
         )
         data = capa_input(
@@ -67,7 +69,7 @@ async def in_check(
             actions=[action_input(owner="li", owner_tenant=tenant.slug)],
         )
         capa = await capa_service.create_capa(session=session, data=data, actor=li)
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=session, finding=finding, target=S.CAPA_PLANNED, actor=li
         )
         await capa_flows.approve_plan(session=session, capa=capa, actor=of(tenant, "maria"))
@@ -83,10 +85,10 @@ async def in_check(
                 if finding.state is end:
                     break
                 if target is S.CLOSED:
-                    await finding_service.record_verification(
+                    await finding_workflow.record_verification(
                         session=session, finding=finding, result="passed", actor=AUDITOR
                     )
-                await finding_service.transition(
+                await finding_workflow.transition(
                     session=session, finding=finding, target=target, actor=AUDITOR
                 )
 
@@ -105,7 +107,7 @@ async def in_check(
 async def judge(runtime: Runtime, tenant: Tenant, capa_id: uuid.UUID, result: str) -> None:
     async with tenant_session(runtime, tenant.slug) as session:
         capa = await capa_service.get_capa(session=session, capa_id=capa_id)
-        await capa_flows.record_effectiveness(
+        await follow.record_effectiveness(
             session=session,
             capa=capa,
             owner=tenant.slug,
@@ -181,7 +183,7 @@ async def test_without_evidence_the_finding_stops_before_closing_and_the_judgeme
         await evidence_service.add_evidence(
             session=session, data=evidence_input(finding_id=finding.id), actor=AUDITOR
         )
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=session, finding=finding, target=S.CLOSED, actor=AUDITOR
         )
         assert finding.state is S.CLOSED
@@ -191,13 +193,13 @@ async def test_closing_by_hand_waits_for_the_capa_check(runtime: Runtime, tenant
     finding_id, capa_id = await in_check(runtime, tenant, S.VERIFICATION)
     async with tenant_session(runtime, tenant.slug) as session:
         finding = await load(session, finding_id)
-        await finding_service.record_verification(
+        await finding_workflow.record_verification(
             session=session, finding=finding, result=VerificationResult.PASSED, actor=AUDITOR
         )
     async with tenant_session(runtime, tenant.slug) as session:
         finding = await load(session, finding_id)
         with pytest.raises(Conflict) as refused:
-            await finding_service.transition(
+            await finding_workflow.transition(
                 session=session, finding=finding, target=S.CLOSED, actor=AUDITOR
             )
     assert (refused.value.reason, refused.value.field) == ("CAPA_NOT_EFFECTIVE", "capa")

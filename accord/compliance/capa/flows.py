@@ -9,8 +9,7 @@ functions hold the rules the gate cannot see, because they depend on the record:
 * ``plan_effectiveness_check``: due a number of days from today, checked by a person of
   another tenant than the owner and than any action owner;
 * ``record_effectiveness``: only that person, not before the due date; the result then
-  closes the CAPA or sends it back to work, and its findings follow
-  (``accord.compliance.findings.follow``);
+  closes the CAPA or sends it back to work;
 * ``coverage_by_finding``: per linked finding and per clause, whether the CAPA's clauses
   and the approved cross-walk cover it FULL, PARTIAL or not at all.
 
@@ -38,7 +37,6 @@ from accord.compliance.capa.models import ActionStatus, Capa, CapaAction, Effect
 from accord.compliance.capa.schemas import VerifierIn
 from accord.compliance.capa.states import CapaState
 from accord.compliance.crosswalk import MappingEdge
-from accord.compliance.findings import follow
 from accord.compliance.findings.models import Finding
 from accord.compliance.mappings import service as mapping_service
 from accord.compliance.records.day import current_day, now
@@ -256,11 +254,9 @@ async def record_effectiveness(
     )
     effective = result is EffectivenessResult.EFFECTIVE
     target = CapaState.CLOSED if effective else CapaState.IN_PROGRESS
-    capa = await capa_service.transition_capa(
+    return await capa_service.transition_capa(
         session=session, capa=capa, target=target, actor=actor
     )
-    await follow.follow_capa(session=session, capa=capa, actor=actor)
-    return capa
 
 
 # --------------------------------------------------------------------------- coverage

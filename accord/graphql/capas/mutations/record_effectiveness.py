@@ -3,15 +3,16 @@
 Gates: the owner shares CAPAs with the caller's organisation; ``verify`` on its CAPAs
 under the process named (the Accountable party); and the service's rules: the very
 person planned, never of the owner's organisation, not before the due date. Effective
-closes the CAPA; not effective sends it back to work.
+closes the CAPA; not effective sends it back to work; the findings it addresses follow
+(``accord.compliance.workflow.follow``).
 """
 
 from __future__ import annotations
 
 import strawberry
 
-from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa.models import Capa
+from accord.compliance.workflow import follow
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import Step, change_capa
 from accord.graphql.context import Context
@@ -38,7 +39,7 @@ async def record_capa_effectiveness(
     require_principal(info.context)
 
     async def judge(step: Step) -> Capa:
-        return await capa_flows.record_effectiveness(
+        return await follow.record_effectiveness(
             session=step.session,
             capa=step.capa,
             owner=step.owner,

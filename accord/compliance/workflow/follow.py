@@ -1,7 +1,10 @@
 """Findings follow their CAPA's effectiveness check, by themselves.
 
+``record_effectiveness`` is the CAPA flow's (``accord.compliance.capa.flows``) followed by
+``follow_capa``: the verifier's judgement, then the findings it settles.
+
 When the verifier records a CAPA's effectiveness, each finding it addresses takes the
-steps that judgement settles, as that verifier and through ``service`` (so every guard,
+steps that judgement settles, as that verifier and through ``workflow.service`` (so every guard,
 the agreed audit protocol and the event log apply as to a step taken by hand):
 
 * effective — once every CAPA of the finding with a planned check is found effective:
@@ -20,15 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import Capa, EffectivenessResult, capa_findings
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding, VerificationResult
 from accord.compliance.findings.states import FindingState
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.errors import AccordError
 
 S = FindingState
@@ -61,12 +66,12 @@ def _next_step(
     session: AsyncSession, finding: Finding, effective: bool, actor: str, reason: str
 ) -> Step | None:
     def move(target: FindingState) -> Step:
-        return lambda: finding_service.transition(
+        return lambda: finding_workflow.transition(
             session=session, finding=finding, target=target, actor=actor, reason=reason
         )
 
     def verify(result: VerificationResult) -> Step:
-        return lambda: finding_service.record_verification(
+        return lambda: finding_workflow.record_verification(
             session=session, finding=finding, result=result, actor=actor
         )
 
@@ -117,3 +122,21 @@ async def follow_capa(*, session: AsyncSession, capa: Capa, actor: str) -> list[
             elif finding.verification_result is before[1]:
                 break  # nothing changed: never loop
     return followed
+
+
+async def record_effectiveness(
+    *,
+    session: AsyncSession,
+    capa: Capa,
+    owner: str,
+    result: EffectivenessResult | str,
+    actor: str,
+    today: date | None = None,
+) -> Capa:
+    """The planned verifier's judgement (``capa_flows.record_effectiveness``: effective
+    closes the CAPA, not effective reworks it), then its findings follow."""
+    capa = await capa_flows.record_effectiveness(
+        session=session, capa=capa, owner=owner, result=result, actor=actor, today=today
+    )
+    await follow_capa(session=session, capa=capa, actor=actor)
+    return capa
