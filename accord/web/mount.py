@@ -4,6 +4,7 @@ static files, with security headers and the session cookie."""
 from __future__ import annotations
 
 import json
+import uuid
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.middleware import Middleware
@@ -13,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from accord.graphql.cursors import CursorSigner
+from accord.graphql.relay import GlobalId
 from accord.platform.settings import Settings
 from accord.web import session
 from accord.web.core import SCOPE_KEY, Web
@@ -44,6 +46,7 @@ def web_mount(settings: Settings, *, cursors: CursorSigner) -> Mount:
         templates=templates,
     )
     templates.globals["operation_text"] = _operation_text
+    templates.globals["global_id"] = _global_id
     return Mount(
         "",
         routes=[
@@ -63,6 +66,11 @@ def web_mount(settings: Settings, *, cursors: CursorSigner) -> Mount:
             ),
         ],
     )
+
+
+def _global_id(type_name: str, tenant: str, record_id: str) -> str:
+    """The API's global id of a record named by its UUID (links from a record to another)."""
+    return str(GlobalId(type_name, tenant, uuid.UUID(record_id)).encode())
 
 
 def _operation_text(result: Result) -> str:

@@ -227,10 +227,8 @@ REVIEW = Operation(
     """
 query ManagementReview($id: ID!, $process: String) {
   managementReview(id: $id, process: $process) {
-    id tenant level title status revision periodStart periodEnd standards minutes decisions
-    contentDigest requiredSignatories frozenAt approvedAt
+    id tenant level title status revision periodStart periodEnd contentDigest frozenAt approvedAt
   }
-  signedReviewBundle(reviewId: $id, process: $process)
 }
 """,
 )

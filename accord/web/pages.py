@@ -212,6 +212,7 @@ async def my_work(request: Request) -> Response:
     # What I answer for myself, in my own organisation.
     wanted.setdefault(None, set()).update({"OPEN", "REOPENED"})
     processes = list(wanted)
+    review_process = process_for_record_type(network, "management_review")
     runs = await asyncio.gather(
         *(
             web.gateway.run(
@@ -222,7 +223,7 @@ async def my_work(request: Request) -> Response:
             )
             for p in processes
         ),
-        web.gateway.run(request, principal, REVIEWS, {"process": None}),
+        web.gateway.run(request, principal, REVIEWS, {"process": review_process}),
     )
     items: dict[str, dict[str, Any]] = {}
     for process, result in zip(processes, runs[:-1], strict=True):
@@ -244,7 +245,6 @@ async def my_work(request: Request) -> Response:
             )
     reviews = runs[-1]
     me = (principal.tenant, principal.subject)
-    review_process = process_for_record_type(network, "management_review")
     waiting = [
         r
         for r in _edges(reviews.data, "managementReviews")
@@ -366,40 +366,50 @@ async def capa(request: Request) -> Response:
 
 
 async def review(request: Request) -> Response:
+    """A management review as its signatories read it: the signed-review bundle (content,
+    digest, signatures); the record's own fields too where its owner shares them."""
     principal = await signed_in_or_redirect(request)
     if not isinstance(principal, Principal):
         return principal
     web = web_of(request)
     process = request.query_params.get("process") or None
-    result = await web.gateway.run(
-        request, principal, REVIEW, {"id": request.path_params["id"], "process": process}
+    variables = {"id": request.path_params["id"], "process": process}
+    record, bundle = await asyncio.gather(
+        web.gateway.run(request, principal, REVIEW, variables),
+        web.gateway.run(
+            request, principal, REVIEW_BUNDLE, {"reviewId": variables["id"], "process": process}
+        ),
     )
-    record = result.data.get("managementReview")
-    if record is None:
-        return web.refusal(request, result.problems or _not_found(), user=principal)
-    bundle = result.data.get("signedReviewBundle") or {}
+    content = bundle.data.get("signedReviewBundle")
+    if content is None:
+        return web.refusal(request, bundle.problems or _not_found(), user=principal)
     signed = {
         (s["signer"]["tenant"], s["signer"]["subject"]): s
-        for s in bundle.get("signatures") or []
+        for s in content.get("signatures") or []
         if not s.get("superseded_at")
     }
+    document = content["document"]
     signatories = [
         {**p, "signature": signed.get((p["tenant"], p["subject"]))}
-        for p in record.get("requiredSignatories") or []
+        for p in document.get("required_signatories") or []
     ]
-    me_required = any(
-        (p["tenant"], p["subject"]) == (principal.tenant, principal.subject) for p in signatories
+    me = (principal.tenant, principal.subject)
+    waiting_for_me = any(
+        (p["tenant"], p["subject"]) == me and p["signature"] is None for p in signatories
     )
     return web.render(
         request,
         "review.html",
         user=principal,
         active="mywork",
-        r=record,
+        r=record.data.get("managementReview"),
+        content=content,
+        document=document,
+        review_id=variables["id"],
         process=process,
         signatories=signatories,
-        may_sign=me_required and record["status"] == "FROZEN",
-        results=[result],
+        may_sign=waiting_for_me and content["review"]["status"] == "frozen",
+        results=[bundle, record],
         problems=[],
         flash=request.query_params.get("done"),
     )
