@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.audits import service as audit_service
 from accord.compliance.audits.models import AuditStatus
-from accord.compliance.capa import analysis, lifecycle
+from accord.compliance.capa import analysis
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.states import CapaState
 from accord.compliance.crosswalk import MappingEdge
@@ -391,7 +391,9 @@ async def test_joint_audit_at_globex_story(runtime: Runtime, make_tenant: Tenant
             actor=li,
         )
         for target in (CapaState.APPROVED, CapaState.IN_PROGRESS):
-            await lifecycle.transition(session=session, capa=capa, target=target, actor=maria)
+            await capa_service.transition_capa(
+                session=session, capa=capa, target=target, actor=maria
+            )
         await finding_service.transition(
             session=session, finding=major, target=FindingState.CAPA_PLANNED, actor=li
         )

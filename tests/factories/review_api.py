@@ -26,7 +26,7 @@ CREATE = f"""
 mutation($input: CreateManagementReviewInput!) {{
   createManagementReview(input: $input) {{
     review {{ {REVIEW_FIELDS} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -36,7 +36,7 @@ ASSIGN = f"""
 mutation($id: ID!, $process: String!) {{
   assignReviewSignatories(reviewId: $id, process: $process) {{
     review {{ {REVIEW_FIELDS} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -46,7 +46,7 @@ FREEZE = f"""
 mutation($id: ID!, $process: String) {{
   freezeManagementReview(reviewId: $id, process: $process) {{
     review {{ {REVIEW_FIELDS} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -57,7 +57,7 @@ mutation($id: ID!, $jws: String!, $process: String) {{
   signManagementReview(reviewId: $id, jws: $jws, process: $process) {{
     signature {{ id signer revision contentDigest kid alg missing }}
     review {{ {REVIEW_FIELDS} }}
-    errors {{ field code reason message }}
+    errors {{ field code reason reasonCode message }}
   }}
 }}
 """

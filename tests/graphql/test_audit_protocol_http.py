@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from accord.compliance.audits import protocol
-from accord.compliance.audits.protocol import AuditNotification, FindingDeadline
+from accord.compliance.audits.protocol import deadlines as protocol_deadlines
+from accord.compliance.audits.protocol.models import AuditNotification, FindingDeadline
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
@@ -417,13 +417,13 @@ async def test_an_expired_team_raises_nothing_and_overdue_findings_are_flagged(
     fid = record_id(raised["finding"]["id"])
     later = today() + timedelta(days=40)  # past the response (10 days) and CAPA plan (30 days)
     async with tenant_session(api.runtime, audited) as session:
-        flags = await protocol.flag_overdue(session=session, today=later)
+        flags = await protocol_deadlines.flag_overdue(session=session, today=later)
     assert {(f.kind.value, f.recipient) for f in flags} == {
         ("response_overdue", f"user:{lead}/maria"),
         ("capa_plan_overdue", f"user:{lead}/maria"),
     }
     async with tenant_session(api.runtime, audited) as session:
-        assert await protocol.flag_overdue(session=session, today=later) == []
+        assert await protocol_deadlines.flag_overdue(session=session, today=later) == []
         sent = (
             await session.scalars(
                 select(AuditNotification).where(AuditNotification.finding_id == fid)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.findings import service as finding_service
 from accord.compliance.mappings import service as mapping_service
 from accord.compliance.vocab import MappingStatus, Relationship
@@ -43,7 +43,7 @@ mutation($input: CreateCapaInput!) {{
   createCapa(input: $input) {{
     capa {{ {CAPA_FIELDS} clauseKeys rootCauseMethod findings {{ id }}
             actions {{ id owner ownerTenant status }} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -51,7 +51,7 @@ APPROVE = f"""
 mutation($id: ID!, $process: String) {{
   approveCapaPlan(id: $id, process: $process) {{
     capa {{ {CAPA_FIELDS} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -60,7 +60,7 @@ mutation($capaId: ID!, $actionId: UUID!, $process: String) {{
   completeCapaAction(capaId: $capaId, actionId: $actionId, process: $process) {{
     capa {{ {CAPA_FIELDS} }}
     action {{ id status completedBy level }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -68,7 +68,7 @@ PLAN = f"""
 mutation($id: ID!, $input: PlanEffectivenessCheckInput!, $process: String) {{
   planEffectivenessCheck(id: $id, input: $input, process: $process) {{
     capa {{ {CAPA_FIELDS} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -76,7 +76,7 @@ RECORD = f"""
 mutation($id: ID!, $result: EffectivenessResult!, $process: String) {{
   recordCapaEffectiveness(id: $id, result: $result, process: $process) {{
     capa {{ {CAPA_FIELDS} effectivenessResult effectivenessCheckedBy closedBy }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -214,7 +214,9 @@ def create_input(net: CapaNetwork, **overrides: Any) -> dict[str, Any]:
 
 
 def codes(result: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(e["code"], e["reason"]) for e in result["errors"]]
+    """(generic class, typed domain reason) of each error; the deprecated text agrees."""
+    assert all(e["reason"] == e["reasonCode"] for e in result["errors"]), result["errors"]
+    return [(e["code"], e["reasonCode"]) for e in result["errors"]]
 
 
 async def refusals(api: Api, slug: str, record: uuid.UUID) -> list[tuple[str, str, str, str]]:
@@ -345,7 +347,7 @@ async def test_a_capa_is_planned_approved_done_and_verified_across_three_tenants
         assert codes(await judge(token, process)) == [reason]
     assert (await state(cid))["state"] == "EFFECTIVENESS_CHECK"
 
-    monkeypatch.setattr(cross_entity, "current_day", lambda: due)
+    monkeypatch.setattr(capa_flows, "current_day", lambda: due)
     verified = await judge(net.tom, net.process)
     assert verified["errors"] == []
     closed = verified["capa"]

@@ -28,7 +28,7 @@ from sqlalchemy import delete, insert, select
 from accord.compliance.audits import service as audit_service
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import CapaAction
-from accord.compliance.findings import transfer as transfer_service
+from accord.compliance.findings.transfers import flows as transfer_flows
 from accord.compliance.reviews import service as review_service
 from accord.platform import clock
 from accord.platform.runtime import Runtime
@@ -152,7 +152,7 @@ async def _records(runtime: Runtime, slug: str, receiver: str) -> list[Record]:
                 "minutes": "Minutes.",
             },
         )
-    transfer = await transfer_service.propose_transfer(
+    transfer = await transfer_flows.propose_transfer(
         runtime,
         finding_id=uuid.UUID(moving),
         from_tenant=slug,

@@ -3,7 +3,7 @@
 The caller owns the transaction. Each function checks the transition table and every guard
 before it changes anything, so a refused step leaves no row changed and no event appended.
 A finding of an audit with an agreed closing protocol also passes the protocol's guards
-(``accord.compliance.audits.protocol``: who raises, responds, verifies and closes, with
+(``accord.compliance.audits.protocol.guards``: who raises, responds, verifies and closes, with
 which evidence) and runs on its clock; other findings are untouched by it.
 """
 
@@ -17,8 +17,11 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.audits import protocol
 from accord.compliance.audits.models import Audit, AuditStatus
+from accord.compliance.audits.protocol import deadlines as protocol_deadlines
+from accord.compliance.audits.protocol import guards as protocol_guards
+from accord.compliance.audits.protocol import schemas as protocol_schemas
+from accord.compliance.audits.protocol import service as protocol_service
 from accord.compliance.capa.models import ActionStatus, CapaAction, capa_findings
 from accord.compliance.catalog.service import check_clauses
 from accord.compliance.evidence.models import Evidence
@@ -51,7 +54,7 @@ async def raise_finding(
             reason="DUE_BEFORE_RAISED",
             field="response_due_at",
         )
-    governed: protocol.Governed | None = None
+    governed: protocol_schemas.Governed | None = None
     response_due_at = data.response_due_at
     if data.audit_id is not None:
         audit = await session.get(Audit, data.audit_id)
@@ -66,11 +69,11 @@ async def raise_finding(
                 else "AUDIT_CANCELLED",
                 field="audit_id",
             )
-        agreed = await protocol.protocol_for(session=session, audit_id=audit.id)
+        agreed = await protocol_service.protocol_for(session=session, audit_id=audit.id)
         if agreed is not None:
-            governed = protocol.Governed(audit, agreed)
-            await protocol.check_raiser(session=session, governed=governed, actor=actor)
-            latest = protocol.response_due(governed, raised_at)
+            governed = protocol_schemas.Governed(audit, agreed)
+            await protocol_guards.check_raiser(session=session, governed=governed, actor=actor)
+            latest = protocol_deadlines.response_due(governed, raised_at)
             if response_due_at is not None and response_due_at > latest:
                 raise BadInput(
                     f"The agreed protocol has the response due by {latest}.",
@@ -113,7 +116,7 @@ async def raise_finding(
         change["response_due_at"] = response_due_at
     await log_change(session, actor=actor, action="finding.raised", record=finding, change=change)
     if governed is not None:
-        await protocol.start_clock(session=session, governed=governed, finding=finding)
+        await protocol_deadlines.start_clock(session=session, governed=governed, finding=finding)
     return finding
 
 
@@ -200,9 +203,9 @@ async def transition(
             reason="INVALID_TRANSITION",
             field="state",
         )
-    governed = await protocol.governing(session=session, finding=finding)
+    governed = await protocol_guards.governing(session=session, finding=finding)
     if governed is not None:
-        await protocol.check_step(
+        await protocol_guards.check_step(
             session=session, governed=governed, finding=finding, target=target, actor=actor
         )
     for guard in step.guards:
@@ -229,7 +232,7 @@ async def transition(
     finding.updated_by = actor
     if governed is not None:
         change.update(
-            await protocol.after_step(
+            await protocol_deadlines.after_step(
                 session=session, governed=governed, finding=finding, target=target
             )
         )
@@ -273,9 +276,9 @@ async def record_verification(
             reason="NOT_IN_VERIFICATION",
             field="state",
         )
-    governed = await protocol.governing(session=session, finding=finding)
+    governed = await protocol_guards.governing(session=session, finding=finding)
     if governed is not None:
-        await protocol.require_verifier(
+        await protocol_guards.require_verifier(
             session=session, governed=governed, finding=finding, actor=actor
         )
     finding.verification_result = result

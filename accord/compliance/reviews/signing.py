@@ -23,8 +23,8 @@ old revision's signatures superseded — kept, visibly, never counted again.
 
 **Refusals** raise ``SignatureRefused`` (a code, a reason) and change nothing. Since the
 caller's transaction is then rolled back, the attempt is written to the review owner's
-event log in a transaction of its own: ``sign_review`` does both; callers holding their
-own transaction call ``record_refusal`` after the rollback.
+event log in a transaction of its own (``records.refusals.record_refusal``, as a
+``review.signature_refused`` entry): ``sign_review`` does both.
 
 Services take keyword-only arguments and never commit; ``control`` is a control-plane
 session (members and keys), ``session`` the review owner's tenant session.
@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.records.day import now
 from accord.compliance.records.history import log_change
+from accord.compliance.records.refusals import record_refusal
 from accord.compliance.reviews import service as review_service
 from accord.compliance.reviews.jws import (
     BUNDLE_FORMAT,
@@ -66,7 +67,6 @@ from accord.compliance.reviews.signatures import (
     required_signers,
 )
 from accord.platform.errors import Conflict, ErrorCode, NotFound
-from accord.platform.eventlog import append_event
 from accord.platform.runtime import Runtime
 from accord.policies.baseline import role_closure
 from accord.policies.models import PolicyRule, RaciMatrix
@@ -387,20 +387,10 @@ async def submit_signature(
     return signature
 
 
-async def record_refusal(
-    *,
-    session: AsyncSession,
-    review_id: uuid.UUID,
-    signer: Signer,
-    jws: str,
-    refusal: SignatureRefused,
-) -> None:
-    """Write a refused signing attempt to the review owner's event log (its own
-    transaction: the attempt itself was rolled back)."""
-    change: dict[str, Any] = {
-        "code": refusal.code.value,
-        "reason": refusal.reason,
-        "message": refusal.message,
+def _refused_signature(signer: Signer, jws: str) -> dict[str, Any]:
+    """What a refused signing attempt keeps beside the refusal: who submitted it, a digest
+    of the JWS (never the JWS) and, if it parses, what it claimed."""
+    detail: dict[str, Any] = {
         "signer": str(signer),
         "jws_sha256": hashlib.sha256(jws.encode("utf-8", "replace")).hexdigest(),
         "jws_length": len(jws),
@@ -411,7 +401,7 @@ async def record_refusal(
         pass
     else:
         binding = parsed.binding
-        change["claimed"] = {
+        detail["claimed"] = {
             "alg": parsed.alg,
             "kid": parsed.kid,
             "review": binding.review,
@@ -419,14 +409,7 @@ async def record_refusal(
             "digest": binding.digest,
             "signer": str(binding.signer),
         }
-    await append_event(
-        session,
-        actor=signer_actor(signer),
-        action="review.signature_refused",
-        record_type=REVIEW_RECORD_TYPE,
-        record_id=str(review_id),
-        change=change,
-    )
+    return detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,7 +454,14 @@ async def sign_review(
     except SignatureRefused as refusal:
         async with tenant_session(runtime, tenant) as session:
             await record_refusal(
-                session=session, review_id=review_id, signer=signer, jws=jws, refusal=refusal
+                session=session,
+                actor=signer_actor(signer),
+                record_type=REVIEW_RECORD_TYPE,
+                record_id=review_id,
+                attempt="sign",
+                error=refusal,
+                detail=_refused_signature(signer, jws),
+                action="review.signature_refused",
             )
         raise
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import strawberry
 
-from accord.compliance.audits import protocol
+from accord.compliance.audits.protocol import guards as protocol_guards
 from accord.compliance.findings import service as finding_service
 from accord.graphql.audits.access import (
     Caller,
@@ -22,9 +22,9 @@ from accord.graphql.audits.access import (
     require_visible,
     sovereign,
 )
-from accord.graphql.audits.errors import JointAuditError, audit_error
 from accord.graphql.auth import require_principal
 from accord.graphql.context import Context
+from accord.graphql.errors import JointAuditError
 from accord.graphql.findings.types import FindingType, VerificationResultEnum
 from accord.graphql.relay import GlobalId
 from accord.platform.errors import AccordError, Conflict
@@ -53,7 +53,7 @@ async def verify_audit_finding(
         )
         async with tenant_session(context.runtime, gid.tenant) as session:
             finding = await get_visible_finding(session, gid.record_id)
-            governed = await protocol.governing(session=session, finding=finding)
+            governed = await protocol_guards.governing(session=session, finding=finding)
             process = governed.protocol.process if governed is not None else None
             require_visible(
                 context, caller, Resource(gid.tenant, "finding", process), finding_not_found
@@ -81,5 +81,5 @@ async def verify_audit_finding(
                 attempt="verify",
                 error=exc,
             )
-        return VerifyAuditFindingPayload(finding=None, errors=[audit_error(exc)])
+        return VerifyAuditFindingPayload(finding=None, errors=[JointAuditError.of(exc)])
     return VerifyAuditFindingPayload(finding=node, errors=[])

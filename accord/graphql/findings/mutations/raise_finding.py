@@ -15,8 +15,8 @@ import strawberry
 from accord.compliance.findings import service as finding_service
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
+from accord.graphql.errors import FindingError
 from accord.graphql.findings.access import clear
-from accord.graphql.findings.errors import FindingError, finding_error
 from accord.graphql.findings.types import FindingGradeEnum, FindingType, SeverityEnum
 from accord.platform.errors import AccordError, Forbidden
 from accord.tenants.sessions import tenant_session
@@ -86,5 +86,5 @@ async def raise_finding(
             )
             node = FindingType.from_model(owner, clearance.level, finding)
     except AccordError as exc:
-        return RaiseFindingPayload(finding=None, errors=[finding_error(exc)])
+        return RaiseFindingPayload(finding=None, errors=[FindingError.of(exc)])
     return RaiseFindingPayload(finding=node, errors=[])

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accord.compliance.reviews import signing
 from accord.compliance.reviews.models import ManagementReview
 from accord.graphql.context import Context
+from accord.graphql.errors import ManagementReviewError
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import change_review
-from accord.graphql.reviews.errors import ManagementReviewError, review_error
 from accord.platform.errors import AccordError
 
 
@@ -53,5 +53,5 @@ async def assign_review_signatories(
             change=assign,
         )
     except AccordError as exc:
-        return AssignReviewSignatoriesPayload(review=None, errors=[review_error(exc)])
+        return AssignReviewSignatoriesPayload(review=None, errors=[ManagementReviewError.of(exc)])
     return AssignReviewSignatoriesPayload(review=node, errors=[])

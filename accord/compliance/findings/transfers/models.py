@@ -1,9 +1,4 @@
-"""Finding transfers (control plane): one row per proposed move of a finding between tenants.
-
-The row is the saga's log: who proposed, whether each side agreed, and how far the move has
-got (``copied_at`` → ``source_removed_at`` → ``completed_at``), so a move interrupted between
-its steps is rolled forward by running it again. See ``transfer.py``.
-"""
+"""The control-plane row of a finding's transfer and its states."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CAPA across organisations: who may approve, complete, plan and verify, and what it covers.
+"""The CAPA workflow across organisations: approval, actions, effectiveness, coverage.
 
 The action gate (RACI) has already decided that the caller may take the step; these
 functions hold the rules the gate cannot see, because they depend on the record:
@@ -7,7 +7,7 @@ functions hold the rules the gate cannot see, because they depend on the record:
 * ``complete_action_as``: only the action's owner, acting for the action's owner tenant
   (which may be another organisation than the CAPA's owner);
 * ``plan_effectiveness_check``: due a number of days from today, checked by a person of
-  another tenant than the owner (and than any action owner);
+  another tenant than the owner and than any action owner;
 * ``record_effectiveness``: only that person, not before the due date; the result then
   closes the CAPA or sends it back to work;
 * ``coverage_by_finding``: per linked finding and per clause, whether the CAPA's clauses
@@ -31,7 +31,6 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.capa import lifecycle
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.analysis import coverage_flags
 from accord.compliance.capa.models import ActionStatus, Capa, CapaAction, EffectivenessResult
@@ -40,8 +39,9 @@ from accord.compliance.capa.states import CapaState
 from accord.compliance.crosswalk import MappingEdge
 from accord.compliance.findings.models import Finding
 from accord.compliance.mappings import service as mapping_service
-from accord.compliance.records.day import current_day
-from accord.compliance.records.inputs import InputModel, parse_input
+from accord.compliance.records.day import current_day, now
+from accord.compliance.records.history import log_change
+from accord.compliance.records.inputs import InputModel, choice, parse_input
 from accord.compliance.vocab import Coverage, MappingStatus
 from accord.platform.errors import BadInput, Conflict, Forbidden
 
@@ -98,7 +98,7 @@ async def approve_plan(*, session: AsyncSession, capa: Capa, actor: str) -> Capa
             reason="ALREADY_APPROVED",
             field="state",
         )
-    return await lifecycle.transition(
+    return await capa_service.transition_capa(
         session=session, capa=capa, target=CapaState.APPROVED, actor=actor
     )
 
@@ -132,7 +132,7 @@ async def complete_action_as(
         raise Conflict("The action is done already.", reason="ACTION_ALREADY_DONE", field="status")
 
     if capa.state is CapaState.APPROVED:
-        await lifecycle.transition(
+        await capa_service.transition_capa(
             session=session, capa=capa, target=CapaState.IN_PROGRESS, actor=actor
         )
     action = await capa_service.complete_action(session=session, action=action, actor=actor, at=at)
@@ -145,11 +145,11 @@ async def _advance(session: AsyncSession, capa: Capa, actor: str) -> None:
     if capa.state is CapaState.IN_PROGRESS:
         actions = await capa_service.list_actions(session=session, capa=capa)
         if actions and all(a.status is ActionStatus.DONE for a in actions):
-            await lifecycle.transition(
+            await capa_service.transition_capa(
                 session=session, capa=capa, target=CapaState.IMPLEMENTED, actor=actor
             )
     if capa.state is CapaState.IMPLEMENTED and capa.effectiveness_due_at is not None:
-        await lifecycle.transition(
+        await capa_service.transition_capa(
             session=session, capa=capa, target=CapaState.EFFECTIVENESS_CHECK, actor=actor
         )
 
@@ -174,7 +174,7 @@ async def plan_effectiveness_check(
     today: date | None = None,
 ) -> Capa:
     """Plan the check ``after_days`` from ``today`` by a person of another tenant than
-    ``owner`` (the CAPA's) and than its action owners (``lifecycle`` checks those)."""
+    ``owner`` (the CAPA's) and than its action owners."""
     check = parse_input(EffectivenessCheckIn, check)
     if check.verifier.tenant == owner:
         raise BadInput(
@@ -191,10 +191,17 @@ async def plan_effectiveness_check(
             else "CAPA_CLOSED",
             field="state",
         )
-    due_at = (today or current_day()) + timedelta(days=check.after_days)
-    plan = {"due_at": due_at, "verifier": check.verifier.model_dump()}
-    capa = await lifecycle.plan_effectiveness_check(
-        session=session, capa=capa, plan=plan, actor=actor
+    actions = await capa_service.list_actions(session=session, capa=capa)
+    capa_service.check_independent_verifier(
+        check.verifier.tenant, (a.owner_tenant for a in actions), "verifier.tenant"
+    )
+    capa.effectiveness_due_at = (today or current_day()) + timedelta(days=check.after_days)
+    capa.effectiveness_verifier_subject = check.verifier.subject
+    capa.effectiveness_verifier_tenant = check.verifier.tenant
+    capa.updated_by = actor
+    plan = {"due_at": capa.effectiveness_due_at, "verifier": check.verifier.model_dump()}
+    await log_change(
+        session, actor=actor, action="capa.effectiveness_planned", record=capa, change=plan
     )
     await _advance(session, capa, actor)
     return capa
@@ -237,12 +244,19 @@ async def record_effectiveness(
             reason="EFFECTIVENESS_NOT_DUE",
             field="effectiveness_due_at",
         )
-    capa = await lifecycle.record_effectiveness(
-        session=session, capa=capa, result=result, actor=actor
+    result = choice(EffectivenessResult, result, field="result")
+    capa.effectiveness_result = result
+    capa.effectiveness_checked_at, capa.effectiveness_checked_by = now(), actor
+    capa.updated_by = actor
+    change = {"result": result, "checked_at": capa.effectiveness_checked_at}
+    await log_change(
+        session, actor=actor, action="capa.effectiveness_recorded", record=capa, change=change
     )
-    effective = capa.effectiveness_result is EffectivenessResult.EFFECTIVE
+    effective = result is EffectivenessResult.EFFECTIVE
     target = CapaState.CLOSED if effective else CapaState.IN_PROGRESS
-    return await lifecycle.transition(session=session, capa=capa, target=target, actor=actor)
+    return await capa_service.transition_capa(
+        session=session, capa=capa, target=target, actor=actor
+    )
 
 
 # --------------------------------------------------------------------------- coverage

@@ -1,16 +1,4 @@
-"""Incident-notification webhooks: where partners want them, and what happened to each one.
-
-* ``WebhookEndpoint`` (control plane, ``accord.incident_webhook_endpoints``): a partner's
-  own configuration — the URL incident notifications addressed to it are POSTed to and the
-  shared secret that signs them, encrypted at rest (Fernet, ``ACCORD_SECRET_KEY``). One per
-  tenant; registering again replaces it.
-* ``WebhookDelivery`` (the owner's schema, ``webhook_deliveries``): one row per attempt to
-  deliver one of the owner's notifications — the owner's record of having tried. Attempts
-  of one delivery share ``delivery_id`` (the ``X-Accord-Delivery`` header). Append-only.
-* ``ReceivedIncidentNotification`` (the partner's schema): the partner's view of the
-  notifications it received, with the deadline the owner had to meet. Lateness is computed
-  from the stored times (``is_late``), as on the owner's side, never stored.
-"""
+"""Webhook endpoints partners register and the owner's append-only delivery attempts."""
 
 from __future__ import annotations
 
