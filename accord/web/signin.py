@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import logging
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 from authlib.common.security import generate_token
@@ -188,15 +189,18 @@ async def _endpoints(request: Request, tenant: str) -> Endpoints | None:
             if dev is not None:
                 return dev
             continue
-        discovered = await _discover(provider.issuer)
+        discovered = await _discover(provider.issuer, production=web.production)
         if discovered is not None:
             return discovered
     return None
 
 
-async def _discover(issuer: str) -> Endpoints | None:
-    """The issuer's OpenID configuration (its authorization and token endpoints)."""
-    if not issuer.startswith("https://"):
+async def _discover(issuer: str, *, production: bool) -> Endpoints | None:
+    """The issuer's OpenID configuration (its authorization and token endpoints): https, or
+    outside production an issuer on loopback (a local IdP)."""
+    parts = urlsplit(issuer)
+    local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (local and not production):
         return None
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     try:

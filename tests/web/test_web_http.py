@@ -26,7 +26,8 @@ from accord.tenants.sessions import tenant_session
 from accord.web import operations
 from accord.web.heatmap import Placement, build
 from tests.conftest import TenantFactory, make_test_settings
-from tests.factories.api import global_id
+from tests.factories.api import global_id, served
+from tests.factories.identity import IdentityServer, ed_key, name_of, trusted_issuer
 from tests.factories.records import finding_input
 from tests.factories.web import add_person, csrf_of, hidden_fields, sign_in
 
@@ -331,3 +332,36 @@ def test_the_heat_map_places_clauses_on_their_harmonized_structure_twins() -> No
     assert grid.columns[1].suppressed and grid.columns[1].counts == {}
     guidance = Placement(CLAUSES, "g:1")
     assert [r.key for r in guidance.rows] == ["g:1/4"] and guidance.row_of("a:1/8") is None
+
+
+async def test_a_person_signs_in_at_their_organisations_own_issuer(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    idp = IdentityServer()
+    async with served(idp.app()) as port:
+        idp.port = port
+        key = ed_key("web-idp")
+        trusted = await trusted_issuer(runtime, idp, [key], algorithms=["EdDSA"], label="oidc")
+        name = name_of(trusted)
+        idp.signers[name] = (key, "EdDSA", trusted.issuer)
+        idp.people[name] = (trusted.member, trusted.tenant.slug)
+        page = await client.get("/signin")
+        started = await client.post(
+            "/signin", data={"csrf": csrf_of(page.text), "organisation": trusted.tenant.slug}
+        )
+        assert started.status_code == 303
+        authorize = started.headers["location"]
+        assert authorize.startswith(f"{trusted.issuer}/authorize?")
+        assert "code_challenge_method=S256" in authorize and "client_id=accord-web" in authorize
+        async with httpx.AsyncClient() as browser_at_idp:
+            consented = await browser_at_idp.get(authorize)
+        assert consented.status_code == 302
+        back = consented.headers["location"]
+        assert back.startswith(f"{BASE}/auth/callback?")
+        landed = await client.get(back.removeprefix(BASE))
+        assert landed.status_code == 303 and landed.headers["location"] == "/"
+        home = await client.get("/")
+        assert home.status_code == 200 and trusted.member in home.text
+        # The code was used: replaying the callback starts no second session.
+        replay = await client.get(back.removeprefix(BASE))
+        assert replay.status_code == 401
