@@ -137,10 +137,13 @@ def svg_cells(heatmap: HeatMap) -> dict[str, Any]:
     """Geometry of the SVG for the template: width, height and every cell's place."""
     width = LABEL_W + COL_W * max(len(heatmap.columns), 1)
     height = HEAD_H + ROW_H * len(heatmap.rows)
-    cells = []
+    cells: list[dict[str, Any]] = []
+    css_of: dict[tuple[str, str], str] = {}
     for j, column in enumerate(heatmap.columns):
         for i, row in enumerate(heatmap.rows):
             count = column.counts.get(row.key, 0)
+            css = "cell-suppressed" if column.suppressed else _shade(count, heatmap.peak)
+            css_of[(column.tenant, row.key)] = css
             cells.append(
                 {
                     "x": LABEL_W + j * COL_W,
@@ -148,10 +151,11 @@ def svg_cells(heatmap: HeatMap) -> dict[str, Any]:
                     "tenant": column.tenant,
                     "row": row,
                     "count": None if column.suppressed else count,
-                    "css": "cell-suppressed" if column.suppressed else _shade(count, heatmap.peak),
+                    "css": css,
                 }
             )
     return {
+        "css_of": css_of,
         "width": width,
         "height": height,
         "row_h": ROW_H,

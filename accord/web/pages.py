@@ -13,6 +13,7 @@ from accord.platform import clock
 from accord.tenants.identity.principal import Principal
 from accord.web import heatmap
 from accord.web.core import signed_in_or_redirect, web_of
+from accord.web.downloads import csv_response
 from accord.web.gateway import Problem, Result
 from accord.web.network import (
     LEVEL_WORDS,
@@ -133,6 +134,22 @@ async def heat_map(request: Request) -> Response:
         labels={t: t for t in order},
     )
     processes = {t: network.process_for(t) for t in order}
+    if request.query_params.get("format") == "csv":
+        return csv_response(
+            f"heatmap-{standard.replace(':', '-')}.csv",
+            ["clause", "title", *(c.tenant for c in grid.columns)],
+            (
+                [
+                    r.number,
+                    r.title,
+                    *(
+                        "suppressed" if c.suppressed else c.counts.get(r.key, 0)
+                        for c in grid.columns
+                    ),
+                ]
+                for r in grid.rows
+            ),
+        )
     return web.render(
         request,
         "heatmap.html",
@@ -172,6 +189,33 @@ async def findings(request: Request) -> Response:
         placement = heatmap.Placement(everything, standard)
         rows = [f for f in rows if any(placement.row_of(k) == row for k in f["clauseKeys"])]
     results = [result] + ([clauses] if clauses else [])
+    if request.query_params.get("format") == "csv":
+        return csv_response(
+            "findings.csv",
+            [
+                "reference",
+                "organisation",
+                "level",
+                "grade",
+                "state",
+                "clauses",
+                "response_due",
+                "title",
+            ],
+            (
+                [
+                    f["reference"],
+                    f["tenant"],
+                    f["level"],
+                    f["grade"],
+                    f["state"],
+                    " ".join(f["clauseKeys"]),
+                    f["responseDueAt"],
+                    f["title"],
+                ]
+                for f in rows
+            ),
+        )
     return web.render(
         request,
         "findings.html",

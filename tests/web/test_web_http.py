@@ -365,3 +365,23 @@ async def test_a_person_signs_in_at_their_organisations_own_issuer(
         # The code was used: replaying the callback starts no second session.
         replay = await client.get(back.removeprefix(BASE))
         assert replay.status_code == 401
+
+
+async def test_tables_download_as_csv_with_formulas_quoted_as_text(
+    client: httpx.AsyncClient, runtime: Runtime, settings: Settings, make_tenant: TenantFactory
+) -> None:
+    tenant = await make_tenant(label="csv")
+    await add_person(runtime, settings, tenant, "anna.keller")
+    await _finding(runtime, tenant.slug, reference="F-CSV-1", title="=HYPERLINK(evil)")
+    await sign_in(client, tenant.slug, "anna.keller")
+    download = await client.get("/findings?format=csv")
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("text/csv")
+    assert "attachment" in download.headers["content-disposition"]
+    lines = download.text.splitlines()
+    assert lines[0].startswith("reference,organisation,level")
+    row = next(line for line in lines if line.startswith("F-CSV-1"))
+    assert "'=HYPERLINK(evil)" in row
+    heat = await client.get("/heatmap?format=csv&standard=iso9001:2015")
+    assert heat.status_code == 200 and heat.text.splitlines()[0] == f"clause,title,{tenant.slug}"
+    assert any(line.startswith("8,Operation,1") for line in heat.text.splitlines())
