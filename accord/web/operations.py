@@ -245,3 +245,15 @@ mutation SignManagementReview($reviewId: ID!, $jws: String!, $process: String) {
 }
 """,
 )
+
+FINDINGS_OVER_TIME = Operation(
+    "FindingsOverTime",
+    """
+query FindingsOverTime($after: String, $filter: FindingFilter, $process: String) {
+  findings(first: 100, after: $after, filter: $filter, orderBy: RAISED_AT, process: $process) {
+    edges { node { id tenant raisedAt closedAt } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+""",
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from accord.web import actions, devsignin, pages, signin
+from accord.web import actions, devsignin, pages, signin, trends
 
 
 def routes(*, production: bool) -> list[BaseRoute]:
@@ -12,6 +12,7 @@ def routes(*, production: bool) -> list[BaseRoute]:
         Route("/", pages.overview, name="overview"),
         Route("/heatmap", pages.heat_map, name="heatmap"),
         Route("/findings", pages.findings, name="findings"),
+        Route("/trends", trends.trends, name="trends"),
         Route("/mywork", pages.my_work, name="mywork"),
         Route("/findings/{id}", pages.finding, name="finding"),
         Route("/findings/{id}/respond", actions.respond, methods=["POST"]),

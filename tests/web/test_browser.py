@@ -419,6 +419,8 @@ PAGES = (
     ("heatmap", "/heatmap"),
     ("heatmap-22361", "/heatmap?standard=iso22361:2022"),
     ("findings", "/findings"),
+    ("trends", "/trends"),
+    ("trends-globex", "/trends?tenant=globex"),
     ("mywork", "/mywork"),
 )
 

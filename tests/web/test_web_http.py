@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from accord.app import create_app
 from accord.compliance.findings import service as finding_service
 from accord.graphql.schema import schema_for
+from accord.platform.clock import now
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
 from accord.tenants.identity.devissuer import mint_token
@@ -385,3 +386,19 @@ async def test_tables_download_as_csv_with_formulas_quoted_as_text(
     heat = await client.get("/heatmap?format=csv&standard=iso9001:2015")
     assert heat.status_code == 200 and heat.text.splitlines()[0] == f"clause,title,{tenant.slug}"
     assert any(line.startswith("8,Operation,1") for line in heat.text.splitlines())
+
+
+async def test_trends_count_the_findings_listed_per_month_raised_and_closed(
+    client: httpx.AsyncClient, runtime: Runtime, settings: Settings, make_tenant: TenantFactory
+) -> None:
+    tenant = await make_tenant(label="trend")
+    await add_person(runtime, settings, tenant, "anna.keller")
+    raised = now() - timedelta(days=1)
+    for _ in range(3):
+        await _finding(runtime, tenant.slug, raised_at=raised)
+    await sign_in(client, tenant.slug, "anna.keller")
+    page = await client.get("/trends")
+    assert page.status_code == 200
+    assert "from 3 findings" in page.text
+    month = raised.strftime("%Y-%m")
+    assert f"<tr><td>{month}</td><td>3</td><td>0</td></tr>" in page.text
