@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 
 from accord.app import create_app
 from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.schema import schema_for
 from accord.platform.clock import now
 from accord.platform.runtime import Runtime
@@ -51,7 +52,7 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _finding(runtime: Runtime, slug: str, **overrides: Any) -> str:
     async with tenant_session(runtime, slug) as session:
-        raised = await finding_service.raise_finding(
+        raised = await finding_workflow.raise_finding(
             session=session, data=finding_input(**overrides), actor="user:anna.keller"
         )
     return global_id(f"Finding:{slug}:{raised.id}")
