@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from accord.compliance.reviews import jws
-from accord.compliance.reviews.jws import Binding, Signer
+from accord.compliance.reviews.signatures import jws
+from accord.compliance.reviews.signatures.jws import Binding, Signer
 from accord.demo import HOME_REGION, HOME_STORE, US_REGION, US_STORE
 from accord.web import operations
 from tests.conftest import TEST_DATA_DIR
