@@ -17,6 +17,8 @@ from graphql import (
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLType,
+    get_named_type,
 )
 
 from accord.graphql.pagination import MAX_PAGE
@@ -31,8 +33,8 @@ ARGUMENTS: dict[str, str] = {
     "filter": "Only records matching every condition given; leave it out for all.",
     "orderBy": "The sort order; see the order enum for each value's direction. Ties are "
     "broken by owner, then id, in the same direction.",
-    "process": "The business process (RACI matrix) the action is taken under; leave it out "
-    "for the organisation's baseline rights. Decides what the RACI allows.",
+    "process": "The business process (RACI matrix) this is done under: it decides what the "
+    "RACI allows. Leave it out for the organisation's baseline rights.",
     "id": "The record's global id (from its `id` field).",
     "input": "The operation's input; `errors[].field` names any field of it to fix.",
     "tenant": "An organisation's slug.",
@@ -419,9 +421,15 @@ def _words(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
 
 
-def _field_description(name: str) -> str | None:
+def _field_description(name: str, type_: GraphQLType) -> str | None:
     if name in FIELDS:
         return FIELDS[name]
+    day = re.match(r"^(\w+)At$", name)
+    if day and get_named_type(type_).name == "Date":  # a day, though named like a time
+        words = _words(day.group(1))
+        if words.endswith("due"):
+            words = (words.removesuffix("due").strip() or "it") + " is due"
+        return f"The day {words} (a calendar date, no time of day)."
     for pattern, template in _SUFFIXES:
         found = pattern.match(name)
         if found:
@@ -450,7 +458,7 @@ def describe(schema: GraphQLSchema) -> None:
                 if not field.description:
                     field.description = COORDINATES.get(
                         f"{name}.{field_name}"
-                    ) or _field_description(field_name)
+                    ) or _field_description(field_name, field.type)
                 for arg_name, arg in field.args.items():
                     if not arg.description:
                         arg.description = ARGUMENTS.get(arg_name)
@@ -459,7 +467,7 @@ def describe(schema: GraphQLSchema) -> None:
                 if not input_field.description:
                     input_field.description = COORDINATES.get(
                         f"{name}.{field_name}"
-                    ) or _field_description(field_name)
+                    ) or _field_description(field_name, input_field.type)
         elif isinstance(named, GraphQLEnumType):
             for value_name, value in named.values.items():
                 if not value.description:

@@ -306,6 +306,7 @@ DESCRIPTIONS: dict[str, str] = {
 
 COMMON: frozenset[str] = frozenset(
     {
+        "UNKNOWN_PROCESS",
         "ACTION_DENIED",
         "AUDIT_NOT_FOUND",
         "BAD_CLAUSE_KEY",
