@@ -111,7 +111,8 @@ def migrate() -> None:
             err.print(f"[red]not migrated[/red] {line}", soft_wrap=True)
 
     failures: list[str] = []
-    _with_runtime(run)
+    # Also in prod, where nothing else migrates: this is what the migrations Job runs.
+    _with_runtime(run, migrate=True)
     if failures:
         raise typer.Exit(1)
 
