@@ -12,6 +12,10 @@ from __future__ import annotations
 
 #: What each reason means.
 DESCRIPTIONS: dict[str, str] = {
+    "POLICY_MODEL_INVALID": "The deployed Casbin policy model cannot be read.",
+    "POLICY_MODEL_INCOMPATIBLE": (
+        "The deployed Casbin policy model changes a definition Accord's rules are compiled for."
+    ),
     "AUDIT_NOT_STARTED": "The audit has not started yet.",
     "PLAN_NOT_APPROVED": "The CAPA plan is not approved yet.",
     "CHECK_UNDER_WAY": "The effectiveness check is planned already.",
@@ -470,6 +474,8 @@ _AUDITS: frozenset[str] = frozenset(
 )
 MANAGEMENT_REVIEW: frozenset[str] = frozenset(
     {
+        "POLICY_MODEL_INCOMPATIBLE",
+        "POLICY_MODEL_INVALID",
         "ACTION_CLOSED",
         "ALG_KEY_MISMATCH",
         "ALG_NOT_ALLOWED",
