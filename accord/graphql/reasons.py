@@ -595,8 +595,9 @@ INCIDENT: frozenset[str] = frozenset(
     }
 )
 
-# A finding of a joint audit follows the audit's protocol, a CAPA on it too, and an audit's
-# finding is a finding: each domain's mutations reach the other's rules.
+# A finding of a joint audit follows the audit's protocol, a CAPA moves its findings
+# through their workflow, and an audit's finding is a finding: each domain's mutations
+# reach the others' rules (``compliance/workflow``).
 FINDING = _FINDINGS | _AUDITS
-CAPA = _CAPAS | _AUDITS
+CAPA = _CAPAS | _AUDITS | _FINDINGS
 JOINT_AUDIT = _AUDITS | _FINDINGS
