@@ -25,6 +25,18 @@ from accord.graphql.pagination import MAX_PAGE
 
 _PAGE = f"at most {MAX_PAGE}"
 
+#: The generic classes of failure, for a domain's ``…ErrorCode`` enum.
+ERROR_CLASSES: dict[str, str] = {
+    "UNAUTHENTICATED": "No valid credentials: sign in.",
+    "FORBIDDEN": "Signed in, but not allowed to do this (see the reason).",
+    "NOT_FOUND": "No such record, or none you may see: ids probe nothing.",
+    "BAD_USER_INPUT": "The input is malformed or breaks a rule; `field` names it.",
+    "CONFLICT": "The record's state does not allow this now (see the reason).",
+    "TENANT_UNAVAILABLE": "The owner's store could not be reached; retry later.",
+    "RATE_LIMITED": "Too many requests; retry later.",
+    "INTERNAL": "A bug: quote the trace id when reporting it.",
+}
+
 #: Descriptions of arguments by name, wherever they appear.
 ARGUMENTS: dict[str, str] = {
     "first": f"How many records to return: 1 to {MAX_PAGE}; more is refused with BAD_PAGE_SIZE.",
@@ -52,6 +64,7 @@ ARGUMENTS: dict[str, str] = {
     "instanceId": "A connector instance's id.",
     "capaId": "The CAPA's global id.",
     "actionId": "The CAPA action's id.",
+    "includeRevoked": "Whether revoked keys are listed too (default: only valid and retiring).",
 }
 
 #: Descriptions of fields by name, on any type that does not describe its own.
@@ -187,6 +200,16 @@ FIELDS: dict[str, str] = {
     "instanceName": "The connector instance's name.",
     "legalName": "The organisation's legal name.",
     "region": "Where the organisation's data is stored.",
+    "serviceAccount": "The service account created; null when refused.",
+    "jwksUri": "Where the identity provider publishes its signing keys (JWKS).",
+    "algorithms": "The token signature algorithms accepted from it.",
+    "displayName": "The member's name as shown.",
+    "email": "The member's e-mail address.",
+    "identityProvider": "The identity provider registered; null when refused.",
+    "removedIssuer": "The issuer removed; null when refused.",
+    "removedSubject": "The member removed; null when refused.",
+    "retired": "The key the new one replaces (now RETIRING); null when there was none.",
+    "signingKey": "The signing key; null when refused.",
 }
 
 #: ``…At``/``…By``/``…Tenant``/``…Id`` fields: a sentence from the name.
@@ -408,6 +431,15 @@ COORDINATES: dict[str, str] = {
     "RiskTreatment.REDUCE": "Lower its likelihood or impact.",
     "RiskTreatment.TRANSFER": "Pass it to another party (insurance, contract).",
     "RiskTreatment.ACCEPT": "Live with it.",
+    # identity
+    "IdentityError": "An expected failure of an identity mutation.",
+    "IdentityError.message": "What went wrong, for people; do not parse it.",
+    "IdentityError.code": "The generic class of failure.",
+    "IdentityErrorCode": "The generic class of failure, the same eight in every domain.",
+    "SigningKeyState": "Whether a member's signing key may sign: VALID → RETIRING → REVOKED.",
+    "SigningKeyState.VALID": "Signs. Moves to RETIRING when a new key replaces it.",
+    "SigningKeyState.RETIRING": "Replaced; still verifies what it signed, signs no more.",
+    "SigningKeyState.REVOKED": "Withdrawn: signatures by it no longer count (final).",
     # sync
     "SyncRunStatus": "Where a connector sync run stands.",
     "SyncRunStatus.RUNNING": "Under way.",
@@ -471,4 +503,6 @@ def describe(schema: GraphQLSchema) -> None:
         elif isinstance(named, GraphQLEnumType):
             for value_name, value in named.values.items():
                 if not value.description:
-                    value.description = COORDINATES.get(f"{name}.{value_name}")
+                    value.description = COORDINATES.get(f"{name}.{value_name}") or (
+                        ERROR_CLASSES.get(value_name) if name.endswith("ErrorCode") else None
+                    )

@@ -38,6 +38,9 @@ class RecordActionEnum(Enum):
     SIGN = strawberry.enum_value("sign", description="Sign a management review.")
     NOTIFY = strawberry.enum_value("notify", description="Notify partners of an incident.")
     SYNC = strawberry.enum_value("sync", description="Sync records from a connector.")
+    ADMINISTER = strawberry.enum_value(
+        "administer", description="Administer the organisation (members, keys, identity)."
+    )
 
 
 def allowed_actions(
