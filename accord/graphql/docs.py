@@ -432,10 +432,6 @@ COORDINATES: dict[str, str] = {
     "RiskTreatment.TRANSFER": "Pass it to another party (insurance, contract).",
     "RiskTreatment.ACCEPT": "Live with it.",
     # identity
-    "IdentityError": "An expected failure of an identity mutation.",
-    "IdentityError.message": "What went wrong, for people; do not parse it.",
-    "IdentityError.code": "The generic class of failure.",
-    "IdentityErrorCode": "The generic class of failure, the same eight in every domain.",
     "SigningKeyState": "Whether a member's signing key may sign: VALID → RETIRING → REVOKED.",
     "SigningKeyState.VALID": "Signs. Moves to RETIRING when a new key replaces it.",
     "SigningKeyState.RETIRING": "Replaced; still verifies what it signed, signs no more.",
