@@ -58,6 +58,7 @@ from accord.graphql.records.sync_runs import SyncRunQueries
 from accord.graphql.reviews.schema import ReviewBundleQueries, ReviewMutations
 from accord.graphql.subscriptions import Subscription as RecordSubscriptions
 from accord.graphql.tenants import TenantQueries
+from accord.graphql.tracing import AccordTracing
 from accord.graphql.transfers import (
     FindingTransferPayload,
     TransferQueries,
@@ -141,16 +142,19 @@ Subscription = merge_types("Subscription", (RecordSubscriptions, IncidentSubscri
 
 
 @cache
-def schema_for(*, production: bool) -> AccordSchema:
+def schema_for(*, production: bool, traced: bool = False) -> AccordSchema:
     """The schema with its limits (those of the mutations' inputs declared in their
-    descriptions); in production also without introspection or hints."""
+    descriptions); in production also without introspection or hints. ``traced``: its
+    operations and resolvers become spans of the active telemetry."""
     errors: Callable[[], SchemaExtension] = AccordProductionErrors if production else AccordErrors
+    # First, so that its end sees the errors as the caller will (with their codes).
+    tracing: list[Callable[[], SchemaExtension]] = [AccordTracing] if traced else []
     built = AccordSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[FindingType],
-        extensions=[*limit_extensions(production=production), SignedInOnly, errors],
+        extensions=[*tracing, *limit_extensions(production=production), SignedInOnly, errors],
         config=StrawberryConfig(scalar_map=RECORD_SCALARS),
     )
     declare_limits(built._schema)

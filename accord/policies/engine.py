@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from accord.platform import telemetry
 from accord.policies import explain
 from accord.policies.baseline import baseline_rules, hierarchy_links
 from accord.policies.compile import CompiledRule
@@ -209,4 +210,16 @@ class RequestAuthorizer:
         if decision is None:
             decision = self._engine.authorize(principal, action, resource)
             self._memo[key] = decision
+            # Who asked is the span's tenant; the rule line would name a subject: left out.
+            telemetry.event(
+                "authz.decision",
+                {
+                    "accord.allowed": decision.allowed,
+                    "accord.action": action,
+                    "accord.record_type": resource.record_type,
+                    "accord.owner": resource.owner,
+                    "accord.process": resource.process or "",
+                    "accord.principal_tenant": principal.tenant or "",
+                },
+            )
         return decision

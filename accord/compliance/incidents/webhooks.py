@@ -72,7 +72,7 @@ from accord.compliance.incidents.webhook_models import (
 )
 from accord.compliance.records.history import jsonable, log_change
 from accord.compliance.records.inputs import parse_input
-from accord.platform import clock
+from accord.platform import clock, telemetry
 from accord.platform.errors import AccordError, BadInput, ErrorCode, NotFound
 from accord.platform.eventlog import EventLogEntry, append_event
 from accord.platform.naming import schema_name
@@ -80,6 +80,7 @@ from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime
 from accord.platform.secrets import secret_key
 from accord.platform.settings import Settings
+from accord.platform.telemetry import AttributeValue
 from accord.policies.engine import Authorizer
 from accord.policies.schemas import Actor, Resource
 from accord.tenants import service as tenant_service
@@ -511,6 +512,40 @@ async def _send_webhook(
 ) -> tuple[int, _Attempt, datetime]:
     """Attempt until delivered, refused or out of attempts; each attempt a row in
     ``session`` (the owner's). Returns (attempts made, the last one, when it ended)."""
+    attributes: dict[str, AttributeValue] = {
+        "accord.tenant": owner,
+        "accord.partner": notification.partner,
+        "accord.severity": str(notification.incident.severity),
+    }
+    with telemetry.span("webhook.delivery", attributes) as span:
+        attempts, last, ended_at = await _attempt_webhook(
+            session=session,
+            client=client,
+            policy=policy,
+            owner=owner,
+            notification=notification,
+            endpoint=endpoint,
+            delivery_id=delivery_id,
+        )
+        span.set_attribute("accord.attempts", attempts)
+        span.set_attribute("accord.delivered", last.delivered)
+        if last.http_status is not None:
+            span.set_attribute("http.response.status_code", last.http_status)
+        if not last.delivered:
+            telemetry.mark_failed(span, _final_code(last))
+        return attempts, last, ended_at
+
+
+async def _attempt_webhook(
+    *,
+    session: AsyncSession,
+    client: httpx.AsyncClient,
+    policy: DeliveryPolicy,
+    owner: str,
+    notification: IncidentNotification,
+    endpoint: ResolvedEndpoint,
+    delivery_id: uuid.UUID,
+) -> tuple[int, _Attempt, datetime]:
     attempt_no = 0
     while True:
         attempt_no += 1
@@ -551,6 +586,10 @@ async def _send_webhook(
         await session.flush()
         if final:
             return attempt_no, result, ended_at
+        telemetry.event(
+            "webhook.retry",
+            {"accord.attempt": attempt_no, "accord.reason": result.error_code or "UNKNOWN"},
+        )
         await asyncio.sleep(policy.delay(attempt_no, result.retry_after))
 
 
