@@ -152,7 +152,7 @@ def create_app(
         _runtime,
         cursors=CursorSigner(cursor_key(settings)),
         production=settings.env == "prod",
-        traced=telemetry.tracer_provider is not None,
+        traced=telemetry.enabled,
     )
     traced = [Middleware(TracedRequests, telemetry=telemetry)] if telemetry.enabled else []
     metrics = [Route("/metrics", metrics_endpoint(telemetry))] if telemetry.prometheus else []

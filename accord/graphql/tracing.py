@@ -32,7 +32,8 @@ class AccordTracing(OpenTelemetryExtension):
         super().__init__(
             execution_context=execution_context,
             arg_filter=lambda args, info: {},
-            tracer_provider=active.tracer_provider if active else None,
+            # Never the global provider: only the active telemetry's, or none at all.
+            tracer_provider=(active and active.tracer_provider) or trace.NoOpTracerProvider(),
         )
 
     def on_operation(self) -> Iterator[None]:  # type: ignore[override]

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.trace import NoOpTracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,8 +33,8 @@ class TracedRequests:
         self.traced = OpenTelemetryMiddleware(
             _Original(app),
             excluded_urls=UNTRACED_PATHS,
-            tracer_provider=telemetry.tracer_provider,
-            meter_provider=telemetry.meter_provider,
+            tracer_provider=telemetry.tracer_provider or NoOpTracerProvider(),
+            meter_provider=telemetry.meter_provider or NoOpMeterProvider(),
             exclude_spans=["receive", "send"],
         )
 
