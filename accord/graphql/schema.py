@@ -58,7 +58,7 @@ from accord.graphql.records.sync_runs import SyncRunQueries
 from accord.graphql.reviews.schema import ReviewBundleQueries, ReviewMutations
 from accord.graphql.subscriptions import Subscription as RecordSubscriptions
 from accord.graphql.tenants import TenantQueries
-from accord.graphql.tracing import AccordTracing
+from accord.graphql.tracing import AccordTracing, trace_root_fields
 from accord.graphql.transfers import (
     FindingTransferPayload,
     TransferQueries,
@@ -158,6 +158,8 @@ def schema_for(*, production: bool, traced: bool = False) -> AccordSchema:
         config=StrawberryConfig(scalar_map=RECORD_SCALARS),
     )
     declare_limits(built._schema)
+    if traced:
+        trace_root_fields(built._schema)
     return built
 
 

@@ -3,24 +3,28 @@
 strawberry's ``OpenTelemetryExtension`` records the query text and every resolver's
 arguments; both may hold record text (a mutation's input) or personal data, so here the
 operation span carries its name, type, the caller's tenant and the error codes returned,
-and a resolver span its field path only. Resolvers that answer at once (plain fields of a
-record already loaded) get no span: only those that wait for something (a service, a
-loader, a store) do, which keeps a 50-row page from costing hundreds of spans.
+and a resolver span its field's name only. Only root fields get resolver spans, and only
+when they wait for something (a service, a store): they are where a request's time goes,
+and a per-field hook would cost a 50-row page more than its spans.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from inspect import isawaitable
 from typing import Any
 
-from graphql import GraphQLResolveInfo
+from graphql import (
+    GraphQLFieldResolver,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    default_field_resolver,
+)
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from strawberry.extensions import LifecycleStep
+from strawberry.extensions import LifecycleStep, SchemaExtension
 from strawberry.extensions.tracing import OpenTelemetryExtension
-from strawberry.extensions.tracing.utils import should_skip_tracing
 from strawberry.types.execution import ExecutionContext
 
 from accord.platform import telemetry
@@ -77,38 +81,42 @@ class AccordTracing(OpenTelemetryExtension):
                 for code in codes:
                     metrics.graphql_errors.add(1, {**attributes, "error.code": code})
 
-    def resolve(
-        self,
-        _next: Callable[..., Any],
-        root: Any,
-        info: GraphQLResolveInfo[Any],
-        *args: str,
-        **kwargs: Any,
-    ) -> Any:
-        result = _next(root, info, *args, **kwargs)
-        if not isawaitable(result) or should_skip_tracing(_next, info):
-            return result
-        return self._traced(result, info)
+    # No per-field hook: strawberry would run every field of every row through it (a
+    # listing's 500 fields cost more than the spans). Root fields are traced instead.
+    resolve = SchemaExtension.resolve  # type: ignore[assignment]
 
-    async def _traced(self, result: Awaitable[Any], info: GraphQLResolveInfo[Any]) -> Any:
-        # The awaitable's body runs at this await, under the resolver span: its SQL and
-        # federated reads become the span's children.
-        with self._tracer.start_as_current_span(
-            f"GraphQL resolve {info.field_name}",
-            context=trace.set_span_in_context(self._span_holder[LifecycleStep.OPERATION]),
-            attributes={
-                "graphql.field.name": info.field_name,
-                "graphql.field.path": ".".join(str(p) for p in info.path.as_list()),
-                "graphql.parent_type": info.parent_type.name,
-            },
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                return await result
-            except Exception as exc:
-                telemetry.fail(span, exc)
-                raise
+
+def trace_root_fields(schema: GraphQLSchema) -> None:
+    """Make each root query and mutation field's resolver a span when it waits (a service,
+    a store); nested fields are left alone, at no cost."""
+    for root in (schema.query_type, schema.mutation_type):
+        if root is None:
+            continue
+        for name, field in root.fields.items():
+            field.resolve = _traced(field.resolve or default_field_resolver, name, root.name)
+
+
+def _traced(resolve: GraphQLFieldResolver, name: str, parent: str) -> GraphQLFieldResolver:
+    attributes = {"graphql.field.name": name, "graphql.parent_type": parent}
+
+    def traced(root: Any, info: GraphQLResolveInfo[Any], **kwargs: Any) -> Any:
+        result = resolve(root, info, **kwargs)
+        if not isawaitable(result):
+            return result
+        return _in_span(result, name, attributes)
+
+    return traced
+
+
+async def _in_span(result: Awaitable[Any], name: str, attributes: dict[str, str]) -> Any:
+    # The awaitable's body runs at this await, under the resolver span: its SQL and
+    # federated reads become the span's children.
+    with telemetry.span(f"GraphQL resolve {name}", attributes) as span:
+        try:
+            return await result
+        except Exception as exc:
+            telemetry.fail(span, exc)
+            raise
 
 
 def _operation_type(context: ExecutionContext) -> str:

@@ -210,7 +210,7 @@ class RequestAuthorizer:
         if decision is None:
             decision = self._engine.authorize(principal, action, resource)
             self._memo[key] = decision
-            # Who asked is the span's tenant; the rule line would name a subject: left out.
+            # Who asked is on the operation's span; the rule line would name a subject.
             telemetry.event(
                 "authz.decision",
                 {
@@ -218,8 +218,6 @@ class RequestAuthorizer:
                     "accord.action": action,
                     "accord.record_type": resource.record_type,
                     "accord.owner": resource.owner,
-                    "accord.process": resource.process or "",
-                    "accord.principal_tenant": principal.tenant or "",
                 },
             )
         return decision

@@ -406,13 +406,16 @@ async def test_a_delivery_is_one_span_with_its_retries_as_events(
         [outcome] = await webhooks.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
         assert outcome.status == OutcomeStatus.DELIVERED
         [delivery] = recorded.spans("webhook.delivery")
-        assert dict(delivery.attributes or {}).items() >= {
-            "accord.tenant": owner.slug,
-            "accord.partner": partner.slug,
-            "accord.attempts": 2,
-            "accord.delivered": True,
-            "http.response.status_code": 200,
-        }.items()
+        assert (
+            dict(delivery.attributes or {}).items()
+            >= {
+                "accord.tenant": owner.slug,
+                "accord.partner": partner.slug,
+                "accord.attempts": 2,
+                "accord.delivered": True,
+                "http.response.status_code": 200,
+            }.items()
+        )
         assert [(e.name, dict(e.attributes or {})) for e in delivery.events] == [
             ("webhook.retry", {"accord.attempt": 1, "accord.reason": "HTTP_503"})
         ]

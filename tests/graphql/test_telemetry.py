@@ -240,3 +240,22 @@ async def test_a_masked_error_quotes_the_trace_id(
         if a["graphql.operation.name"] == "Respond"
     }
     assert errors == {"INTERNAL": 1}
+
+
+def test_only_the_traced_schema_wraps_its_root_resolvers() -> None:
+    from accord.graphql.schema import schema_for
+
+    plain = schema_for(production=False)._schema
+    traced = schema_for(production=False, traced=True)._schema
+    for name in ("findings", "tenants"):
+        assert plain.query_type is not None and traced.query_type is not None
+        untouched = plain.query_type.fields[name].resolve
+        wrapped = traced.query_type.fields[name].resolve
+        assert untouched is not None and wrapped is not None
+        assert wrapped.__name__ == "traced" and untouched.__name__ != "traced"
+    # Nested fields are never wrapped, in either.
+    finding = traced.get_type("Finding")
+    assert all(
+        f.resolve is None or f.resolve.__name__ != "traced"
+        for f in getattr(finding, "fields", {}).values()
+    )
