@@ -16,6 +16,7 @@ personal data, record text, statement parameters or secrets.
 from __future__ import annotations
 
 import os
+import re
 import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,8 +30,13 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue as AttributeValue
 from prometheus_client import CollectorRegistry
@@ -172,6 +178,7 @@ def telemetry_from(
         readers.append(PrometheusMetricReader(registry=prometheus))
     if span_exporter is not None:
         span_exporters.append((span_exporter, False))
+    span_exporters = [(ScrubbedExport(e), batched) for e, batched in span_exporters]
     if not span_exporters and not readers:
         return Telemetry()
     resource = Resource.create(
@@ -189,6 +196,65 @@ def telemetry_from(
     meter_provider = MeterProvider(resource=resource, metric_readers=readers) if readers else None
     return Telemetry(
         tracer_provider=tracer_provider, meter_provider=meter_provider, prometheus=prometheus
+    )
+
+
+class ScrubbedExport(SpanExporter):
+    """Exports spans without what a failure's text may quote.
+
+    Instrumentations record an exception's message and stack trace as an event, and
+    ``type: message`` as a failed span's status; a database error's message repeats row
+    values. A failed span leaves with the exception's type only, and a status description
+    cut to its leading code or type name (``describe_failure``'s ``CODE/REASON``).
+    """
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([_scrubbed(s) for s in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+_LEADING_NAME = re.compile(r"[A-Za-z_][\w./-]*")
+
+
+def _scrubbed(span: ReadableSpan) -> ReadableSpan:
+    failed = span.status.status_code is StatusCode.ERROR
+    if not failed and not any(e.name == "exception" for e in span.events):
+        return span
+    events = [
+        Event(
+            e.name,
+            {"exception.type": (e.attributes or {}).get("exception.type", "")},
+            e.timestamp,
+        )
+        if e.name == "exception"
+        else e
+        for e in span.events
+    ]
+    status = span.status
+    if failed and status.description:
+        leading = _LEADING_NAME.match(status.description)
+        status = Status(StatusCode.ERROR, leading.group(0) if leading else None)
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
     )
 
 

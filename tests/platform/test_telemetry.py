@@ -217,3 +217,21 @@ def test_production_logs_are_json_lines(capsys: pytest.CaptureFixture[str]) -> N
         assert json.loads(line)["message"] == "started on eu-central"
     finally:
         root.handlers, root.level = saved[0], saved[1]
+
+
+def test_a_failure_leaves_with_its_type_not_its_text(settings: Settings) -> None:
+    secret = f"Key (title)=(Forged certificate {secrets.token_hex(4)}) already exists"
+    with recording(settings) as recorded:
+        tracer = recorded.telemetry.tracer
+        # As an instrumentation would record it: message, stack trace, "type: message".
+        with pytest.raises(ValueError), tracer.start_as_current_span("instrumented"):
+            raise ValueError(secret)
+        with pytest.raises(KeyError), telemetry.span("ours"):
+            raise KeyError(secret)
+        [instrumented] = recorded.spans("instrumented")
+        [ours] = recorded.spans("ours")
+        assert instrumented.status.description == "ValueError"
+        [event] = instrumented.events
+        assert dict(event.attributes or {}) == {"exception.type": "ValueError"}
+        assert ours.status.description == "KeyError" and not ours.events
+        assert secret not in recorded.exported_text()
