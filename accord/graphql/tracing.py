@@ -22,7 +22,7 @@ from graphql import (
     default_field_resolver,
 )
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind
 from strawberry.extensions import LifecycleStep, SchemaExtension
 from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.types.execution import ExecutionContext
@@ -32,13 +32,14 @@ from accord.platform import telemetry
 
 class AccordTracing(OpenTelemetryExtension):
     def __init__(self, *, execution_context: ExecutionContext | None = None) -> None:
+        # Not the parent's: it asks a provider for a tracer on every operation (the global
+        # one when given none). The active telemetry's tracer is made once.
         active = telemetry.active()
-        super().__init__(
-            execution_context=execution_context,
-            arg_filter=lambda args, info: {},
-            # Never the global provider: only the active telemetry's, or none at all.
-            tracer_provider=(active and active.tracer_provider) or trace.NoOpTracerProvider(),
-        )
+        self._arg_filter = None
+        self._tracer = active.tracer if active else trace.NoOpTracer()
+        self._span_holder = {}
+        if execution_context:
+            self.execution_context = execution_context
 
     def on_operation(self) -> Iterator[None]:  # type: ignore[override]
         context = self.execution_context
@@ -71,6 +72,7 @@ class AccordTracing(OpenTelemetryExtension):
                 span.set_attribute("accord.tenant", tenant)
             if codes:
                 span.set_attribute("accord.error.codes", codes)
+            _record_decisions(span, getattr(context.context, "authorizer", None))
             metrics = telemetry.instruments()
             if metrics is not None:
                 attributes = {"graphql.operation.name": name, "graphql.operation.type": kind}
@@ -81,9 +83,41 @@ class AccordTracing(OpenTelemetryExtension):
                 for code in codes:
                     metrics.graphql_errors.add(1, {**attributes, "error.code": code})
 
+    def on_parse(self) -> Iterator[None]:  # type: ignore[override]
+        # Parsing and validation run once per query text (``CheckedDocuments``): no spans.
+        yield
+
+    def on_validate(self) -> Iterator[None]:  # type: ignore[override]
+        yield
+
     # No per-field hook: strawberry would run every field of every row through it (a
     # listing's 500 fields cost more than the spans). Root fields are traced instead.
     resolve = SchemaExtension.resolve  # type: ignore[assignment]
+
+
+def _record_decisions(span: Span, authorizer: object) -> None:
+    """The operation's authorization decisions as events, one per (outcome, action,
+    record type) with the owners decided on: a federated read decides for every owner,
+    and a hundred events would cost more than the read. Who asked is the span's tenant;
+    the deciding rule is left out (it names a subject)."""
+    decided = getattr(authorizer, "decided", None)
+    if not decided:
+        return
+    groups: dict[tuple[bool, str, str], list[str]] = {}
+    for allowed, action, record_type, owner in decided:
+        groups.setdefault((allowed, action, record_type), []).append(owner)
+    for (allowed, action, record_type), owners in groups.items():
+        span.add_event(
+            "authz.decisions",
+            {
+                "accord.allowed": allowed,
+                "accord.action": action,
+                "accord.record_type": record_type,
+                "accord.owners": sorted(set(owners)),
+                "accord.decisions": len(owners),
+            },
+        )
+    decided.clear()
 
 
 def trace_root_fields(schema: GraphQLSchema) -> None:
