@@ -33,6 +33,7 @@ from accord.platform.telemetry import active as active_telemetry
 from accord.platform.telemetry_http import TracedRequests, metrics_endpoint
 from accord.policies.notify import open_policy_engine
 from accord.tenants.identity.middleware import AuthenticationMiddleware
+from accord.tenants.identity.service_tokens import OAUTH_PATH, token_endpoint
 
 
 def _runtime(conn: HTTPConnection) -> Runtime:
@@ -45,6 +46,10 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
+    """Each store's reachability. 503 only when the home store (the control plane, which
+    every request needs) is unreachable: another store being down makes only its tenants
+    unavailable (``TENANT_UNAVAILABLE``), so it must not take API replicas out of service.
+    """
     runtime = _runtime(request)
 
     async def check(name: str) -> tuple[str, dict[str, str]]:
@@ -57,11 +62,14 @@ async def readyz(request: Request) -> JSONResponse:
     results = dict(await asyncio.gather(*(check(n) for n in runtime.stores.names())))
     for name, result in results.items():
         result["region"] = runtime.regions.get(name, "")
-    ready = all(r["status"] == "ok" for r in results.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "degraded", "stores": results},
-        status_code=200 if ready else 503,
-    )
+    serving = results.get(runtime.home, {}).get("status") == "ok"
+    if not serving:
+        status = "unavailable"
+    elif all(r["status"] == "ok" for r in results.values()):
+        status = "ready"
+    else:
+        status = "degraded"
+    return JSONResponse({"status": status, "stores": results}, status_code=200 if serving else 503)
 
 
 class _BodyTooLarge(Exception):
@@ -173,6 +181,7 @@ def create_app(
             Route("/readyz", readyz),
             *metrics,
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route(OAUTH_PATH, token_endpoint, methods=["POST"]),
             WebSocketRoute("/graphql", graphql),
             *(ide_routes() if settings.env != "prod" else []),
         ],

@@ -64,8 +64,12 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(exit_code(exc)) from None
 
 
-def with_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Open the runtime from the environment's settings, run ``fn`` with it, close it."""
+def with_runtime(fn: Callable[[Runtime], Awaitable[T]], *, migrate: bool | None = None) -> T:
+    """Open the runtime from the environment's settings, run ``fn`` with it, close it.
+
+    ``migrate`` as in ``open_runtime``: ``True`` brings the control plane and the catalogs
+    to head even in ``prod`` (``accord migrate``, the deployment's migrations Job).
+    """
 
     settings = load_settings()
 
@@ -76,7 +80,7 @@ def with_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
             return await in_runtime()
 
     async def in_runtime() -> T:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings, migrate=migrate) as runtime:
             try:
                 return await fn(runtime)
             except AccordError as exc:
@@ -112,7 +116,7 @@ def network_of(settings: Settings) -> str:
     return f"{where}, data dir {settings.data_dir}"
 
 
-def with_synced_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
+def with_synced_runtime(fn: Callable[[Runtime], Awaitable[T]], *, migrate: bool | None = None) -> T:
     """Like ``with_runtime``, with every store's catalog brought up to the shipped data."""
     from accord.compliance.catalog.service import sync_catalog
 
@@ -120,4 +124,4 @@ def with_synced_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
         await sync_catalog(runtime)
         return await fn(runtime)
 
-    return with_runtime(main)
+    return with_runtime(main, migrate=migrate)
