@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from accord.app import create_app
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
 from accord.tenants.models import Tenant
@@ -220,7 +220,7 @@ async def test_a_masked_error_quotes_the_trace_id(
     async def broken(**kwargs: object) -> None:
         raise RuntimeError(f"row {SECRET_CONDITION}")
 
-    monkeypatch.setattr(finding_service, "respond", broken)
+    monkeypatch.setattr(finding_workflow, "respond", broken)
     from tests.factories.api import global_id
 
     recorded.spans_exporter.clear()
