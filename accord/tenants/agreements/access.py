@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accord.platform import telemetry
 from accord.platform.runtime import Runtime
 from accord.tenants.agreements.models import AccessLogEntry
 from accord.tenants.sessions import tenant_session
@@ -20,6 +21,7 @@ async def write_access_log(runtime: Runtime, rows: Mapping[str, Sequence[AccessL
     async def write(grantor: str, entries: Sequence[AccessLogEntry]) -> None:
         async with tenant_session(runtime, grantor) as session:
             session.add_all(entries)
+        telemetry.access_logged(len(entries))
 
     await asyncio.gather(*(write(g, e) for g, e in rows.items() if e))
 
