@@ -1,7 +1,8 @@
-"""``create_app(settings)``: the Starlette application (health, readiness, GraphQL).
+"""``create_app(settings)``: the Starlette application (health, readiness, GraphQL, pages).
 
-The lifespan opens what lives as long as the process: the runtime (unless one is given)
-and the policy engine, kept current across replicas by its LISTEN/NOTIFY listener.
+The lifespan opens what lives as long as the process: the telemetry (see
+``accord.platform.telemetry``), the runtime (unless one is given) and the policy engine,
+kept current across replicas by its LISTEN/NOTIFY listener.
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ from accord.platform.errors import AccordError
 from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings
+from accord.platform.telemetry import Telemetry, activated, telemetry_from
+from accord.platform.telemetry import active as active_telemetry
+from accord.platform.telemetry_http import TracedRequests, metrics_endpoint
 from accord.policies.notify import open_policy_engine
 from accord.tenants.identity.middleware import AuthenticationMiddleware
 from accord.tenants.identity.service_tokens import OAUTH_PATH, token_endpoint
+from accord.web.mount import web_mount
 
 
 def _runtime(conn: HTTPConnection) -> Runtime:
@@ -139,12 +144,23 @@ class BodySizeLimit:
         await refusal(message, 413, reason="BODY_TOO_LARGE")(scope, receive, send)
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlette:
-    """The ASGI app. With ``runtime`` given (tests, demo), it is used and not closed."""
+def create_app(
+    settings: Settings, *, runtime: Runtime | None = None, telemetry: Telemetry | None = None
+) -> Starlette:
+    """The ASGI app. With ``runtime`` given (tests, demo), it is used and not closed.
+
+    ``telemetry``: the process's active one, else what ``settings`` ask for (shut down with
+    the app); tests give their own.
+    """
+    owned = telemetry is None and active_telemetry() is None
+    telemetry = telemetry or active_telemetry() or telemetry_from(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            if owned:
+                stack.callback(telemetry.shutdown)
+            stack.enter_context(activated(telemetry))
             current = runtime
             if current is None:
                 current = await stack.enter_async_context(open_runtime(settings))
@@ -164,9 +180,17 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
                 await hub.close()
 
     cursors = CursorSigner(cursor_key(settings))
-    graphql = AccordGraphQL(_runtime, cursors=cursors, production=settings.env == "prod")
+    graphql = AccordGraphQL(
+        _runtime,
+        cursors=cursors,
+        production=settings.env == "prod",
+        traced=telemetry.enabled,
+    )
+    traced = [Middleware(TracedRequests, telemetry=telemetry)] if telemetry.enabled else []
+    metrics = [Route("/metrics", metrics_endpoint(telemetry))] if telemetry.prometheus else []
     app = Starlette(
         middleware=[
+            *traced,
             Middleware(BodySizeLimit, upload_max_bytes=settings.evidence_max_bytes),
             Middleware(AuthenticationMiddleware),
             Middleware(
@@ -179,11 +203,14 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *metrics,
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route(DOWNLOAD_PATH, EvidenceDownload(_runtime, cursors=cursors), methods=["GET"]),
             Route(OAUTH_PATH, token_endpoint, methods=["POST"]),
             WebSocketRoute("/graphql", graphql),
             *(ide_routes() if settings.env != "prod" else []),
+            # Last: the pages, sign-in and static files answer every other path.
+            web_mount(settings, cursors=cursors),
         ],
         lifespan=lifespan,
     )

@@ -136,6 +136,8 @@ def _serve(settings: Settings, runtime: Runtime, host: str, port: int) -> Awaita
             host=host,
             port=port,
             log_level=settings.log_level.lower(),
+            # In production uvicorn's records go through the root logger's JSON lines.
+            log_config=None if settings.env == "prod" else uvicorn.config.LOGGING_CONFIG,
             lifespan="on",
         )
     )

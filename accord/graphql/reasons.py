@@ -12,6 +12,10 @@ from __future__ import annotations
 
 #: What each reason means.
 DESCRIPTIONS: dict[str, str] = {
+    "POLICY_MODEL_INVALID": "The deployed Casbin policy model cannot be read.",
+    "POLICY_MODEL_INCOMPATIBLE": (
+        "The deployed Casbin policy model changes a definition Accord's rules are compiled for."
+    ),
     "AUDIT_NOT_STARTED": "The audit has not started yet.",
     "PLAN_NOT_APPROVED": "The CAPA plan is not approved yet.",
     "CHECK_UNDER_WAY": "The effectiveness check is planned already.",
@@ -115,11 +119,6 @@ DESCRIPTIONS: dict[str, str] = {
     "EFFECTIVENESS_NOT_DUE": "The effectiveness check is not due yet.",
     "EMPTY": "The value must not be empty.",
     "EVIDENCE_NOT_FOUND": "No such evidence.",
-    "POLICY_MODEL_INVALID": "The deployed Casbin policy model cannot be read (a server fault).",
-    "POLICY_MODEL_INCOMPATIBLE": (
-        "The deployed Casbin policy model changes a definition Accord's rules are compiled "
-        "for (a server fault)."
-    ),
     "KPI_NOT_FOUND": "No such KPI (or none you may see).",
     "GOVERNANCE_ITEM_NOT_FOUND": "No such governance item in your organisation.",
     "EVIDENCE_TOO_LARGE": (
@@ -338,10 +337,44 @@ DESCRIPTIONS: dict[str, str] = {
     "WEBHOOK_URL_NOT_HTTPS": "Webhooks are delivered over https only.",
     "WINDOW_INVERTED": "The audit window ends before it starts.",
     "WRONG_ID_TYPE": "The global id names another type than this argument takes.",
+    "ALGORITHM_NOT_ALLOWED": (
+        "The signing algorithm is not one Accord accepts (e.g. RS256, ES256, EdDSA; "
+        "never none or HS*)."
+    ),
+    "BAD_AUDIENCE": "The audience is empty or too long.",
+    "BAD_CLIENT_ID": "Not a client id (1-255 printable characters).",
+    "BAD_ISSUER": "The issuer is not an https URL (http only for loopback in development).",
+    "BAD_JWK": "Not a public JWK of a supported type (OKP Ed25519 or EC P-256).",
+    "BAD_JWKS": "The key set is not a JWKS document with usable keys.",
+    "BAD_JWKS_URL": "The JWKS URL is not an https URL.",
+    "BAD_KID": "Not a key id (1-128 characters).",
+    "BAD_NAME": "The name is empty or too long.",
+    "BAD_OVERLAP": "The overlap of a key rotation is negative or longer than allowed.",
+    "BAD_SUBJECT": "Not a subject (the `sub` claim your identity provider issues).",
+    "DISCOVERY_FAILED": (
+        "The issuer's /.well-known/openid-configuration or its JWKS could not be fetched."
+    ),
+    "DISCOVERY_INVALID": "The issuer's discovery document is not valid OpenID Connect discovery.",
+    "DUPLICATE_CLIENT_ID": "A service account with this client id exists already.",
+    "DUPLICATE_ISSUER": "This issuer is registered for the tenant already.",
+    "DUPLICATE_KID": "A key with this kid is registered already.",
+    "DUPLICATE_MEMBER": "This subject is a member already.",
+    "DUPLICATE_OPERATOR": "This operator account exists already.",
+    "ISSUER_MISMATCH": "The discovery document names another issuer than the URL asked.",
+    "JWKS_SOURCE": "Give either a JWKS URL or discovery, not both or neither.",
+    "KEY_ALGORITHM_MISMATCH": "The key does not fit the algorithm named.",
+    "LAST_ADMIN": (
+        "The tenant's last administrator cannot be removed or lose the role; add another first."
+    ),
+    "NOT_A_MEMBER": "You are not a registered member of your tenant.",
+    "PRIVATE_KEY_MATERIAL": "The JWK holds private key material; register only the public half.",
+    "UNKNOWN_CLIENT_ID": "No such service account in your tenant.",
+    "UNKNOWN_ISSUER": "No such identity provider registered for your tenant.",
 }
 
 COMMON: frozenset[str] = frozenset(
     {
+        "UNKNOWN_PROCESS",
         "ACTION_DENIED",
         "AUDIT_NOT_FOUND",
         "BAD_CLAUSE_KEY",
@@ -513,6 +546,8 @@ _AUDITS: frozenset[str] = frozenset(
 )
 MANAGEMENT_REVIEW: frozenset[str] = frozenset(
     {
+        "POLICY_MODEL_INCOMPATIBLE",
+        "POLICY_MODEL_INVALID",
         "ACTION_CLOSED",
         "ALG_KEY_MISMATCH",
         "ALG_NOT_ALLOWED",
@@ -564,8 +599,6 @@ MANAGEMENT_REVIEW: frozenset[str] = frozenset(
         "NO_SIGN_OFF",
         "NO_TRUSTED_KEYS",
         "PERIOD_END_BEFORE_START",
-        "POLICY_MODEL_INCOMPATIBLE",
-        "POLICY_MODEL_INVALID",
         "PROCESS_TAKEN",
         "RACI_INVALID",
         "REASON_REQUIRED",
@@ -678,9 +711,47 @@ KPI: frozenset[str] = frozenset(
     }
 )
 
-# A finding of a joint audit follows the audit's protocol, a CAPA on it too, and an audit's
-# finding is a finding: each domain's mutations reach the other's rules.
+#: Raised by identity providers, members, service accounts and signing keys.
+IDENTITY: frozenset[str] = frozenset(
+    {
+        "ALGORITHM_NOT_ALLOWED",
+        "BAD_AUDIENCE",
+        "BAD_CLIENT_ID",
+        "BAD_ISSUER",
+        "BAD_JWK",
+        "BAD_JWKS",
+        "BAD_JWKS_URL",
+        "BAD_KID",
+        "BAD_NAME",
+        "BAD_OVERLAP",
+        "BAD_SUBJECT",
+        "DISCOVERY_FAILED",
+        "DISCOVERY_INVALID",
+        "DUPLICATE_CLIENT_ID",
+        "DUPLICATE_ISSUER",
+        "DUPLICATE_KID",
+        "DUPLICATE_MEMBER",
+        "DUPLICATE_OPERATOR",
+        "ISSUER_MISMATCH",
+        "JWKS_SOURCE",
+        "KEY_ALGORITHM_MISMATCH",
+        "KEY_REVOKED",
+        "LAST_ADMIN",
+        "NOT_A_MEMBER",
+        "PRIVATE_KEY_MATERIAL",
+        "UNKNOWN_CLIENT_ID",
+        "UNKNOWN_ISSUER",
+        "UNKNOWN_KID",
+        "UNKNOWN_MEMBER",
+        "UNKNOWN_ROLE",
+        "UNSUPPORTED_KEY_ALGORITHM",
+    }
+)
+
+# A finding of a joint audit follows the audit's protocol, a CAPA moves its findings
+# through their workflow, and an audit's finding is a finding: each domain's mutations
+# reach the others' rules (``compliance/workflow``).
 FINDING = _FINDINGS | _AUDITS
-CAPA = _CAPAS | _AUDITS
+CAPA = _CAPAS | _AUDITS | _FINDINGS
 JOINT_AUDIT = _AUDITS | _FINDINGS
-EVIDENCE = _EVIDENCE | _CAPAS | _FINDINGS
+EVIDENCE = _EVIDENCE | CAPA

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.util import await_only, greenlet_spawn
 
+from accord.platform import telemetry
 from accord.platform.errors import NotFound, StoreUnavailable
 from accord.platform.naming import role_name, schema_name
 from accord.platform.settings import async_url, mask_url
@@ -192,6 +193,7 @@ class StoreRegistry:
                 pool_reset_on_return="rollback",
             )
             self._engines[name] = engine
+            telemetry.watch_engine(engine.sync_engine, store=name, pool="control")
         return engine
 
     def _base_tenant_engine(self, store: str) -> AsyncEngine:
@@ -208,6 +210,7 @@ class StoreRegistry:
                 pool_reset_on_return=None,
             )
             event.listen(base.sync_engine, "checkin", _drop_unless_idle)
+            telemetry.watch_engine(base.sync_engine, store=store, pool="tenant")
             self._tenant_engines[store] = base
         return base
 

@@ -50,7 +50,12 @@ class Settings(BaseSettings):
     env: Literal["dev", "prod"] = "dev"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     telemetry_endpoint: str | None = Field(
-        default=None, description="OTLP endpoint; unset means no telemetry is exported."
+        default=None,
+        description="OTLP/HTTP endpoint (e.g. http://collector:4318); unset, and no "
+        "OTEL_EXPORTER_OTLP_*ENDPOINT variable set, means no traces or metrics are exported.",
+    )
+    telemetry_prometheus: bool = Field(
+        default=False, description="Serve the metrics on /metrics in Prometheus' text format."
     )
     pool_size: int = Field(default=5, ge=1, le=100)
     pool_max_overflow: int = Field(default=10, ge=0, le=200)
@@ -121,6 +126,7 @@ class Settings(BaseSettings):
             "env": self.env,
             "log_level": self.log_level,
             "telemetry_endpoint": self.telemetry_endpoint,
+            "telemetry_prometheus": self.telemetry_prometheus,
             "pool_size": self.pool_size,
             "pool_max_overflow": self.pool_max_overflow,
             "rate_limit_per_second": self.rate_limit_per_second,

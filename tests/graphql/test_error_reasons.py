@@ -19,6 +19,7 @@ from accord.graphql.reasons import (
     DESCRIPTIONS,
     EVIDENCE,
     FINDING,
+    IDENTITY,
     INCIDENT,
     JOINT_AUDIT,
     KPI,
@@ -35,6 +36,7 @@ DOMAINS = {
         FINDING,
         (
             "compliance/findings",
+            "compliance/workflow",
             "compliance/audits",
             "compliance/catalog",
             "graphql/findings",
@@ -43,11 +45,23 @@ DOMAINS = {
     ),
     "CapaErrorReason": (
         CAPA,
-        ("compliance/capa", "compliance/evidence", "compliance/audits", "graphql/capas"),
+        (
+            "compliance/capa",
+            "compliance/evidence",
+            "compliance/workflow",
+            "compliance/audits",
+            "graphql/capas",
+        ),
     ),
     "JointAuditErrorReason": (
         JOINT_AUDIT,
-        ("compliance/audits", "compliance/findings", "compliance/catalog", "graphql/audits"),
+        (
+            "compliance/audits",
+            "compliance/findings",
+            "compliance/workflow",
+            "compliance/catalog",
+            "graphql/audits",
+        ),
     ),
     "ManagementReviewErrorReason": (
         MANAGEMENT_REVIEW,
@@ -66,10 +80,29 @@ DOMAINS = {
     "IncidentErrorReason": (INCIDENT, ("compliance/incidents", "graphql/incidents.py")),
     "EvidenceErrorReason": (
         EVIDENCE,
-        ("compliance/evidence", "compliance/capa", "compliance/findings", "graphql/evidence"),
+        (
+            "compliance/evidence",
+            "compliance/capa",
+            "compliance/findings",
+            "compliance/workflow",
+            "graphql/evidence",
+        ),
     ),
     "AgreementErrorReason": (AGREEMENT, ("tenants/agreements", "graphql/agreements.py")),
     "KpiErrorReason": (KPI, ("compliance/kpis", "graphql/kpi_measurements.py")),
+    "IdentityErrorReason": (
+        IDENTITY,
+        (
+            # What the identity mutations reach (not the token checks of every request,
+            # which answer 401 before any mutation runs).
+            "tenants/identity/accounts.py",
+            "tenants/identity/discovery.py",
+            "tenants/identity/member_keys.py",
+            "tenants/identity/members.py",
+            "tenants/identity/service.py",
+            "graphql/identity",
+        ),
+    ),
 }
 SHARED_GATES = (
     "graphql/relay.py",
