@@ -203,7 +203,7 @@ async def test_a_finding_closes_with_evidence_uploaded_through_the_api(
     assert evidence["tenant"] == audited and evidence["level"] == "FULL"
     assert evidence["mediaType"] == "application/pdf"
     assert evidence["sha256"] == digest
-    assert evidence["sizeBytes"] == len(certificate)
+    assert evidence["sizeBytes"] == str(len(certificate))  # BigInt travels as a string
     assert evidence["filename"] == "Calcertificate 2026.pdf"
     assert evidence["uploadedBy"] == f"user:{audited}/li"
     assert evidence["downloadPath"] == f"/evidence/{evidence['id']}/content"
