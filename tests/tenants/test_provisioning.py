@@ -13,6 +13,7 @@ from accord.tenants import service as tenant_service
 from accord.tenants.models import Tenant, TenantStatus
 from accord.tenants.provisioning import create_tenant
 from tests.conftest import SECOND_STORE, TenantFactory, unique_slug
+from tests.factories.admin import admin_connection
 from tests.factories.tenants import control_row, role_exists, schema_exists
 
 
@@ -159,16 +160,17 @@ async def test_crash_leftovers_are_cleaned_by_the_next_create(runtime: Runtime) 
                 slug=slug, legal_name="X", jurisdiction="DE", store="home", status="provisioning"
             )
         )
-    async with runtime.stores.engine("home").begin() as conn:
+    async with admin_connection("home") as conn:
         await conn.exec_driver_sql(f'CREATE ROLE "accord_t_{slug}" NOLOGIN')
         await conn.exec_driver_sql(f'CREATE SCHEMA "t_{slug}" AUTHORIZATION "accord_t_{slug}"')
+        await conn.exec_driver_sql(f'SET LOCAL ROLE "accord_t_{slug}"')
         await conn.exec_driver_sql(f'CREATE TABLE "t_{slug}".half_done (x int)')
 
     tenant = await create_tenant(
         runtime, slug=slug, legal_name="X", jurisdiction="DE", store="home"
     )
     assert tenant.status == TenantStatus.ACTIVE
-    async with runtime.stores.engine("home").connect() as conn:
+    async with runtime.stores.migrator_engine("home").connect() as conn:
         leftover = await conn.scalar(text("select to_regclass(:t)"), {"t": f"t_{slug}.half_done"})
     assert leftover is None
 
