@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from accord.platform.embedded import open_embedded
 from accord.platform.settings import async_url
-from tests.conftest import SECOND_STORE, TEST_DATA_DIR, test_database_url
+from tests import conftest
+from tests.conftest import SECOND_STORE, TEST_DATA_DIR
 
 
 async def admin_url(store: str) -> str:
     """The admin URL of a test store (``home`` or the second store)."""
-    server = test_database_url()
+    server = conftest.test_database_url()
     if store == "home" and server is not None:
         return server
     cluster = "postgres" if store == "home" else "store2"

@@ -13,7 +13,6 @@ from accord.tenants import service as tenant_service
 from accord.tenants.models import Tenant, TenantStatus
 from accord.tenants.provisioning import create_tenant
 from tests.conftest import SECOND_STORE, TenantFactory, unique_slug
-from tests.factories.admin import admin_connection
 from tests.factories.tenants import control_row, role_exists, schema_exists
 
 
@@ -160,11 +159,15 @@ async def test_crash_leftovers_are_cleaned_by_the_next_create(runtime: Runtime) 
                 slug=slug, legal_name="X", jurisdiction="DE", store="home", status="provisioning"
             )
         )
-    async with admin_connection("home") as conn:
+    # What a provisioning from before the owner role left: the schema the tenant role's.
+    async with runtime.stores.migrator_engine("home").begin() as conn:
         await conn.exec_driver_sql(f'CREATE ROLE "accord_t_{slug}" NOLOGIN')
+        await conn.exec_driver_sql(f'GRANT "accord_t_{slug}" TO CURRENT_USER')
         await conn.exec_driver_sql(f'CREATE SCHEMA "t_{slug}" AUTHORIZATION "accord_t_{slug}"')
         await conn.exec_driver_sql(f'SET LOCAL ROLE "accord_t_{slug}"')
         await conn.exec_driver_sql(f'CREATE TABLE "t_{slug}".half_done (x int)')
+        await conn.exec_driver_sql("RESET ROLE")
+        await conn.exec_driver_sql(f'REVOKE "accord_t_{slug}" FROM CURRENT_USER')
 
     tenant = await create_tenant(
         runtime, slug=slug, legal_name="X", jurisdiction="DE", store="home"
