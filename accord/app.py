@@ -29,6 +29,7 @@ from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings
 from accord.policies.notify import open_policy_engine
 from accord.tenants.identity.middleware import AuthenticationMiddleware
+from accord.tenants.identity.service_tokens import OAUTH_PATH, token_endpoint
 
 
 def _runtime(conn: HTTPConnection) -> Runtime:
@@ -41,6 +42,10 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
+    """Each store's reachability. 503 only when the home store (the control plane, which
+    every request needs) is unreachable: another store being down makes only its tenants
+    unavailable (``TENANT_UNAVAILABLE``), so it must not take API replicas out of service.
+    """
     runtime = _runtime(request)
 
     async def check(name: str) -> tuple[str, dict[str, str]]:
@@ -53,11 +58,14 @@ async def readyz(request: Request) -> JSONResponse:
     results = dict(await asyncio.gather(*(check(n) for n in runtime.stores.names())))
     for name, result in results.items():
         result["region"] = runtime.regions.get(name, "")
-    ready = all(r["status"] == "ok" for r in results.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "degraded", "stores": results},
-        status_code=200 if ready else 503,
-    )
+    serving = results.get(runtime.home, {}).get("status") == "ok"
+    if not serving:
+        status = "unavailable"
+    elif all(r["status"] == "ok" for r in results.values()):
+        status = "ready"
+    else:
+        status = "degraded"
+    return JSONResponse({"status": status, "stores": results}, status_code=200 if serving else 503)
 
 
 class _BodyTooLarge(Exception):
@@ -153,6 +161,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route(OAUTH_PATH, token_endpoint, methods=["POST"]),
             WebSocketRoute("/graphql", graphql),
             *(ide_routes() if settings.env != "prod" else []),
         ],

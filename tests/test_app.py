@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import httpx
 import pytest
 
 from accord.app import create_app
+from accord.platform.db import StoreRegistry
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
-from accord.tenants import service as tenant_service
-from accord.tenants.identity.devissuer import mint_token, register_dev_issuer
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories.tokens import sign_in
 
 
 @pytest.fixture
@@ -39,20 +38,39 @@ async def test_readyz_reports_every_store(client: httpx.AsyncClient) -> None:
     assert body["stores"][SECOND_STORE] == {"status": "ok", "region": "test-2"}
 
 
-async def test_readyz_names_an_unreachable_store(
+async def test_readyz_names_an_unreachable_store_and_stays_in_service(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
+    # Only that store's tenants are unavailable: the replica keeps serving everyone else.
     runtime.stores.register("down", "postgresql://postgres@127.0.0.1:1/none")
     try:
         response = await client.get("/readyz")
     finally:
         await runtime.stores.forget("down")
-    assert response.status_code == 503
+    assert response.status_code == 200
     body = response.json()
     assert body["status"] == "degraded"
     assert body["stores"]["down"]["status"] == "unreachable"
     assert body["stores"]["down"]["reason"] == "STORE_UNREACHABLE"
     assert body["stores"]["home"]["status"] == "ok"
+
+
+async def test_readyz_is_503_without_the_control_plane(settings: Settings) -> None:
+    # A replica whose home store (the control plane) is unreachable serves nothing.
+    stores = StoreRegistry()
+    stores.register("home", "postgresql://postgres@127.0.0.1:1/none")
+    cut_off = Runtime(settings=settings, stores=stores, home="home", regions={"home": "test-1"})
+    app = create_app(settings, runtime=cut_off)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://accord.test") as c:
+            response = await c.get("/readyz")
+    finally:
+        await stores.dispose()
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["stores"]["home"]["reason"] == "STORE_UNREACHABLE"
 
 
 async def test_graphql_lists_tenants_to_a_signed_in_caller_only(
@@ -63,12 +81,7 @@ async def test_graphql_lists_tenants_to_a_signed_in_caller_only(
     anonymous = (await client.post("/graphql", json=query)).json()
     assert anonymous["data"] is None
     assert [e["extensions"]["code"] for e in anonymous["errors"]] == ["UNAUTHENTICATED"]
-    async with runtime.control_session() as session:
-        await tenant_service.add_member(
-            session=session, tenant=tenant, subject="vic", display_name="Vic", roles=["viewer"]
-        )
-        await register_dev_issuer(session=session, tenant=tenant, settings=settings)
-    token = mint_token(tenant.slug, "vic", ttl=timedelta(minutes=10), settings=settings)
+    token = await sign_in(runtime, settings, tenant, "vic", ["viewer"], display_name="Vic")
     response = await client.post(
         "/graphql", json=query, headers={"authorization": f"Bearer {token}"}
     )

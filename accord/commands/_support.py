@@ -59,13 +59,17 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(exit_code(exc)) from None
 
 
-def with_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Open the runtime from the environment's settings, run ``fn`` with it, close it."""
+def with_runtime(fn: Callable[[Runtime], Awaitable[T]], *, migrate: bool | None = None) -> T:
+    """Open the runtime from the environment's settings, run ``fn`` with it, close it.
+
+    ``migrate`` as in ``open_runtime``: ``True`` brings the control plane and the catalogs
+    to head even in ``prod`` (``accord migrate``, the deployment's migrations Job).
+    """
 
     settings = load_settings()
 
     async def main() -> T:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings, migrate=migrate) as runtime:
             try:
                 return await fn(runtime)
             except AccordError as exc:
@@ -110,7 +114,7 @@ def with_api_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
     return run(main())
 
 
-def with_synced_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
+def with_synced_runtime(fn: Callable[[Runtime], Awaitable[T]], *, migrate: bool | None = None) -> T:
     """Like ``with_runtime``, with every store's catalog brought up to the shipped data."""
     from accord.compliance.catalog.service import sync_catalog
 
@@ -118,4 +122,4 @@ def with_synced_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
         await sync_catalog(runtime)
         return await fn(runtime)
 
-    return with_runtime(main)
+    return with_runtime(main, migrate=migrate)

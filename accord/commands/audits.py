@@ -18,8 +18,9 @@ import typer
 
 from accord.commands._support import JsonOption, err, out
 from accord.commands._support import with_synced_runtime as _with_runtime
-from accord.compliance.audits import protocol
+from accord.compliance.audits.protocol import schemas as protocol_schemas
 from accord.compliance.records.day import current_day
+from accord.compliance.workflow import deadlines as protocol_deadlines
 from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service
@@ -33,7 +34,7 @@ audits_app = typer.Typer(
 
 @dataclass
 class OverdueRun:
-    flagged: dict[str, list[protocol.OverdueFlag]] = field(default_factory=dict)
+    flagged: dict[str, list[protocol_schemas.OverdueFlag]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
 
 
@@ -49,7 +50,9 @@ async def flag_overdue_everywhere(
     for slug in tenants:
         try:
             async with tenant_session(runtime, slug) as session:
-                run.flagged[slug] = await protocol.flag_overdue(session=session, today=today)
+                run.flagged[slug] = await protocol_deadlines.flag_overdue(
+                    session=session, today=today
+                )
         except AccordError as exc:
             run.failed[slug] = f"{exc.reason}: {exc.message}"
     return run

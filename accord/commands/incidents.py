@@ -9,11 +9,11 @@ import typer
 from rich.table import Table
 
 from accord.commands._support import JsonOption, err, out, with_runtime
-from accord.compliance.incidents.webhooks import (
+from accord.compliance.incidents.webhooks.flows import deliver_pending
+from accord.compliance.incidents.webhooks.schemas import (
     DeliveryOutcome,
     DeliveryPolicy,
     OutcomeStatus,
-    deliver_pending,
 )
 from accord.platform.runtime import Runtime
 

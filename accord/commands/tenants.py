@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,19 +10,22 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from accord.commands._support import JsonOption, out
+from accord.commands._support import JsonOption, err, out
 from accord.commands._support import with_synced_runtime as _with_runtime
 from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service
 from accord.tenants.archive import offboard_tenant, restore_tenant
+from accord.tenants.identity.flows import DEFAULT_AUDIENCE, onboard_tenant
 from accord.tenants.models import Tenant
-from accord.tenants.provisioning import create_tenant, resume_tenant, suspend_tenant
+from accord.tenants.moves import MoveResult, move_tenant
+from accord.tenants.provisioning import resume_tenant, suspend_tenant
 from accord.tenants.sessions import tenant_session
 
 tenant_app = typer.Typer(
-    help="Partner tenants: create, inspect, suspend, offboard.", no_args_is_help=True
+    help="Partner tenants: create, inspect, suspend, move, offboard.", no_args_is_help=True
 )
+CLI_ACTOR = "accord-cli"
 store_app = typer.Typer(
     help="Stores: the PostgreSQL servers tenants live in.", no_args_is_help=True
 )
@@ -50,17 +54,36 @@ def tenant_create(
     store: Annotated[
         str | None, typer.Option(help="Store to pin the tenant to; default: home.")
     ] = None,
+    admin: Annotated[
+        str | None, typer.Option(help="Subject (sub) of the first tenant admin.")
+    ] = None,
+    admin_name: Annotated[str | None, typer.Option(help="The first admin's name.")] = None,
+    issuer: Annotated[
+        str | None, typer.Option(help="The tenant's OIDC issuer URL, registered by discovery.")
+    ] = None,
+    audience: Annotated[
+        str, typer.Option(help="With --issuer: the aud its tokens carry for Accord.")
+    ] = DEFAULT_AUDIENCE,
     as_json: JsonOption = False,
 ) -> None:
-    """Create a tenant: its own schema and role in its store, all or nothing."""
+    """Create a tenant: its own schema and role in its store, all or nothing.
+
+    With --issuer and --admin the tenant can sign its first admin in at once: the issuer
+    is checked by OIDC discovery before anything is created.
+    """
 
     async def run(runtime: Runtime) -> None:
-        tenant = await create_tenant(
+        tenant = await onboard_tenant(
             runtime,
             slug=slug,
             legal_name=name,
             jurisdiction=jurisdiction,
             store=store or runtime.home,
+            admin=admin,
+            admin_name=admin_name,
+            issuer=issuer,
+            audience=audience,
+            actor=CLI_ACTOR,
         )
         if as_json:
             out.print_json(json.dumps(_tenant_dict(tenant, runtime)))
@@ -177,6 +200,47 @@ def tenant_restore(
 
     tenant = _with_runtime(run)
     out.print(f"restored into tenant {tenant.slug} (store {tenant.store})")
+
+
+@tenant_app.command("move")
+def tenant_move(
+    slug: str,
+    store: Annotated[str, typer.Option(help="The store to move the tenant to.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Move a tenant to another store: copy its schema, verify it (row counts and SHA-256
+    per table, the event-log chain), switch its placement, drop the old copy.
+
+    Reads go on during the move; the tenant's writes wait, and one that waited past the
+    switch is refused with TENANT_UNAVAILABLE (retry). Run it again after an interruption:
+    it removes what the interrupted run left and finishes or starts over.
+    """
+
+    async def run(runtime: Runtime) -> MoveResult:
+        work = runtime.settings.data_dir / "moves"
+        work.mkdir(parents=True, exist_ok=True)
+        return await move_tenant(
+            runtime,
+            slug=slug,
+            store=store,
+            work_root=work,
+            on_step=lambda line: err.print(line, soft_wrap=True, highlight=False),
+        )
+
+    result = _with_runtime(run)
+    if as_json:
+        out.print_json(json.dumps(dataclasses.asdict(result)))
+    elif not result.moved:
+        cleaned = (
+            f"; removed the copies left on {', '.join(result.cleaned)}" if result.cleaned else ""
+        )
+        out.print(f"{slug} is already on store {store}{cleaned}")
+    else:
+        out.print(
+            f"moved {slug} from {result.source} to {result.target}: "
+            f"{sum(result.rows.values())} rows in {len(result.rows)} tables, "
+            f"{result.events} event-log entries verified (content hash {result.content_hash})"
+        )
 
 
 @tenant_app.command("access-log")

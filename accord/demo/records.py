@@ -16,11 +16,11 @@ from typing import Any
 from accord.compliance.audits import service as audit_service
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
-from accord.compliance.findings import service as finding_service
 from accord.compliance.incidents import service as incident_service
 from accord.compliance.kpis import service as kpi_service
 from accord.compliance.reviews import flows as review_flows
 from accord.compliance.reviews import service as review_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.demo.raci import seed_governance
 from accord.platform import clock
 from accord.platform.runtime import Runtime
@@ -80,7 +80,9 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
                 actor=ACTOR,
                 data={"tenant": tenant, "subject": subject, "role": role},
             )
-        await audit_service.set_status(session=s, audit=audit, target="in_progress", actor=ACTOR)
+        await audit_service.set_audit_status(
+            session=s, audit=audit, target="in_progress", actor=ACTOR
+        )
 
         def finding(
             ref: str, title: str, grade: str, clause: str, condition: str
@@ -100,7 +102,7 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
                 "response_due_at": today - timedelta(days=16),
             }
 
-        major = await finding_service.raise_finding(
+        major = await finding_workflow.raise_finding(
             session=s,
             actor="northwind/lea.hoffmann",
             data=finding(
@@ -134,12 +136,12 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
                 "Scorecards are compiled quarterly; customers ask monthly.",
             ),
         ):
-            await finding_service.raise_finding(
+            await finding_workflow.raise_finding(
                 session=s,
                 actor="northwind/lea.hoffmann",
                 data=finding(ref, title, grade, clause, condition),
             )
-        await finding_service.respond(
+        await finding_workflow.respond(
             session=s,
             finding=major,
             actor="globex/maria.santos",
@@ -182,7 +184,7 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
                 ],
             },
         )
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=s, finding=major, target="capa_planned", actor="globex/maria.santos"
         )
 
@@ -203,7 +205,7 @@ async def _history(runtime: Runtime, slug: str, today: date) -> int:
                     datetime.min.time(),
                     UTC,
                 )
-                finding = await finding_service.raise_finding(
+                finding = await finding_workflow.raise_finding(
                     session=s,
                     actor=ACTOR,
                     data={
@@ -219,10 +221,10 @@ async def _history(runtime: Runtime, slug: str, today: date) -> int:
                 )
                 count += 1
                 if grade != "minor_nonconformity" and month > 2:
-                    await finding_service.respond(
+                    await finding_workflow.respond(
                         session=s, finding=finding, actor=ACTOR, response="Noted and discussed."
                     )
-                    await finding_service.transition(
+                    await finding_workflow.transition(
                         session=s, finding=finding, target="closed", actor=ACTOR
                     )
         first = STANDARDS[slug][0]

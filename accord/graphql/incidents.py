@@ -23,13 +23,14 @@ from enum import Enum
 
 import strawberry
 
-from accord.compliance.incidents.webhook_models import Channel, WebhookEndpoint
-from accord.compliance.incidents.webhooks import (
+from accord.compliance.incidents.webhooks.models import Channel, WebhookEndpoint
+from accord.compliance.incidents.webhooks.service import (
     incident_notification_events,
     register_endpoint,
 )
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
+from accord.graphql.errors import IncidentError
 from accord.platform.errors import AccordError, ErrorCode, Forbidden
 from accord.platform.notifications import NotificationHub
 from accord.policies.schemas import Resource
@@ -103,36 +104,6 @@ class IncidentSubscription:
                 channel=ChannelEnum(event.channel.value),
                 seq=event.seq,
             )
-
-
-@strawberry.enum(name="IncidentErrorCode")
-class IncidentErrorCode(Enum):
-    UNAUTHENTICATED = ErrorCode.UNAUTHENTICATED.value
-    FORBIDDEN = ErrorCode.FORBIDDEN.value
-    NOT_FOUND = ErrorCode.NOT_FOUND.value
-    BAD_USER_INPUT = ErrorCode.BAD_USER_INPUT.value
-    CONFLICT = ErrorCode.CONFLICT.value
-    TENANT_UNAVAILABLE = ErrorCode.TENANT_UNAVAILABLE.value
-    RATE_LIMITED = ErrorCode.RATE_LIMITED.value
-    INTERNAL = ErrorCode.INTERNAL.value
-
-
-@strawberry.type
-class IncidentError:
-    field: str | None = strawberry.field(description="The input field to fix, if one is to blame.")
-    message: str
-    code: IncidentErrorCode
-    reason: str = strawberry.field(description="The precise reason, e.g. BAD_WEBHOOK_URL.")
-
-    @classmethod
-    def of(cls, exc: AccordError) -> IncidentError:
-        head, *rest = (exc.field or "").split("_")
-        return cls(
-            field=head + "".join(part.title() for part in rest) if exc.field else None,
-            message=exc.message,
-            code=IncidentErrorCode(exc.code.value),
-            reason=exc.reason,
-        )
 
 
 @strawberry.type(name="IncidentWebhook", description="Where your incident notifications go.")

@@ -4,7 +4,7 @@ The caller acts for its own organisation, which must be a party to the transfer,
 role must allow closing findings there (``close`` on ``finding`` in its own domain): giving
 a finding away or taking one over is that decision. Expected failures are payload errors
 with codes; a refusal by the action gate is logged with the finding's owner, as the
-service logs its own refusals. See ``accord.compliance.findings.transfer``.
+service logs its own refusals. See ``accord.compliance.workflow.transfers``.
 
 What the caller may not see does not exist for it: a finding of another organisation that
 does not share its findings with the caller's (at ``full`` or ``summary``), or whose
@@ -22,13 +22,15 @@ from enum import Enum
 
 import strawberry
 
-from accord.compliance.findings import transfer as transfer_service
-from accord.compliance.findings.transfer_models import FindingTransfer, TransferState
+from accord.compliance.workflow.transfers import flows as transfer_flows
+from accord.compliance.workflow.transfers import schemas as transfer_schemas
+from accord.compliance.workflow.transfers import service as transfer_service
+from accord.compliance.workflow.transfers.models import FindingTransfer, TransferState
 from accord.graphql.audits.access import may_read, sovereign
 from accord.graphql.auth import require_principal, require_tenant
 from accord.graphql.context import Context
+from accord.graphql.errors import FindingError
 from accord.graphql.findings.access import clear
-from accord.graphql.findings.errors import FindingError, finding_error
 from accord.graphql.relay import GlobalId
 from accord.platform.errors import AccordError, BadInput, Forbidden, NotFound
 from accord.policies.schemas import Resource
@@ -110,7 +112,7 @@ class FindingTransferPayload:
 
 
 def _refused(exc: AccordError) -> FindingTransferPayload:
-    return FindingTransferPayload(transfer=None, errors=[finding_error(exc)])
+    return FindingTransferPayload(transfer=None, errors=[FindingError.of(exc)])
 
 
 def _transfer_id(value: str) -> uuid.UUID:
@@ -121,7 +123,7 @@ def _transfer_id(value: str) -> uuid.UUID:
 
 
 async def _clear(
-    context: Context, process: str | None, *, on_denied: transfer_service.RefusalLogger
+    context: Context, process: str | None, *, on_denied: transfer_schemas.RefusalLogger
 ) -> tuple[str, str]:
     """The caller's tenant and actor, if its role may close findings there."""
     principal, own = require_tenant(context)
@@ -169,13 +171,13 @@ async def _party_transfer(context: Context, transfer_id: uuid.UUID) -> FindingTr
 
 def _on_transfer(
     context: Context, transfer_id: uuid.UUID, attempt: str
-) -> transfer_service.RefusalLogger:
+) -> transfer_schemas.RefusalLogger:
     async def logger(tenant: str, actor: str, error: AccordError) -> None:
         try:
             transfer = await _party_transfer(context, transfer_id)
         except AccordError:
             return  # no such transfer, or none of the caller's: no owner to tell
-        await transfer_service.log_transfer_refusal(
+        await transfer_flows.log_transfer_refusal(
             context.runtime, transfer, attempt=attempt, tenant=tenant, actor=actor, error=error
         )
 
@@ -216,7 +218,7 @@ async def propose_finding_transfer(
         own, actor = await _clear(context, process, on_denied=denied)
         if not visible:
             raise _finding_not_found()
-        transfer = await transfer_service.propose_transfer(
+        transfer = await transfer_flows.propose_transfer(
             context.runtime,
             finding_id=gid.record_id,
             from_tenant=gid.tenant,
@@ -241,7 +243,7 @@ async def accept_finding_transfer(
             context, process, on_denied=_on_transfer(context, transfer_id, "accept")
         )
         await _party_transfer(context, transfer_id)
-        transfer = await transfer_service.accept_transfer(
+        transfer = await transfer_flows.accept_transfer(
             context.runtime, transfer_id=transfer_id, tenant=own, actor=actor
         )
     except AccordError as exc:
@@ -265,9 +267,9 @@ async def decline_finding_transfer(
         )
         current = await _party_transfer(context, transfer_id)
         end = (
-            transfer_service.cancel_transfer
+            transfer_flows.cancel_transfer
             if current.proposed_by_tenant == own
-            else transfer_service.decline_transfer
+            else transfer_flows.decline_transfer
         )
         transfer = await end(
             context.runtime, transfer_id=transfer_id, tenant=own, actor=actor, reason=reason

@@ -23,11 +23,59 @@ from typing import Any
 import casbin
 from casbin.model import Model
 from casbin.util.expression import SimpleEval
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from accord.platform.errors import AccordError, ErrorCode
 from accord.policies.vocab import ANY
 
 MODEL_PATH = Path(__file__).with_name("model.conf")
 MODEL_TEXT = MODEL_PATH.read_text(encoding="utf-8")
+#: The sections Accord's compiled rules and the rule index are written for.
+_FIXED_SECTIONS = ("r", "p", "g", "e")
+
+
+class PolicyModelSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ACCORD_", extra="ignore")
+    policy_model: Path | None = None
+
+
+@lru_cache(maxsize=1)
+def model_text() -> str:
+    """The Casbin model in force: ``ACCORD_POLICY_MODEL``'s file (a deployment mounts its
+    ConfigMap there) or the packaged ``model.conf``.
+
+    A deployed model may narrow the matcher; its request, policy, role and effect
+    definitions must be the packaged ones (the RACI compiler writes rules for them and the
+    rule index relies on them), or nothing is decided with it.
+    """
+    path = PolicyModelSettings().policy_model
+    if path is None:
+        return MODEL_TEXT
+    try:
+        text = path.read_text(encoding="utf-8")
+        deployed, packaged = Model(), Model()
+        deployed.load_model_from_text(text)
+        packaged.load_model_from_text(MODEL_TEXT)
+    except Exception as exc:
+        raise AccordError(
+            f"The policy model {path} cannot be read as a Casbin model: {exc}",
+            reason="POLICY_MODEL_INVALID",
+            code=ErrorCode.INTERNAL,
+        ) from exc
+    for section in _FIXED_SECTIONS:
+        if _definitions(deployed, section) != _definitions(packaged, section):
+            raise AccordError(
+                f"The policy model {path} changes the [{section}] definition; Accord's "
+                f"rules are compiled for {_definitions(packaged, section)}.",
+                reason="POLICY_MODEL_INCOMPATIBLE",
+                code=ErrorCode.INTERNAL,
+            )
+    return text
+
+
+def _definitions(model: Model, section: str) -> dict[str, str]:
+    return {key: assertion.value for key, assertion in model.model.get(section, {}).items()}
+
 
 # Positions in a ``p`` rule: sub, dom, obj, proc, act, eft.
 SUB, DOM, OBJ, PROC, ACT, EFT = range(6)
@@ -131,7 +179,7 @@ class PartitionEnforcer(casbin.Enforcer):  # type: ignore[misc]
         self, domain: str, rules: Iterable[Sequence[str]], links: Iterable[Sequence[str]]
     ) -> None:
         model = Model()
-        model.load_model_from_text(MODEL_TEXT)
+        model.load_model_from_text(model_text())
         super().__init__(model)
         self.add_named_domain_matching_func("g", domain_matches)
         # DomainManager installs an equality "pattern" function by default, which makes

@@ -194,43 +194,7 @@ async def restore_tenant(
     manifest = json.loads((directory / "manifest.json").read_bytes())
 
     async def load(conn: AsyncConnection, scope: TenantScope) -> None:
-        revision = await current_revision(conn, scope.schema)
-        if revision != manifest["schema_revision"]:
-            raise Conflict(
-                f"Export is at schema revision {manifest['schema_revision']}, this Accord "
-                f"creates tenants at {revision}.",
-                reason="SCHEMA_REVISION_MISMATCH",
-            )
-        s = quote_ident(conn, scope.schema)
-        loaded = [entry for entry in manifest["tables"] if entry["table"] != VERSION_TABLE]
-        # The rows are restored as exported: triggers that derive state (tallies) or announce
-        # changes (notifications) would count or announce every record a second time.
-        for entry in loaded:
-            t = quote_ident(conn, entry["table"])
-            await conn.execute(text(f"alter table {s}.{t} disable trigger user"))
-        for entry in loaded:
-            t = quote_ident(conn, entry["table"])
-            # Generated columns (a risk's score) are computed again from the restored values.
-            columns = ", ".join(
-                quote_ident(conn, c)
-                for c in await _stored_columns(conn, scope.schema, entry["table"])
-            )
-            insert = text(
-                f"insert into {s}.{t} ({columns}) overriding system value "  # noqa: S608
-                f"select {columns} from jsonb_populate_record(null::{s}.{t}, cast(:doc as jsonb))"
-            )
-            try:
-                await _load_file(conn, insert, directory / entry["file"])
-            except DBAPIError as exc:
-                detail = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
-                raise BadInput(
-                    f"The database refused a row of {entry['file']}: {detail}",
-                    reason="EXPORT_REFUSED",
-                ) from exc
-        for entry in loaded:
-            t = quote_ident(conn, entry["table"])
-            await conn.execute(text(f"alter table {s}.{t} enable trigger user"))
-        await _reset_sequences(conn, scope.schema)
+        await load_export(conn, scope, directory)
 
     return await create_tenant(
         runtime,
@@ -240,6 +204,49 @@ async def restore_tenant(
         store=store,
         seed=load,
     )
+
+
+async def load_export(conn: AsyncConnection, scope: TenantScope, directory: Path) -> None:
+    """Write a verified export's rows into ``scope``'s new, empty schema (at the export's
+    schema revision) inside the caller's transaction: as exported, with the tables'
+    own triggers off while it loads."""
+    manifest = json.loads((directory / "manifest.json").read_bytes())
+    revision = await current_revision(conn, scope.schema)
+    if revision != manifest["schema_revision"]:
+        raise Conflict(
+            f"Export is at schema revision {manifest['schema_revision']}, this Accord "
+            f"creates tenants at {revision}.",
+            reason="SCHEMA_REVISION_MISMATCH",
+        )
+    s = quote_ident(conn, scope.schema)
+    loaded = [entry for entry in manifest["tables"] if entry["table"] != VERSION_TABLE]
+    # The rows are restored as exported: triggers that derive state (tallies) or announce
+    # changes (notifications) would count or announce every record a second time.
+    for entry in loaded:
+        t = quote_ident(conn, entry["table"])
+        await conn.execute(text(f"alter table {s}.{t} disable trigger user"))
+    for entry in loaded:
+        t = quote_ident(conn, entry["table"])
+        # Generated columns (a risk's score) are computed again from the restored values.
+        columns = ", ".join(
+            quote_ident(conn, c) for c in await _stored_columns(conn, scope.schema, entry["table"])
+        )
+        insert = text(
+            f"insert into {s}.{t} ({columns}) overriding system value "  # noqa: S608
+            f"select {columns} from jsonb_populate_record(null::{s}.{t}, cast(:doc as jsonb))"
+        )
+        try:
+            await _load_file(conn, insert, directory / entry["file"])
+        except DBAPIError as exc:
+            detail = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+            raise BadInput(
+                f"The database refused a row of {entry['file']}: {detail}",
+                reason="EXPORT_REFUSED",
+            ) from exc
+    for entry in loaded:
+        t = quote_ident(conn, entry["table"])
+        await conn.execute(text(f"alter table {s}.{t} enable trigger user"))
+    await _reset_sequences(conn, scope.schema)
 
 
 async def _load_file(conn: AsyncConnection, insert: TextClause, path: Path) -> None:

@@ -23,10 +23,12 @@ from typer.testing import CliRunner
 
 from accord.cli import app as cli_app
 from accord.commands.audits import flag_overdue_everywhere
-from accord.compliance.audits import protocol
 from accord.compliance.audits import service as audit_service
 from accord.compliance.audits.models import Audit, AuditTeamMember
-from accord.compliance.audits.protocol import (
+from accord.compliance.audits.protocol import schemas as protocol_schemas
+from accord.compliance.audits.protocol import service as protocol_service
+from accord.compliance.audits.protocol import team as protocol_team
+from accord.compliance.audits.protocol.models import (
     AuditNotification,
     AuditProtocol,
     FindingDeadline,
@@ -38,6 +40,9 @@ from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding, VerificationResult
 from accord.compliance.findings.states import FindingState
 from accord.compliance.records import refusals
+from accord.compliance.records.actors import actor_tenant
+from accord.compliance.workflow import deadlines as protocol_deadlines
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.clock import today
 from accord.platform.errors import AccordError, BadInput, Conflict, Forbidden
 from accord.platform.eventlog import EventLogEntry, verify_chain
@@ -102,7 +107,9 @@ async def joint_audit(
             session=session, data=audit_input(**values), actor=LEAD
         )
         if terms is not None:
-            await protocol.agree_protocol(session=session, audit=audit, data=terms, actor=LEAD)
+            await protocol_service.agree_protocol(
+                session=session, audit=audit, data=terms, actor=LEAD
+            )
         for member in team_of(tenant) if team is None else team:
             await audit_service.add_team_member(
                 session=session, audit=audit, data=member, actor=LEAD
@@ -114,7 +121,7 @@ async def raise_in(
     runtime: Runtime, tenant: Tenant, audit_id: uuid.UUID, actor: str = LEAD, **overrides: Any
 ) -> uuid.UUID:
     async with tenant_session(runtime, tenant.slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(audit_id=audit_id, **overrides), actor=actor
         )
         return finding.id
@@ -130,7 +137,7 @@ async def step(
 ) -> Finding:
     async with tenant_session(runtime, tenant.slug) as session:
         finding = await finding_service.get_finding(session=session, finding_id=finding_id)
-        return await finding_service.transition(
+        return await finding_workflow.transition(
             session=session, finding=finding, target=target, actor=actor, **kwargs
         )
 
@@ -196,7 +203,7 @@ async def assert_refused_and_logged(
 def transition_call(finding_id: uuid.UUID, target: FindingState, actor: str, **kwargs: str) -> Call:
     async def call(session: AsyncSession) -> object:
         finding = await finding_service.get_finding(session=session, finding_id=finding_id)
-        return await finding_service.transition(
+        return await finding_workflow.transition(
             session=session, finding=finding, target=target, actor=actor, **kwargs
         )
 
@@ -206,7 +213,7 @@ def transition_call(finding_id: uuid.UUID, target: FindingState, actor: str, **k
 def verify_call(finding_id: uuid.UUID, actor: str) -> Call:
     async def call(session: AsyncSession) -> object:
         finding = await finding_service.get_finding(session=session, finding_id=finding_id)
-        return await finding_service.record_verification(
+        return await finding_workflow.record_verification(
             session=session, finding=finding, result=VerificationResult.PASSED, actor=actor
         )
 
@@ -221,7 +228,7 @@ async def test_the_agreed_protocol_starts_from_the_programme_default(
 ) -> None:
     programme = f"Supplier quality {ref('P')}"
     async with tenant_session(runtime, tenant.slug) as session:
-        await protocol.define_programme_protocol(
+        await protocol_service.define_programme_protocol(
             session=session,
             data={
                 "programme": programme,
@@ -235,7 +242,7 @@ async def test_the_agreed_protocol_starts_from_the_programme_default(
         runtime, tenant, terms={"recheck_after_days": 90}, team=[], programme=programme
     )
     async with tenant_session(runtime, tenant.slug) as session:
-        agreed = await protocol.protocol_for(session=session, audit_id=audit_id)
+        agreed = await protocol_service.protocol_for(session=session, audit_id=audit_id)
         log = await events(session, audit_id)
     assert agreed is not None
     assert (agreed.response_days, agreed.capa_plan_days, agreed.recheck_after_days) == (10, 20, 90)
@@ -246,7 +253,7 @@ async def test_the_agreed_protocol_starts_from_the_programme_default(
 
     plain = await joint_audit(runtime, tenant, terms={}, team=[])
     async with tenant_session(runtime, tenant.slug) as session:
-        defaults = await protocol.protocol_for(session=session, audit_id=plain)
+        defaults = await protocol_service.protocol_for(session=session, audit_id=plain)
     assert defaults is not None
     assert (defaults.response_days, defaults.capa_plan_days) == (14, 30)
     assert defaults.required_evidence_types == [] and defaults.recheck_after_days is None
@@ -278,7 +285,9 @@ async def test_bad_protocol_terms_are_refused(
 
     async def agree(session: AsyncSession) -> object:
         audit = await audit_service.get_audit(session=session, audit_id=audit_id)
-        return await protocol.agree_protocol(session=session, audit=audit, data=terms, actor=LEAD)
+        return await protocol_service.agree_protocol(
+            session=session, audit=audit, data=terms, actor=LEAD
+        )
 
     await assert_refused_and_logged(
         runtime,
@@ -298,7 +307,7 @@ async def test_a_protocol_is_agreed_once(runtime: Runtime, tenant: Tenant) -> No
 
     async def again(session: AsyncSession) -> object:
         audit = await audit_service.get_audit(session=session, audit_id=audit_id)
-        return await protocol.agree_protocol(session=session, audit=audit, actor=LEAD)
+        return await protocol_service.agree_protocol(session=session, audit=audit, actor=LEAD)
 
     await assert_refused_and_logged(
         runtime,
@@ -374,13 +383,13 @@ def test_membership_runs_inside_the_window_only() -> None:
     audit = Audit(window_start=date(2027, 3, 1), window_end=date(2027, 3, 5))
     member = AuditTeamMember(tenant="northwind", subject="user:maria", valid_from=None)
     member.valid_until = None
-    assert protocol.membership_window(member, audit) == (date(2027, 3, 1), date(2027, 3, 5))
+    assert protocol_team.membership_window(member, audit) == (date(2027, 3, 1), date(2027, 3, 5))
     member.valid_from, member.valid_until = date(2027, 2, 1), date(2027, 3, 3)
-    assert protocol.membership_window(member, audit) == (date(2027, 3, 1), date(2027, 3, 3))
-    assert protocol.member_key(member) == "user:northwind/maria"
-    assert protocol.actor_tenant("user:globex/li.wei") == "globex"
-    assert protocol.actor_tenant("globex/li.wei") == "globex"
-    assert protocol.actor_tenant("user:li.wei") is None
+    assert protocol_team.membership_window(member, audit) == (date(2027, 3, 1), date(2027, 3, 3))
+    assert protocol_team.member_key(member) == "user:northwind/maria"
+    assert actor_tenant("user:globex/li.wei") == "globex"
+    assert actor_tenant("globex/li.wei") == "globex"
+    assert actor_tenant("user:li.wei") is None
 
 
 # --------------------------------------------------------------------------- raising
@@ -413,7 +422,7 @@ async def test_only_the_in_window_audit_team_of_another_tenant_raises(
 
     async def raise_it(session: AsyncSession) -> object:
         data = finding_input(audit_id=audit_id)
-        return await finding_service.raise_finding(session=session, data=data, actor=actor)
+        return await finding_workflow.raise_finding(session=session, data=data, actor=actor)
 
     await assert_refused_and_logged(
         runtime,
@@ -440,7 +449,7 @@ async def test_a_team_whose_window_has_passed_raises_nothing(
 
     async def raise_it(session: AsyncSession) -> object:
         data = finding_input(audit_id=audit_id)
-        return await finding_service.raise_finding(session=session, data=data, actor=LEAD)
+        return await finding_workflow.raise_finding(session=session, data=data, actor=LEAD)
 
     refusal = await assert_refused_and_logged(
         runtime,
@@ -476,7 +485,7 @@ async def test_raising_starts_the_protocol_clock(runtime: Runtime, tenant: Tenan
         data = finding_input(
             audit_id=audit_id, raised_at=raised, response_due_at=raised.date() + timedelta(days=8)
         )
-        return await finding_service.raise_finding(session=session, data=data, actor=LEAD)
+        return await finding_workflow.raise_finding(session=session, data=data, actor=LEAD)
 
     await assert_refused_and_logged(
         runtime,
@@ -566,7 +575,7 @@ async def test_the_closing_protocol_from_raising_to_reopening(
     await refused(verify_call(fid, qm), Forbidden, "AUDITEE_CANNOT_VERIFY", qm, "verify")
     async with tenant_session(runtime, tenant.slug) as session:
         finding = await finding_service.get_finding(session=session, finding_id=fid)
-        await finding_service.record_verification(
+        await finding_workflow.record_verification(
             session=session, finding=finding, result="passed", actor=CO_AUDITOR
         )
 
@@ -682,7 +691,7 @@ async def test_overdue_findings_are_flagged_once_and_the_accountable_is_notified
     )
 
     async with tenant_session(runtime, own.slug) as session:
-        flags = await protocol.flag_overdue(session=session, today=today())
+        flags = await protocol_deadlines.flag_overdue(session=session, today=today())
     assert {(f.finding_id, f.kind, f.recipient) for f in flags} == {
         (late, OverdueKind.RESPONSE, LEAD),
         (late, OverdueKind.CAPA_PLAN, LEAD),
@@ -702,20 +711,20 @@ async def test_overdue_findings_are_flagged_once_and_the_accountable_is_notified
     assert sent[1].due_on == long_ago.date() + timedelta(days=5)
     overdue = [e for e in log if e.action == "finding.overdue"]
     assert [(e.actor, e.change["kind"]) for e in overdue] == [
-        (protocol.OVERDUE_ACTOR, "capa_plan_overdue"),
-        (protocol.OVERDUE_ACTOR, "response_overdue"),
+        (protocol_schemas.OVERDUE_ACTOR, "capa_plan_overdue"),
+        (protocol_schemas.OVERDUE_ACTOR, "response_overdue"),
     ]
 
     # Idempotent: the same day again changes nothing at all.
     async with tenant_session(runtime, own.slug) as session:
-        assert await protocol.flag_overdue(session=session, today=today()) == []
+        assert await protocol_deadlines.flag_overdue(session=session, today=today()) == []
     async with tenant_session(runtime, own.slug) as session:
         assert (await watched(session), await last_seq(session)) == before
 
     # The response comes in: only the CAPA plan stays overdue; the response flag clears.
     await step(runtime, own, late, FindingState.RESPONDED, auditee(own), response="Late.")
     async with tenant_session(runtime, own.slug) as session:
-        assert await protocol.flag_overdue(session=session, today=today()) == []
+        assert await protocol_deadlines.flag_overdue(session=session, today=today()) == []
     async with tenant_session(runtime, own.slug) as session:
         clock = await session.get(FindingDeadline, late)
         log = await events(session, late)
@@ -778,7 +787,7 @@ def _compare(sync: Connection, schema: str) -> list[Any]:
 async def test_t0012_creates_exactly_what_the_protocol_models_declare(
     runtime: Runtime, tenant: Tenant
 ) -> None:
-    async with runtime.stores.engine(tenant.store).connect() as conn:
+    async with runtime.stores.migrator_engine(tenant.store).connect() as conn:
         diff = await conn.run_sync(_compare, tenant.scope.schema)
     assert diff == []
 

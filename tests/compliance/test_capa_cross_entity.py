@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa import service as capa_service
-from accord.compliance.capa.cross_entity import Person
+from accord.compliance.capa.flows import Person
 from accord.compliance.capa.models import ActionStatus, Capa, CapaAction, EffectivenessResult
 from accord.compliance.capa.states import CapaState
 from accord.compliance.crosswalk import MappingEdge
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.mappings import service as mapping_service
 from accord.compliance.vocab import Coverage, MappingMethod, MappingStatus, Relationship
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.clock import today
 from accord.platform.errors import AccordError, BadInput, Conflict, Forbidden
 from accord.platform.eventlog import verify_chain
@@ -82,7 +82,7 @@ def of(tenant: Tenant, subject: str) -> str:
 async def planned(runtime: Runtime, tenant: Tenant, **overrides: Any) -> uuid.UUID:
     """A finding and a CAPA for it proposed by globex's li: one action of li, one of kai."""
     async with tenant_session(runtime, tenant.slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(), actor=AUDITOR
         )
         values: dict[str, Any] = {
@@ -125,7 +125,7 @@ def on_capa(capa_id: uuid.UUID, step: Callable[[AsyncSession, Capa], Awaitable[o
 
 def approve(capa_id: uuid.UUID, actor: str) -> Call:
     async def step(session: AsyncSession, capa: Capa) -> object:
-        return await cross_entity.approve_plan(session=session, capa=capa, actor=actor)
+        return await capa_flows.approve_plan(session=session, capa=capa, actor=actor)
 
     return on_capa(capa_id, step)
 
@@ -133,7 +133,7 @@ def approve(capa_id: uuid.UUID, actor: str) -> Call:
 def complete(action_id: uuid.UUID, actor: str) -> Call:
     async def call(session: AsyncSession) -> object:
         action = await capa_service.get_action(session=session, action_id=action_id)
-        return await cross_entity.complete_action_as(session=session, action=action, actor=actor)
+        return await capa_flows.complete_action_as(session=session, action=action, actor=actor)
 
     return call
 
@@ -142,7 +142,7 @@ def plan_check(capa_id: uuid.UUID, tenant: Tenant, after_days: int, verifier: st
     person = Person.of(verifier)
 
     async def step(session: AsyncSession, capa: Capa) -> object:
-        return await cross_entity.plan_effectiveness_check(
+        return await capa_flows.plan_effectiveness_check(
             session=session,
             capa=capa,
             owner=tenant.slug,
@@ -160,7 +160,7 @@ def judge(
     capa_id: uuid.UUID, tenant: Tenant, actor: str, result: str = "effective", **kw: Any
 ) -> Call:
     async def step(session: AsyncSession, capa: Capa) -> object:
-        return await cross_entity.record_effectiveness(
+        return await capa_flows.record_effectiveness(
             session=session, capa=capa, owner=tenant.slug, result=result, actor=actor, **kw
         )
 
@@ -378,7 +378,7 @@ def test_coverage_is_given_per_finding_and_per_clause() -> None:
         finding("NC-E", E81),
         finding("NC-M", Q84, E75),
     )
-    covered = cross_entity.coverage_of(
+    covered = capa_flows.coverage_of(
         scope=[Q84],
         findings=[quality, environment, mixed],
         edges=[edge(Q84, E81, Relationship.INTERSECTS), edge(E75, Q84, Relationship.EQUAL)],
@@ -398,7 +398,7 @@ async def test_a_capa_covers_findings_of_several_standards_as_the_crosswalk_says
 ) -> None:
     async with tenant_session(runtime, tenant.slug) as session:
         raised = [
-            await finding_service.raise_finding(
+            await finding_workflow.raise_finding(
                 session=session, data=finding_input(clause_keys=keys), actor=AUDITOR
             )
             for keys in ([Q84], [E81], [E102], [Q84, E75])
@@ -410,7 +410,7 @@ async def test_a_capa_covers_findings_of_several_standards_as_the_crosswalk_says
         )
     async with tenant_session(runtime, tenant.slug) as session:
         capa = await capa_service.get_capa(session=session, capa_id=capa.id)
-        covered = await cross_entity.coverage_by_finding(
+        covered = await capa_flows.coverage_by_finding(
             session=session, capa=capa, owner=tenant.slug
         )
     by_finding = {c.finding.id: c for c in covered}

@@ -30,16 +30,18 @@ from sqlalchemy.exc import DBAPIError
 from strawberry.tools import merge_types
 
 from accord.compliance.incidents import service as incident_service
-from accord.compliance.incidents import webhooks
 from accord.compliance.incidents.models import IncidentNotification, IncidentReport
-from accord.compliance.incidents.webhook_models import (
+from accord.compliance.incidents.webhooks import flows as webhook_flows
+from accord.compliance.incidents.webhooks import schemas as webhook_schemas
+from accord.compliance.incidents.webhooks import service as webhook_service
+from accord.compliance.incidents.webhooks.models import (
     AttemptStatus,
     Channel,
     ReceivedIncidentNotification,
     WebhookDelivery,
     WebhookEndpoint,
 )
-from accord.compliance.incidents.webhooks import DeliveryPolicy, OutcomeStatus
+from accord.compliance.incidents.webhooks.schemas import DeliveryPolicy, OutcomeStatus
 from accord.graphql.context import Context
 from accord.graphql.incidents import IncidentMutations, IncidentSubscription
 from accord.platform.errors import BadInput
@@ -54,6 +56,7 @@ from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory, make_test_settings, subprocess_env
 from tests.connectors.fake_sap import ServerThread, free_port
+from tests.factories.sharing import grant
 
 ACTOR = "user:ciaran.walsh"
 SECRET = "whsec-" + "k" * 32
@@ -157,28 +160,21 @@ async def agree(
 ) -> None:
     """An active agreement between the two, carrying ``policy`` as notification terms."""
     grantor, grantee = (owner, partner) if owner_grants else (partner, owner)
-    async with runtime.control_session() as session:
-        agreement = await agreements.propose(
-            session=session,
-            grantor=grantor.slug,
-            grantee=grantee.slug,
-            record_types=["incident"],
-            level="summary",
-            purpose="Mutual incident notification under the supply contract",
-            proposed_by=ACTOR,
-            notification_policy=policy,
-            valid_from=datetime.now(UTC) - timedelta(days=30),
-        )
-        await agreements.accept(
-            session=session, agreement_id=agreement.id, tenant=grantee.slug, actor=ACTOR
-        )
-        await agreements.activate(
-            session=session, agreement_id=agreement.id, tenant=grantor.slug, actor=ACTOR
-        )
-        if revoke:
+    agreement_id = await grant(
+        runtime,
+        grantor.slug,
+        grantee.slug,
+        "summary",
+        record_types=["incident"],
+        purpose="Mutual incident notification under the supply contract",
+        notification_policy=policy,
+        valid_from=datetime.now(UTC) - timedelta(days=30),
+    )
+    if revoke:
+        async with runtime.control_session() as session:
             await agreements.revoke(
                 session=session,
-                agreement_id=agreement.id,
+                agreement_id=agreement_id,
                 tenant=grantor.slug,
                 actor=ACTOR,
                 reason="ended",
@@ -187,7 +183,7 @@ async def agree(
 
 async def webhook(runtime: Runtime, tenant: Tenant, url: str, secret: str = SECRET) -> None:
     async with runtime.control_session() as session:
-        await webhooks.register_endpoint(
+        await webhook_service.register_endpoint(
             session=session,
             settings=runtime.settings,
             tenant=tenant.slug,
@@ -200,7 +196,7 @@ async def webhook(runtime: Runtime, tenant: Tenant, url: str, secret: str = SECR
 async def report(
     runtime: Runtime, owner: Tenant, data: dict[str, Any]
 ) -> list[IncidentNotification]:
-    _, owed = await webhooks.report_incident_with_agreements(
+    _, owed = await webhook_flows.report_incident_with_agreements(
         runtime=runtime, owner=owner.slug, actor=ACTOR, data=data
     )
     return owed
@@ -221,12 +217,12 @@ async def owner_state(runtime: Runtime, owner: Tenant) -> dict[str, Any]:
 
 async def partner_state(runtime: Runtime, partner: Tenant) -> dict[str, Any]:
     async with tenant_session(runtime, partner.slug) as session:
-        received = await webhooks.received_notifications(session=session)
-        late = await webhooks.received_notifications(session=session, late_only=True)
+        received = await webhook_service.received_notifications(session=session)
+        late = await webhook_service.received_notifications(session=session, late_only=True)
         events = list(
             await session.scalars(
                 select(EventLogEntry)
-                .where(EventLogEntry.action == webhooks.RECEIVED_ACTION)
+                .where(EventLogEntry.action == webhook_schemas.RECEIVED_ACTION)
                 .order_by(EventLogEntry.seq)
             )
         )
@@ -308,7 +304,7 @@ async def test_webhook_delivered_on_time_signed_and_recorded_on_both_sides(
     data = incident(severity=2)
     [owed] = await report(runtime, owner, data)
 
-    [outcome] = await webhooks.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
+    [outcome] = await webhook_flows.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
 
     assert outcome.status is OutcomeStatus.DELIVERED and outcome.channel is Channel.WEBHOOK
     assert (outcome.attempts, outcome.late, outcome.partner) == (1, False, partner.slug)
@@ -331,7 +327,7 @@ async def test_webhook_delivered_on_time_signed_and_recorded_on_both_sides(
     mine = await owner_state(runtime, owner)
     [notification] = mine["notifications"]
     assert notification.notified_at == outcome.notified_at
-    assert notification.notified_by == webhooks.SYSTEM_ACTOR
+    assert notification.notified_by == webhook_schemas.SYSTEM_ACTOR
     assert not notification.is_late(datetime.now(UTC))
     [attempt] = mine["attempts"]
     assert (attempt.status, attempt.http_status, attempt.attempt) == (
@@ -361,7 +357,7 @@ async def test_webhook_delivered_on_time_signed_and_recorded_on_both_sides(
     assert event.change["late"] is False and event.change["owner"] == owner.slug
 
     # Nothing is pending any more: a second run delivers nothing.
-    assert await webhooks.deliver_pending(runtime, owners=[owner.slug], policy=FAST) == []
+    assert await webhook_flows.deliver_pending(runtime, owners=[owner.slug], policy=FAST) == []
     assert len(app.requests) == 1
 
 
@@ -374,7 +370,7 @@ async def test_503_twice_then_200_is_delivered_after_retries(
     await webhook(runtime, partner, url)
     await report(runtime, owner, incident(severity=1))
 
-    [outcome] = await webhooks.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
+    [outcome] = await webhook_flows.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
 
     assert (outcome.status, outcome.attempts, outcome.late) == (OutcomeStatus.DELIVERED, 3, False)
     assert all(r.verified for r in app.requests) and len(app.requests) == 3
@@ -402,7 +398,7 @@ async def test_a_target_that_times_out_fails_with_a_code_and_changes_nothing(
     [owed] = await report(runtime, owner, incident(severity=1, hours_ago=30))
 
     started = time.monotonic()
-    [outcome] = await webhooks.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
+    [outcome] = await webhook_flows.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
 
     assert time.monotonic() - started < 5  # each attempt gave up after 0.5 s
     assert (outcome.status, outcome.code, outcome.attempts) == (
@@ -437,7 +433,7 @@ async def test_a_target_that_times_out_fails_with_a_code_and_changes_nothing(
     assert theirs["received"] == [] and theirs["events"] == []
 
     # The next scheduler tick leaves the failing partner alone until the cool-down passes.
-    [again] = await webhooks.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
+    [again] = await webhook_flows.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
     assert (again.status, again.code) == (OutcomeStatus.DEFERRED, "COOLING_DOWN")
     assert len(app.requests) == 3
     assert len((await owner_state(runtime, owner))["attempts"]) == 3
@@ -452,7 +448,7 @@ async def test_late_delivery_is_flagged_on_both_sides(
     data = incident(severity=1, hours_ago=10 * 24)  # due 24 h after detection, 9 days ago
     [owed] = await report(runtime, owner, data)
 
-    [outcome] = await webhooks.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
+    [outcome] = await webhook_flows.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
 
     assert (outcome.status, outcome.late) == (OutcomeStatus.DELIVERED, True)
     assert app.requests[0].payload["late"] is True
@@ -478,7 +474,7 @@ async def test_the_signature_is_meaningful(
     # (401, not retried) and nothing is marked notified.
     await webhook(runtime, partner, url, secret="a-different-secret-" + "x" * 20)
     await report(runtime, owner, incident())
-    [outcome] = await webhooks.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
+    [outcome] = await webhook_flows.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
     assert (outcome.status, outcome.code, outcome.attempts) == (
         OutcomeStatus.FAILED,
         "WEBHOOK_REJECTED",
@@ -492,7 +488,7 @@ async def test_the_signature_is_meaningful(
     # sent: a changed body, signature or an old timestamp is refused by the receiver.
     await webhook(runtime, partner, url)
     policy = DeliveryPolicy(attempts=1, timeout_seconds=2, cooldown=timedelta(0))
-    [outcome] = await webhooks.deliver_pending(runtime, owners=[owner.slug], policy=policy)
+    [outcome] = await webhook_flows.deliver_pending(runtime, owners=[owner.slug], policy=policy)
     assert outcome.status is OutcomeStatus.DELIVERED
     good = app.requests[-1]
     assert good.verified
@@ -515,10 +511,12 @@ async def test_the_signature_is_meaningful(
     assert answers == [200, 401, 401, 401]
     # The library's own check agrees with the receiver's.
     args = {"timestamp": sent["x-accord-timestamp"], "signature": signature}
-    assert webhooks.verify_signature(SECRET, body=good.body, **args)
-    assert not webhooks.verify_signature(SECRET, body=tampered, **args)
-    assert not webhooks.verify_signature("wrong-secret", body=good.body, **args)
-    assert not webhooks.verify_signature(SECRET, body=good.body, **args, now=time.time() + 3600)
+    assert webhook_service.verify_webhook_signature(SECRET, body=good.body, **args)
+    assert not webhook_service.verify_webhook_signature(SECRET, body=tampered, **args)
+    assert not webhook_service.verify_webhook_signature("wrong-secret", body=good.body, **args)
+    assert not webhook_service.verify_webhook_signature(
+        SECRET, body=good.body, **args, now=time.time() + 3600
+    )
 
 
 async def test_unreachable_target_and_partners_without_webhook(
@@ -529,7 +527,7 @@ async def test_unreachable_target_and_partners_without_webhook(
     await agree(runtime, owner, closed, STANDARD_POLICY)
     await agree(runtime, owner, inbox, STANDARD_POLICY)
     await webhook(runtime, closed, f"http://127.0.0.1:{free_port()}/hooks")  # nobody listens
-    reported, _ = await webhooks.report_incident_with_agreements(
+    reported, _ = await webhook_flows.report_incident_with_agreements(
         runtime=runtime, owner=owner.slug, actor=ACTOR, data=incident()
     )
     async with tenant_session(runtime, owner.slug) as session:
@@ -543,7 +541,7 @@ async def test_unreachable_target_and_partners_without_webhook(
 
     outcomes = {
         o.partner: o
-        for o in await webhooks.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
+        for o in await webhook_flows.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
     }
 
     assert (outcomes[closed.slug].status, outcomes[closed.slug].code) == (
@@ -576,19 +574,19 @@ async def test_unreachable_target_and_partners_without_webhook(
 async def test_registering_a_webhook(runtime: Runtime, make_tenant: TenantFactory) -> None:
     tenant = await make_tenant(label="meridian")
     async with runtime.control_session() as session:
-        endpoint, generated = await webhooks.register_endpoint(
+        endpoint, generated = await webhook_service.register_endpoint(
             session=session,
             settings=runtime.settings,
             tenant=tenant.slug,
             url="https://hooks.meridian.example/accord",
             actor=ACTOR,
         )
-    assert generated is not None and len(generated) >= webhooks.SECRET_MIN_LENGTH
+    assert generated is not None and len(generated) >= webhook_schemas.SECRET_MIN_LENGTH
     async with runtime.control_session() as session:
         stored = await session.scalar(
             select(WebhookEndpoint).where(WebhookEndpoint.tenant == tenant.slug)
         )
-        resolved = await webhooks.endpoint_for(
+        resolved = await webhook_service.endpoint_for(
             session=session, settings=runtime.settings, tenant=tenant.slug
         )
     assert stored is not None and generated not in stored.secret  # encrypted at rest
@@ -597,7 +595,7 @@ async def test_registering_a_webhook(runtime: Runtime, make_tenant: TenantFactor
 
     # Registering again replaces the endpoint (one per tenant) and rotates the secret.
     async with runtime.control_session() as session:
-        again, none = await webhooks.register_endpoint(
+        again, none = await webhook_service.register_endpoint(
             session=session,
             settings=runtime.settings,
             tenant=tenant.slug,
@@ -634,7 +632,7 @@ async def test_bad_webhook_registration_is_refused(
     tenant = await make_tenant(label="meridian")
     async with runtime.control_session() as session:
         with pytest.raises(BadInput) as refused:
-            await webhooks.register_endpoint(
+            await webhook_service.register_endpoint(
                 session=session,
                 settings=runtime.settings,
                 tenant=tenant.slug,
@@ -666,9 +664,9 @@ async def test_bad_webhook_registration_is_refused(
 def test_prod_takes_public_https_webhooks_only(url: str, reason: str) -> None:
     prod = make_test_settings(env="prod")
     with pytest.raises(BadInput) as refused:
-        webhooks._check_url(url, prod)
+        webhook_service._check_url(url, prod)
     assert refused.value.reason == reason
-    assert webhooks._check_url("https://hooks.example/accord", prod)
+    assert webhook_service._check_url("https://hooks.example/accord", prod)
 
 
 # --------------------------------------------------------------------------- GraphQL
@@ -733,7 +731,7 @@ async def test_register_incident_webhook_mutation(
     assert ok.errors is None and ok.data is not None
     payload = ok.data["registerIncidentWebhook"]
     assert payload["webhook"] == {"tenant": tenant.slug, "url": url}
-    assert len(payload["secret"]) >= webhooks.SECRET_MIN_LENGTH and payload["errors"] == []
+    assert len(payload["secret"]) >= webhook_schemas.SECRET_MIN_LENGTH and payload["errors"] == []
 
     bad = await SCHEMA.execute(
         REGISTER, {"input": {"url": "gopher://x"}}, context_value=context(runtime, tenant)
@@ -781,7 +779,7 @@ async def test_incident_notifications_subscription_streams_the_partners_own_rece
         await asyncio.sleep(0.02)
     data = incident(severity=1, hours_ago=48)  # late
     [owed] = await report(runtime, owner, data)  # the owner's own events are not streamed
-    [outcome] = await webhooks.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
+    [outcome] = await webhook_flows.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
     assert outcome.channel is Channel.EVENT
     result = await asyncio.wait_for(first, 10)
     await stream.aclose()
@@ -872,7 +870,7 @@ async def test_the_migrations_create_what_the_models_declare(
         ReceivedIncidentNotification.__table__,
     )
     mine = {"webhook_deliveries", "received_incident_notifications"}
-    async with runtime.stores.engine(owner.store).connect() as conn:
+    async with runtime.stores.migrator_engine(owner.store).connect() as conn:
         drift = await conn.run_sync(_drift, f"t_{owner.slug}", tenant_tables, mine)
     assert drift == []
     control_tables = (Store.__table__, Tenant.__table__, WebhookEndpoint.__table__)

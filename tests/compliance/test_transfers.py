@@ -17,9 +17,13 @@ from accord.compliance.audits.models import AuditStatus
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
-from accord.compliance.findings import transfer as transfers
 from accord.compliance.findings.states import FindingState
-from accord.compliance.findings.transfer_models import FindingTransfer, TransferState
+from accord.compliance.workflow import service as finding_workflow
+from accord.compliance.workflow.transfers import flows as transfer_flows
+from accord.compliance.workflow.transfers import move as transfer_move
+from accord.compliance.workflow.transfers import schemas as transfer_schemas
+from accord.compliance.workflow.transfers import service as transfer_service
+from accord.compliance.workflow.transfers.models import FindingTransfer, TransferState
 from accord.platform.errors import AccordError, ErrorCode
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
@@ -69,7 +73,7 @@ async def raise_with_evidence(
             data=audit_input(lead_tenant=slug, audited_tenant="globex"),
             actor=ACTOR,
         )
-        await audit_service.set_status(
+        await audit_service.set_audit_status(
             session=session, audit=audit, target=AuditStatus.IN_PROGRESS, actor=ACTOR
         )
         values = {
@@ -79,10 +83,10 @@ async def raise_with_evidence(
             "owner": "user:li.wei",
         }
         values.update(overrides)
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(**values), actor=AUDITOR
         )
-        await finding_service.respond(
+        await finding_workflow.respond(
             session=session, finding=finding, actor=ACTOR, response="Supplier's process; theirs."
         )
         for _ in range(evidence):
@@ -94,16 +98,18 @@ async def raise_with_evidence(
         return finding.id
 
 
-async def content(runtime: Runtime, slug: str, finding_id: uuid.UUID) -> transfers.MovedContent:
+async def content(
+    runtime: Runtime, slug: str, finding_id: uuid.UUID
+) -> transfer_schemas.MovedContent:
     async with tenant_session(runtime, slug) as session:
-        moved = await transfers.read_content(session, finding_id)
+        moved = await transfer_service.read_content(session, finding_id)
     assert moved is not None
     return moved
 
 
 async def absent(runtime: Runtime, slug: str, finding_id: uuid.UUID) -> bool:
     async with tenant_session(runtime, slug) as session:
-        return await transfers.read_content(session, finding_id) is None
+        return await transfer_service.read_content(session, finding_id) is None
 
 
 async def log_of(runtime: Runtime, slug: str, finding_id: uuid.UUID) -> list[EventLogEntry]:
@@ -128,7 +134,7 @@ async def propose(
         "actor": BUYER_QM,
     }
     values.update(kw)
-    return await transfers.propose_transfer(runtime, **values)
+    return await transfer_flows.propose_transfer(runtime, **values)
 
 
 # --------------------------------------------------------------------------- the move
@@ -149,7 +155,7 @@ async def test_a_finding_moves_between_stores_without_loss_and_both_logs_record_
     # Proposed is not moved.
     assert await absent(runtime, p.receiver.slug, fid)
 
-    done = await transfers.accept_transfer(
+    done = await transfer_flows.accept_transfer(
         runtime, transfer_id=proposed.id, tenant=p.receiver.slug, actor=SUPPLIER_QM
     )
     assert done.state == TransferState.COMPLETED and done.last_error is None
@@ -199,13 +205,13 @@ async def test_a_finding_moves_between_stores_without_loss_and_both_logs_record_
     assert received[0].actor == SUPPLIER_QM
 
     # Completing again changes nothing; both parties list it.
-    again = await transfers.complete_transfer(runtime, proposed.id)
+    again = await transfer_move.complete_transfer(runtime, proposed.id)
     assert again.state == TransferState.COMPLETED and again.completed_at == done.completed_at
     assert actions(await log_of(runtime, p.receiver.slug, fid)) == ["finding.transferred_in"]
     for slug in (p.sender.slug, p.receiver.slug):
-        listed = await transfers.list_transfers(runtime, tenant=slug)
+        listed = await transfer_service.list_transfers(runtime, tenant=slug)
         assert [t.id for t in listed] == [proposed.id]
-    assert await transfers.list_transfers(runtime, tenant=p.outsider.slug) == []
+    assert await transfer_service.list_transfers(runtime, tenant=p.outsider.slug) == []
 
     # The new owner may move it on (back, here): ownership really changed.
     back = await propose(
@@ -217,7 +223,7 @@ async def test_a_finding_moves_between_stores_without_loss_and_both_logs_record_
         tenant=p.receiver.slug,
         actor=SUPPLIER_QM,
     )
-    home = await transfers.accept_transfer(
+    home = await transfer_flows.accept_transfer(
         runtime, transfer_id=back.id, tenant=p.sender.slug, actor=BUYER_QM
     )
     assert home.state == TransferState.COMPLETED
@@ -232,7 +238,7 @@ async def test_the_receiver_proposes_and_the_owner_accepts(
     fid = await raise_with_evidence(runtime, p.sender.slug, evidence=0, audit_id=None)
     proposed = await propose(runtime, p, fid, tenant=p.receiver.slug, actor=SUPPLIER_QM)
     assert proposed.receiver_agreed_by == SUPPLIER_QM and proposed.sender_agreed_at is None
-    done = await transfers.accept_transfer(
+    done = await transfer_flows.accept_transfer(
         runtime, transfer_id=proposed.id, tenant=p.sender.slug, actor=BUYER_QM
     )
     assert done.state == TransferState.COMPLETED and done.source_audit_id is None
@@ -257,13 +263,13 @@ async def accept_crashing(
     runtime: Runtime, p: Parties, fid: uuid.UUID, step: str, monkeypatch: pytest.MonkeyPatch
 ) -> FindingTransfer:
     proposed = await propose(runtime, p, fid)
-    monkeypatch.setattr(transfers, "_after_step", fail_after(step))
+    monkeypatch.setattr(transfer_move, "_after_step", fail_after(step))
     with pytest.raises(RuntimeError, match="injected"):
-        await transfers.accept_transfer(
+        await transfer_flows.accept_transfer(
             runtime, transfer_id=proposed.id, tenant=p.receiver.slug, actor=SUPPLIER_QM
         )
     monkeypatch.undo()
-    return await transfers.get_transfer(runtime, proposed.id)
+    return await transfer_service.get_transfer(runtime, proposed.id)
 
 
 async def test_a_crash_between_copy_and_removal_is_rolled_forward_to_one_copy(
@@ -284,7 +290,7 @@ async def test_a_crash_between_copy_and_removal_is_rolled_forward_to_one_copy(
     assert (await content(runtime, p.receiver.slug, fid)).digest() == before.digest()
     assert "finding.transferred_out" not in actions(await log_of(runtime, p.sender.slug, fid))
 
-    done = await transfers.complete_transfer(runtime, stuck.id)
+    done = await transfer_move.complete_transfer(runtime, stuck.id)
     assert done.state == TransferState.COMPLETED and done.last_error is None
     assert await absent(runtime, p.sender.slug, fid)
     assert (await content(runtime, p.receiver.slug, fid)).canonical() == before.canonical()
@@ -303,7 +309,7 @@ async def test_a_crash_after_removal_is_completed(
     assert stuck.state == TransferState.ACCEPTED and stuck.source_removed_at is not None
     assert await absent(runtime, p.sender.slug, fid)
 
-    done = await transfers.complete_transfer(runtime, stuck.id)
+    done = await transfer_move.complete_transfer(runtime, stuck.id)
     assert done.state == TransferState.COMPLETED
     assert (await content(runtime, p.receiver.slug, fid)).digest() == before.digest()
     sent = actions(await log_of(runtime, p.sender.slug, fid))
@@ -326,7 +332,7 @@ async def test_a_source_changed_after_a_crash_replaces_the_stale_copy(
     current = await content(runtime, p.sender.slug, fid)
     assert current.digest() != stale.digest()
 
-    done = await transfers.complete_transfer(runtime, stuck.id)
+    done = await transfer_move.complete_transfer(runtime, stuck.id)
     assert done.state == TransferState.COMPLETED and done.content_digest == current.digest()
     assert await absent(runtime, p.sender.slug, fid)
     assert (await content(runtime, p.receiver.slug, fid)).canonical() == current.canonical()
@@ -347,9 +353,9 @@ async def test_a_finding_linked_to_a_capa_meanwhile_aborts_the_move(
     async with tenant_session(runtime, p.sender.slug) as session:
         await capa_service.create_capa(session=session, data=capa_input(fid), actor=ACTOR)
     with pytest.raises(AccordError) as caught:
-        await transfers.complete_transfer(runtime, stuck.id)
+        await transfer_move.complete_transfer(runtime, stuck.id)
     assert caught.value.reason == "CAPA_LINKED"
-    ended = await transfers.get_transfer(runtime, stuck.id)
+    ended = await transfer_service.get_transfer(runtime, stuck.id)
     assert ended.state == TransferState.ABORTED and "CAPA_LINKED" in (ended.end_reason or "")
     # The staging copy is gone again; the owner still holds its finding.
     assert await absent(runtime, p.receiver.slug, fid)
@@ -360,7 +366,7 @@ async def test_a_finding_linked_to_a_capa_meanwhile_aborts_the_move(
     ]
     assert actions(await log_of(runtime, p.sender.slug, fid))[-1] == "finding.transfer_aborted"
     with pytest.raises(AccordError) as again:
-        await transfers.complete_transfer(runtime, stuck.id)
+        await transfer_move.complete_transfer(runtime, stuck.id)
     assert again.value.reason == "INVALID_TRANSFER_STATE"
 
 
@@ -426,7 +432,7 @@ async def test_accepting_is_for_the_other_party_only(runtime: Runtime, parties: 
     proposed = await propose(runtime, p, fid)
 
     async def accept(tenant: Tenant, actor: str) -> object:
-        return await transfers.accept_transfer(
+        return await transfer_flows.accept_transfer(
             runtime, transfer_id=proposed.id, tenant=tenant.slug, actor=actor
         )
 
@@ -450,19 +456,19 @@ async def test_accepting_is_for_the_other_party_only(runtime: Runtime, parties: 
     )
     for call, reason in (
         (
-            lambda: transfers.decline_transfer(
+            lambda: transfer_flows.decline_transfer(
                 runtime, transfer_id=proposed.id, tenant=p.sender.slug, actor=BUYER_QM
             ),
             "OWN_PROPOSAL",
         ),
         (
-            lambda: transfers.cancel_transfer(
+            lambda: transfer_flows.cancel_transfer(
                 runtime, transfer_id=proposed.id, tenant=p.receiver.slug, actor=SUPPLIER_QM
             ),
             "NOT_PROPOSER",
         ),
         (
-            lambda: transfers.cancel_transfer(
+            lambda: transfer_flows.cancel_transfer(
                 runtime, transfer_id=proposed.id, tenant=p.outsider.slug, actor=OUTSIDER_QM
             ),
             "NOT_A_PARTY",
@@ -480,11 +486,11 @@ async def test_accepting_is_for_the_other_party_only(runtime: Runtime, parties: 
     )
     # Not yet accepted: nothing to move.
     with pytest.raises(AccordError) as early:
-        await transfers.complete_transfer(runtime, proposed.id)
+        await transfer_move.complete_transfer(runtime, proposed.id)
     assert early.value.reason == "INVALID_TRANSFER_STATE"
     assert await absent(runtime, p.receiver.slug, fid)
 
-    cancelled = await transfers.cancel_transfer(
+    cancelled = await transfer_flows.cancel_transfer(
         runtime, transfer_id=proposed.id, tenant=p.sender.slug, actor=BUYER_QM, reason="Wrong one"
     )
     assert cancelled.state == TransferState.CANCELLED and cancelled.end_reason == "Wrong one"
@@ -506,7 +512,7 @@ async def test_a_declined_transfer_moves_nothing(runtime: Runtime, parties: Part
     p = parties
     fid = await raise_with_evidence(runtime, p.sender.slug)
     proposed = await propose(runtime, p, fid)
-    declined = await transfers.decline_transfer(
+    declined = await transfer_flows.decline_transfer(
         runtime,
         transfer_id=proposed.id,
         tenant=p.receiver.slug,
@@ -519,7 +525,7 @@ async def test_a_declined_transfer_moves_nothing(runtime: Runtime, parties: Part
         runtime,
         p,
         fid,
-        lambda: transfers.accept_transfer(
+        lambda: transfer_flows.accept_transfer(
             runtime, transfer_id=proposed.id, tenant=p.receiver.slug, actor=SUPPLIER_QM
         ),
         code=ErrorCode.CONFLICT,
@@ -534,13 +540,13 @@ async def test_findings_that_may_not_move_are_refused(runtime: Runtime, parties:
     p = parties
     # Closed.
     async with tenant_session(runtime, p.sender.slug) as session:
-        observation = await finding_service.raise_finding(
+        observation = await finding_workflow.raise_finding(
             session=session, data=finding_input(grade="observation"), actor=AUDITOR
         )
-        await finding_service.respond(
+        await finding_workflow.respond(
             session=session, finding=observation, actor=ACTOR, response="Noted."
         )
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=session, finding=observation, target=FindingState.CLOSED, actor=AUDITOR
         )
     await refused(
@@ -568,20 +574,22 @@ async def test_findings_that_may_not_move_are_refused(runtime: Runtime, parties:
     proposed = await propose(runtime, p, later)
     async with tenant_session(runtime, p.sender.slug) as session:
         finding = await finding_service.get_finding(session=session, finding_id=later)
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=session, finding=finding, target=FindingState.CLOSED, actor=AUDITOR
         )
     await refused(
         runtime,
         p,
         later,
-        lambda: transfers.accept_transfer(
+        lambda: transfer_flows.accept_transfer(
             runtime, transfer_id=proposed.id, tenant=p.receiver.slug, actor=SUPPLIER_QM
         ),
         code=ErrorCode.CONFLICT,
         reason="FINDING_CLOSED",
     )
-    assert (await transfers.get_transfer(runtime, proposed.id)).state == TransferState.PROPOSED
+    assert (
+        await transfer_service.get_transfer(runtime, proposed.id)
+    ).state == TransferState.PROPOSED
 
 
 async def test_a_finding_one_does_not_own_is_refused(runtime: Runtime, parties: Parties) -> None:
@@ -650,7 +658,7 @@ async def test_bad_proposals_and_collisions_are_refused(runtime: Runtime, partie
     # The receiver uses the reference already.
     reference = (await content(runtime, p.sender.slug, fid)).finding["reference"]
     async with tenant_session(runtime, p.receiver.slug) as session:
-        await finding_service.raise_finding(
+        await finding_workflow.raise_finding(
             session=session, data=finding_input(reference=reference), actor=AUDITOR
         )
     await refused(
@@ -665,7 +673,7 @@ async def test_bad_proposals_and_collisions_are_refused(runtime: Runtime, partie
     dup = await raise_with_evidence(runtime, p.sender.slug, evidence=0)
     external = (await content(runtime, p.sender.slug, dup)).finding["external_id"]
     async with tenant_session(runtime, p.receiver.slug) as session:
-        await finding_service.raise_finding(
+        await finding_workflow.raise_finding(
             session=session,
             data=finding_input(reference=ref(), source_system="sap-s4", external_id=external),
             actor=AUDITOR,
@@ -686,15 +694,15 @@ async def test_a_move_under_way_is_not_run_twice(
     p = parties
     fid = await raise_with_evidence(runtime, p.sender.slug, evidence=1)
     stuck = await accept_crashing(runtime, p, fid, "copied", monkeypatch)
-    assert stuck.id in {t.id for t in await transfers.unfinished_moves(runtime)}
+    assert stuck.id in {t.id for t in await transfer_service.unfinished_moves(runtime)}
     async with runtime.control_session() as other:  # another worker is moving it
-        await other.execute(select(func.pg_advisory_xact_lock(transfers.move_lock(stuck.id))))
+        await other.execute(select(func.pg_advisory_xact_lock(transfer_move.move_lock(stuck.id))))
         with pytest.raises(AccordError) as caught:
-            await transfers.complete_transfer(runtime, stuck.id)
+            await transfer_move.complete_transfer(runtime, stuck.id)
         assert caught.value.reason == "TRANSFER_IN_PROGRESS"
     assert not await absent(runtime, p.sender.slug, fid)
-    done = await transfers.complete_transfer(runtime, stuck.id)
+    done = await transfer_move.complete_transfer(runtime, stuck.id)
     assert done.state == TransferState.COMPLETED
-    assert stuck.id not in {t.id for t in await transfers.unfinished_moves(runtime)}
+    assert stuck.id not in {t.id for t in await transfer_service.unfinished_moves(runtime)}
     assert await absent(runtime, p.sender.slug, fid)
     assert not await absent(runtime, p.receiver.slug, fid)

@@ -13,7 +13,7 @@ mutation($input: PlanJointAuditInput!) {
       protocol { responseDays capaPlanDays verifierTenant requiredEvidenceTypes process }
       team { tenant subject role activeFrom activeUntil }
     }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -24,7 +24,7 @@ mutation($auditId: ID!, $input: AddAuditTeamMemberInput!) {
   addAuditTeamMember(auditId: $auditId, input: $input) {
     member { tenant subject role activeUntil }
     audit { team { subject role } }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -34,7 +34,7 @@ RAISE = """
 mutation($auditId: ID!, $input: RaiseAuditFindingInput!) {
   raiseAuditFinding(auditId: $auditId, input: $input) {
     finding { id tenant state raisedBy responseDueAt auditId }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -44,7 +44,7 @@ VERIFY = """
 mutation($id: ID!, $result: VerificationResult!) {
   verifyAuditFinding(id: $id, result: $result) {
     finding { state verificationResult verifiedBy }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -54,7 +54,7 @@ RESPOND = """
 mutation($id: ID!, $response: String!, $process: String) {
   respondToFinding(id: $id, response: $response, process: $process) {
     finding { state }
-    errors { code reason }
+    errors { code reason reasonCode }
   }
 }
 """
@@ -64,14 +64,16 @@ TRANSITION = """
 mutation($id: ID!, $target: FindingState!, $process: String) {
   transitionFinding(id: $id, target: $target, process: $process) {
     finding { state closedBy }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
 
 
 def codes(result: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(e["code"], e["reason"]) for e in result["errors"]]
+    """(generic class, typed domain reason) of each error; the deprecated text agrees."""
+    assert all(e["reason"] == e["reasonCode"] for e in result["errors"]), result["errors"]
+    return [(e["code"], e["reasonCode"]) for e in result["errors"]]
 
 
 def record_id(gid: str) -> uuid.UUID:

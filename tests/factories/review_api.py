@@ -9,8 +9,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from accord.compliance.reviews import jws
-from accord.compliance.reviews.jws import Binding, Signer
+from accord.compliance.reviews.signatures import jws as jws
+from accord.compliance.reviews.signatures.jws import Binding, Signer
 from accord.platform.canonical import canonical_digest
 from accord.tenants import service as tenant_service
 from accord.tenants.identity import member_keys
@@ -26,7 +26,7 @@ CREATE = f"""
 mutation($input: CreateManagementReviewInput!) {{
   createManagementReview(input: $input) {{
     review {{ {REVIEW_FIELDS} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -36,7 +36,7 @@ ASSIGN = f"""
 mutation($id: ID!, $process: String!) {{
   assignReviewSignatories(reviewId: $id, process: $process) {{
     review {{ {REVIEW_FIELDS} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -46,7 +46,7 @@ FREEZE = f"""
 mutation($id: ID!, $process: String) {{
   freezeManagementReview(reviewId: $id, process: $process) {{
     review {{ {REVIEW_FIELDS} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -57,7 +57,7 @@ mutation($id: ID!, $jws: String!, $process: String) {{
   signManagementReview(reviewId: $id, jws: $jws, process: $process) {{
     signature {{ id signer revision contentDigest kid alg missing }}
     review {{ {REVIEW_FIELDS} }}
-    errors {{ field code reason message }}
+    errors {{ field code reason reasonCode message }}
   }}
 }}
 """

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from accord.compliance.capa import cross_entity
-from accord.compliance.findings import service as finding_service
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.mappings import service as mapping_service
 from accord.compliance.vocab import MappingStatus, Relationship
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.relay import GlobalId
 from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
@@ -31,6 +31,7 @@ from accord.policies import service as policy_service
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories import raci
 from tests.factories.api import payload
 from tests.factories.records import FIVE_WHYS, finding_input
 from tests.factories.sharing import grant
@@ -43,7 +44,7 @@ mutation($input: CreateCapaInput!) {{
   createCapa(input: $input) {{
     capa {{ {CAPA_FIELDS} clauseKeys rootCauseMethod findings {{ id }}
             actions {{ id owner ownerTenant status }} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -51,7 +52,7 @@ APPROVE = f"""
 mutation($id: ID!, $process: String) {{
   approveCapaPlan(id: $id, process: $process) {{
     capa {{ {CAPA_FIELDS} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -60,7 +61,7 @@ mutation($capaId: ID!, $actionId: UUID!, $process: String) {{
   completeCapaAction(capaId: $capaId, actionId: $actionId, process: $process) {{
     capa {{ {CAPA_FIELDS} }}
     action {{ id status completedBy level }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -68,7 +69,7 @@ PLAN = f"""
 mutation($id: ID!, $input: PlanEffectivenessCheckInput!, $process: String) {{
   planEffectivenessCheck(id: $id, input: $input, process: $process) {{
     capa {{ {CAPA_FIELDS} }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -76,7 +77,7 @@ RECORD = f"""
 mutation($id: ID!, $result: EffectivenessResult!, $process: String) {{
   recordCapaEffectiveness(id: $id, result: $result, process: $process) {{
     capa {{ {CAPA_FIELDS} effectivenessResult effectivenessCheckedBy closedBy }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -92,38 +93,28 @@ query($id: ID!, $process: String) {
 
 
 def capa_matrix(process: str, globex: str, northwind: str, initech: str) -> str:
-    return f"""
-name: CAPA {process}
-process: {process}
-owners: [{globex}]
-parties: [role:{globex}/quality_manager, role:{northwind}/quality_manager,
-          user:{northwind}/kai, user:{initech}/tom, role:{initech}/viewer]
-activities:
-  - {{name: Plan CAPA, record_type: finding, actions: [propose_capa]}}
-  - {{name: Plan the check, record_type: capa, actions: [propose_capa]}}
-  - {{name: Approve the plan, record_type: capa, actions: [approve]}}
-  - {{name: Carry out actions, record_type: capa, actions: [complete_action]}}
-  - {{name: Verify effectiveness, record_type: capa, actions: [verify]}}
-raci:
-  Plan CAPA:
-    role:{globex}/quality_manager: R
-    role:{northwind}/quality_manager: A
-    role:{initech}/viewer: I
-  Plan the check:
-    role:{globex}/quality_manager: R
-    role:{northwind}/quality_manager: A
-  Approve the plan:
-    role:{northwind}/quality_manager: A
-    role:{globex}/quality_manager: C
-    role:{initech}/viewer: I
-  Carry out actions:
-    role:{globex}/quality_manager: R
-    user:{northwind}/kai: R
-    role:{northwind}/quality_manager: A
-  Verify effectiveness:
-    user:{initech}/tom: A
-    role:{globex}/quality_manager: C
-"""
+    globex_qm, northwind_qm = f"role:{globex}/quality_manager", f"role:{northwind}/quality_manager"
+    kai, tom, viewer = f"user:{northwind}/kai", f"user:{initech}/tom", f"role:{initech}/viewer"
+    return raci.matrix(
+        name=f"CAPA {process}",
+        process=process,
+        owners=[globex],
+        activities=[
+            raci.Activity("Plan CAPA", "finding", ["propose_capa"]),
+            raci.Activity("Plan the check", "capa", ["propose_capa"]),
+            raci.Activity("Approve the plan", "capa", ["approve"]),
+            raci.Activity("Carry out actions", "capa", ["complete_action"]),
+            raci.Activity("Verify effectiveness", "capa", ["verify"]),
+        ],
+        raci={
+            "Plan CAPA": {globex_qm: "R", northwind_qm: "A", viewer: "I"},
+            "Plan the check": {globex_qm: "R", northwind_qm: "A"},
+            "Approve the plan": {northwind_qm: "A", globex_qm: "C", viewer: "I"},
+            "Carry out actions": {globex_qm: "R", kai: "R", northwind_qm: "A"},
+            "Verify effectiveness": {tom: "A", globex_qm: "C"},
+        },
+        parties=[globex_qm, northwind_qm, kai, tom, viewer],
+    )
 
 
 @dataclass(frozen=True)
@@ -152,7 +143,7 @@ async def network(api: Api, make_tenant: TenantFactory) -> AsyncIterator[CapaNet
         await grant(api.runtime, globex.slug, grantee.slug, level, record_types=["finding", "capa"])
     async with tenant_session(api.runtime, globex.slug) as session:
         raised = [
-            await finding_service.raise_finding(
+            await finding_workflow.raise_finding(
                 session=session,
                 data=finding_input(reference=f"GX-{n}", clause_keys=[key]),
                 actor="user:anna.keller",
@@ -214,7 +205,9 @@ def create_input(net: CapaNetwork, **overrides: Any) -> dict[str, Any]:
 
 
 def codes(result: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(e["code"], e["reason"]) for e in result["errors"]]
+    """(generic class, typed domain reason) of each error; the deprecated text agrees."""
+    assert all(e["reason"] == e["reasonCode"] for e in result["errors"]), result["errors"]
+    return [(e["code"], e["reasonCode"]) for e in result["errors"]]
 
 
 async def refusals(api: Api, slug: str, record: uuid.UUID) -> list[tuple[str, str, str, str]]:
@@ -345,7 +338,7 @@ async def test_a_capa_is_planned_approved_done_and_verified_across_three_tenants
         assert codes(await judge(token, process)) == [reason]
     assert (await state(cid))["state"] == "EFFECTIVENESS_CHECK"
 
-    monkeypatch.setattr(cross_entity, "current_day", lambda: due)
+    monkeypatch.setattr(capa_flows, "current_day", lambda: due)
     verified = await judge(net.tom, net.process)
     assert verified["errors"] == []
     closed = verified["capa"]

@@ -8,7 +8,7 @@ import pytest
 
 from accord.compliance.findings.models import FindingGrade, Severity, VerificationResult
 from accord.compliance.findings.states import FindingState
-from accord.graphql.findings.errors import FindingErrorCode
+from accord.graphql.errors import FINDING_CODE
 from accord.graphql.findings.mutations.transition import ACTION_FOR_TARGET
 from accord.graphql.findings.types import (
     FindingGradeEnum,
@@ -27,7 +27,7 @@ from accord.policies.vocab import ACTIONS
         (SeverityEnum, Severity),
         (FindingStateEnum, FindingState),
         (VerificationResultEnum, VerificationResult),
-        (FindingErrorCode, ErrorCode),
+        (FINDING_CODE, ErrorCode),
     ],
 )
 def test_mirrors_match(mirror: type[Enum], domain: type[Enum]) -> None:

@@ -19,10 +19,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
-from accord.compliance.reviews import bundles, jws
-from accord.compliance.reviews.jws import Binding
 from accord.compliance.reviews.models import ManagementReview
-from accord.compliance.reviews.signature_models import ReviewSignature
+from accord.compliance.reviews.signatures import bundles as bundles
+from accord.compliance.reviews.signatures import jws as jws
+from accord.compliance.reviews.signatures.jws import Binding
+from accord.compliance.reviews.signatures.models import ReviewSignature
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service
 from accord.tenants.agreements.access import read_access_log
@@ -54,7 +55,7 @@ mutation($id: ID!, $process: String) {{
   compileReviewInputs(reviewId: $id, process: $process,
                       externalInternalIssues: "Supplier base consolidating.") {{
     review {{ {REVIEW_FIELDS} inputs }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -62,7 +63,7 @@ REVISE = f"""
 mutation($id: ID!, $input: ManagementReviewChangesInput, $process: String) {{
   reviseManagementReview(reviewId: $id, input: $input, process: $process) {{
     review {{ {REVIEW_FIELDS} previousId }}
-    errors {{ field code reason }}
+    errors {{ field code reason reasonCode }}
   }}
 }}
 """
@@ -109,7 +110,9 @@ async def compile_review(
 
 
 def codes(result: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(e["code"], e["reason"]) for e in result["errors"]]
+    """(generic class, typed domain reason) of each error; the deprecated text agrees."""
+    assert all(e["reason"] == e["reasonCode"] for e in result["errors"]), result["errors"]
+    return [(e["code"], e["reasonCode"]) for e in result["errors"]]
 
 
 @dataclass(frozen=True)
@@ -461,7 +464,7 @@ EDIT = f"""
 mutation($id: ID!, $input: ManagementReviewChangesInput!, $process: String) {{
   editManagementReview(reviewId: $id, input: $input, process: $process) {{
     review {{ {REVIEW_FIELDS} }}
-    errors {{ field code reason message }}
+    errors {{ field code reason reasonCode message }}
   }}
 }}
 """
@@ -534,9 +537,13 @@ async def test_only_registered_members_can_be_named_to_sign(api: Api, network: N
 
 
 def test_the_error_codes_mirror_the_platform_s() -> None:
-    from accord.graphql.reviews.errors import ManagementReviewErrorCode
+    from graphql import GraphQLEnumType
+
+    from accord.graphql.schema import schema
     from accord.platform.errors import ErrorCode
 
-    assert [(m.name, m.value) for m in ManagementReviewErrorCode] == [
+    enum = schema._schema.get_type("ManagementReviewErrorCode")
+    assert isinstance(enum, GraphQLEnumType)
+    assert [(name, v.value) for name, v in enum.values.items()] == [
         (c.name, c.value) for c in ErrorCode
     ]

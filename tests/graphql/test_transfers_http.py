@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from accord.compliance.findings import transfer as transfer_service
+from accord.compliance.workflow.transfers import service as transfer_service
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service
@@ -257,7 +257,7 @@ async def test_a_stranger_asking_for_a_finding_learns_nothing_and_changes_nothin
     stranger = await make_tenant(SECOND_STORE, label="hstr")
     open_finding, closed_finding = await raise_findings(api.runtime, owner.slug, 2)
     scope = owner.scope
-    async with api.runtime.stores.engine(scope.store).begin() as conn:
+    async with api.runtime.stores.migrator_engine(scope.store).begin() as conn:
         await conn.execute(
             text(
                 f"UPDATE \"{scope.schema}\".findings SET state = 'closed', closed_at = raised_at, "

@@ -1,9 +1,10 @@
-"""CAPA: create one for findings, add and complete actions, analyse, plan the check.
+"""CAPA records: create one for findings, add and complete actions, root cause, transitions.
 
-The life cycle (root cause, effectiveness plan and result, ``transition``) is in
-``lifecycle.py``; pure
-computations (overdue, coverage flags) in ``analysis.py``. The caller owns the transaction;
-every check runs before the first write, so a refused call writes nothing.
+``transition_capa`` moves a CAPA along the table of ``states.py`` when its guards hold.
+The steps taken across organisations (approval, completion by the action's owner, the
+effectiveness check) are in ``flows.py``; pure computations (overdue, coverage flags) in
+``analysis.py``. The caller owns the transaction; every check runs before the first write,
+so a refused call writes nothing.
 """
 
 from __future__ import annotations
@@ -14,23 +15,24 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.capa.models import (
     ActionStatus,
     Capa,
     CapaAction,
+    EffectivenessResult,
     RootCauseMethod,
     capa_findings,
 )
-from accord.compliance.capa.schemas import CapaActionIn, CapaIn
-from accord.compliance.capa.states import CapaState
+from accord.compliance.capa.schemas import CapaActionIn, CapaIn, RootCauseAnalysis, RootCauseIn
+from accord.compliance.capa.states import CAPA_ALLOWED, CAPA_GUARD_FAILURES, CapaGuard, CapaState
 from accord.compliance.catalog.service import check_clauses
 from accord.compliance.findings.models import Finding
 from accord.compliance.records.day import now
 from accord.compliance.records.history import log_change
-from accord.compliance.records.inputs import parse_input
+from accord.compliance.records.inputs import choice, parse_input
 from accord.compliance.records.provenance import provenance_of, reject_duplicate
 from accord.platform.errors import BadInput, Conflict, NotFound
 
@@ -77,6 +79,34 @@ async def capas_for_finding(*, session: AsyncSession, finding: Finding) -> Seque
     return (
         await session.scalars(select(Capa).where(Capa.id.in_(linked)).order_by(Capa.reference))
     ).all()
+
+
+async def finding_links(
+    *,
+    session: AsyncSession,
+    capa_ids: Sequence[uuid.UUID] | None = None,
+    finding_ids: Sequence[uuid.UUID] | None = None,
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(capa id, finding id) links of any of ``capa_ids`` and/or ``finding_ids``: one read
+    for a batch of parents."""
+    stmt = select(capa_findings.c.capa_id, capa_findings.c.finding_id)
+    if capa_ids is not None:
+        stmt = stmt.where(capa_findings.c.capa_id.in_(capa_ids))
+    if finding_ids is not None:
+        stmt = stmt.where(capa_findings.c.finding_id.in_(finding_ids))
+    return [(c, f) for c, f in (await session.execute(stmt)).all()]
+
+
+async def live_actions_of(
+    *, session: AsyncSession, capa_ids: Sequence[uuid.UUID]
+) -> Sequence[CapaAction]:
+    """The actions (not deleted at their source) of any of ``capa_ids``, by due date."""
+    stmt = (
+        select(CapaAction)
+        .where(CapaAction.capa_id.in_(capa_ids), CapaAction.deleted_at.is_(None))
+        .order_by(CapaAction.due_at, CapaAction.id)
+    )
+    return (await session.scalars(stmt)).all()
 
 
 def _check_due_dates(due_dates: Iterable[tuple[str, date]], findings: Iterable[Finding]) -> None:
@@ -261,3 +291,88 @@ async def complete_action(
         change={"action_id": action.id, "completed_at": action.completed_at},
     )
     return action
+
+
+async def _guard_holds(session: AsyncSession, capa: Capa, guard: CapaGuard) -> bool:
+    match guard:
+        case CapaGuard.ROOT_CAUSE_ANALYSED:
+            return capa.root_cause_method is not None
+        case CapaGuard.CHECK_PLANNED:
+            return (
+                capa.effectiveness_due_at is not None
+                and capa.effectiveness_verifier_subject is not None
+            )
+        case CapaGuard.EFFECTIVE:
+            return capa.effectiveness_result is EffectivenessResult.EFFECTIVE
+        case CapaGuard.NOT_EFFECTIVE:
+            return capa.effectiveness_result is EffectivenessResult.NOT_EFFECTIVE
+        case CapaGuard.HAS_ACTIONS | CapaGuard.ACTIONS_DONE:
+            total, still_open = (
+                await session.execute(
+                    select(
+                        func.count(),
+                        func.count().filter(CapaAction.status != ActionStatus.DONE),
+                    ).where(CapaAction.capa_id == capa.id)
+                )
+            ).one()
+            return total > 0 and (guard is CapaGuard.HAS_ACTIONS or still_open == 0)
+    raise AssertionError(f"unhandled guard {guard}")  # pragma: no cover
+
+
+async def transition_capa(
+    *, session: AsyncSession, capa: Capa, target: CapaState | str, actor: str
+) -> Capa:
+    """Move ``capa`` to ``target`` if the table allows it and every guard holds."""
+    target = choice(CapaState, target, field="state")
+    await session.refresh(capa, with_for_update=True)
+    source = capa.state
+    step = CAPA_ALLOWED.get((source, target))
+    if step is None:
+        raise Conflict(
+            f"A CAPA cannot go from {source} to {target}.",
+            reason="INVALID_TRANSITION",
+            field="state",
+        )
+    for guard in step.guards:
+        if not await _guard_holds(session, capa, guard):
+            reason, field, message = CAPA_GUARD_FAILURES[guard]
+            raise Conflict(message, reason=reason, field=field)
+    if target is CapaState.EFFECTIVENESS_CHECK:
+        capa.effectiveness_result = None
+        capa.effectiveness_checked_at = capa.effectiveness_checked_by = None
+    elif target is CapaState.CLOSED:
+        capa.closed_at, capa.closed_by = now(), actor
+    capa.state = target
+    capa.updated_by = actor
+    await log_change(
+        session,
+        actor=actor,
+        action="capa.transition",
+        record=capa,
+        change={"from": source, "to": target},
+    )
+    return capa
+
+
+async def set_root_cause(
+    *,
+    session: AsyncSession,
+    capa: Capa,
+    analysis: RootCauseAnalysis | Mapping[str, Any],
+    actor: str,
+) -> Capa:
+    """Record (or revise, until implemented) the method and its structured analysis."""
+    parsed = parse_input(RootCauseIn, {"analysis": analysis}).analysis
+    if capa.state not in (CapaState.PLANNED, CapaState.APPROVED, CapaState.IN_PROGRESS):
+        raise Conflict(
+            f"The CAPA is {capa.state}; its root cause is settled.",
+            reason="ROOT_CAUSE_LOCKED",
+            field="root_cause",
+        )
+    capa.root_cause_method = RootCauseMethod(parsed.method)
+    capa.root_cause_analysis = _dump(parsed)
+    capa.updated_by = actor
+    await log_change(
+        session, actor=actor, action="capa.root_cause_set", record=capa, change=_dump(parsed)
+    )
+    return capa

@@ -2,6 +2,9 @@
 
 A refusal raises with a reason and changes nothing: the caller's transaction rolls back,
 so the caller writes the attempt with ``record_refusal`` in a transaction of its own.
+This is the one way a refusal is logged, whatever refused it (a gate, a service, a
+signature check, a transfer): the entry always carries the attempt, the generic ``code``,
+the precise ``reason`` (the value clients see as ``reasonCode``) and the message.
 """
 
 from __future__ import annotations
@@ -26,23 +29,27 @@ async def record_refusal(
     attempt: str,
     error: AccordError,
     detail: Mapping[str, Any] | None = None,
+    action: str | None = None,
 ) -> None:
     """Write a refused attempt to the record owner's event log — in a transaction of its
-    own, since the attempt's was rolled back."""
-    change: dict[str, Any] = {
-        "attempt": attempt,
-        "code": error.code.value,
-        "reason": error.reason,
-        "message": error.message,
-    }
+    own, since the attempt's was rolled back. ``detail`` adds what the kind of attempt
+    needs kept (never overriding the refusal's own keys); ``action`` is the entry's
+    action, ``<record_type>.refused`` unless the log already names it otherwise."""
+    change: dict[str, Any] = jsonable(dict(detail)) if detail else {}
+    change.update(
+        {
+            "attempt": attempt,
+            "code": error.code.value,
+            "reason": error.reason,
+            "message": error.message,
+        }
+    )
     if error.field is not None:
         change["field"] = error.field
-    if detail:
-        change["detail"] = jsonable(dict(detail))
     await append_event(
         session,
         actor=actor,
-        action=f"{record_type}.refused",
+        action=action or f"{record_type}.refused",
         record_type=record_type,
         record_id=str(record_id),
         change=change,

@@ -6,7 +6,7 @@ the source; ``find_findings`` and ``find_capas`` look a page's worth up in one q
 ``planned``, linked to it, a ``capa.created`` event each — as ``create_capa`` would.
 
 Life cycle, as ``FindingSink`` does it for findings: ``follow_source_state`` walks a CAPA
-towards the source's state through ``lifecycle.transition``, one step at a time, each with
+towards the source's state through ``capa_service.transition_capa``, one step at a time, each with
 its guards and its event; the first refused step ends the walk and appends
 ``capa.source_status`` (the source's state, the state reached, why), so the divergence is
 visible, never silent. ``follow_action_completion`` completes actions through
@@ -27,7 +27,6 @@ from sqlalchemy import Table, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.capa import lifecycle
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import ActionStatus, Capa, CapaAction, capa_findings
 from accord.compliance.capa.states import CAPA_ALLOWED, CapaState
@@ -239,7 +238,9 @@ async def follow_source_state(
     if path is not None:
         try:
             for step in path:
-                await lifecycle.transition(session=session, capa=capa, target=step, actor=actor)
+                await capa_service.transition_capa(
+                    session=session, capa=capa, target=step, actor=actor
+                )
             return
         except AccordError as exc:
             refusal = exc.reason

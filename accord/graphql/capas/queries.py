@@ -11,7 +11,7 @@ import uuid
 
 import strawberry
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa import service as capa_service
 from accord.graphql.context import Context
 from accord.graphql.findings.types import FindingType
@@ -67,7 +67,7 @@ class CapaCoverageQueries:
         }
         async with tenant_session(info.context.runtime, gid.tenant) as session:
             capa = await capa_service.get_capa(session=session, capa_id=gid.record_id)
-            covered = await cross_entity.coverage_by_finding(
+            covered = await capa_flows.coverage_by_finding(
                 session=session, capa=capa, owner=gid.tenant
             )
         return CapaCoverageType(

@@ -14,14 +14,14 @@ from typing import Any
 
 import strawberry
 
-from accord.compliance.audits import protocol
 from accord.compliance.audits import service as audit_service
 from accord.compliance.audits.models import AuditType, TeamRole
+from accord.compliance.audits.protocol import service as protocol_service
 from accord.graphql.audits.access import require_action, sovereign
-from accord.graphql.audits.errors import JointAuditError, audit_error
 from accord.graphql.audits.types import JointAuditStatusEnum, JointAuditType
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
+from accord.graphql.errors import JointAuditError
 from accord.platform.errors import AccordError, Forbidden
 from accord.policies.schemas import Resource
 from accord.tenants.sessions import tenant_session
@@ -112,7 +112,7 @@ async def plan_joint_audit(
                 },
                 actor=caller.actor,
             )
-            agreed = await protocol.agree_protocol(
+            agreed = await protocol_service.agree_protocol(
                 session=session, audit=audit, data=terms, actor=caller.actor
             )
             await audit_service.add_team_member(
@@ -124,5 +124,5 @@ async def plan_joint_audit(
             team = await audit_service.list_team(session=session, audit=audit)
             node = JointAuditType.from_model(owner, audit, agreed, team)
     except AccordError as exc:
-        return PlanJointAuditPayload(audit=None, errors=[audit_error(exc)])
+        return PlanJointAuditPayload(audit=None, errors=[JointAuditError.of(exc)])
     return PlanJointAuditPayload(audit=node, errors=[])

@@ -13,8 +13,8 @@ from datetime import date, datetime
 
 import strawberry
 
-from accord.compliance.audits import protocol
-from accord.compliance.findings import service as finding_service
+from accord.compliance.audits.protocol import service as protocol_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.audits.access import (
     Caller,
     audit_not_found,
@@ -24,9 +24,9 @@ from accord.graphql.audits.access import (
     require_visible,
     sovereign,
 )
-from accord.graphql.audits.errors import JointAuditError, audit_error
 from accord.graphql.auth import require_principal
 from accord.graphql.context import Context
+from accord.graphql.errors import JointAuditError
 from accord.graphql.findings.mutations.raise_finding import RAISE_ACTION
 from accord.graphql.findings.types import FindingGradeEnum, FindingType, SeverityEnum
 from accord.graphql.relay import GlobalId
@@ -73,7 +73,7 @@ async def raise_audit_finding(
         )
         async with tenant_session(context.runtime, gid.tenant) as session:
             audit = await get_visible_audit(session, gid.record_id)
-            agreed = await protocol.protocol_for(session=session, audit_id=audit.id)
+            agreed = await protocol_service.protocol_for(session=session, audit_id=audit.id)
             process = agreed.process if agreed is not None else None
             require_visible(
                 context, caller, Resource(gid.tenant, "finding", process), audit_not_found
@@ -86,7 +86,7 @@ async def raise_audit_finding(
                 )
             resource = Resource(gid.tenant, "finding", agreed.process)
             require_action(context, caller, RAISE_ACTION, resource)
-            finding = await finding_service.raise_finding(
+            finding = await finding_workflow.raise_finding(
                 session=session,
                 data={
                     "audit_id": audit.id,
@@ -116,5 +116,5 @@ async def raise_audit_finding(
                 attempt="raise_finding",
                 error=exc,
             )
-        return RaiseAuditFindingPayload(finding=None, errors=[audit_error(exc)])
+        return RaiseAuditFindingPayload(finding=None, errors=[JointAuditError.of(exc)])
     return RaiseAuditFindingPayload(finding=node, errors=[])

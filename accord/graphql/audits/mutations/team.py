@@ -11,8 +11,8 @@ from datetime import date
 
 import strawberry
 
-from accord.compliance.audits import protocol
 from accord.compliance.audits import service as audit_service
+from accord.compliance.audits.protocol import service as protocol_service
 from accord.graphql.audits.access import (
     Caller,
     audit_not_found,
@@ -22,11 +22,11 @@ from accord.graphql.audits.access import (
     require_visible,
     sovereign,
 )
-from accord.graphql.audits.errors import JointAuditError, audit_error
 from accord.graphql.audits.mutations.plan import PLAN_ACTION
 from accord.graphql.audits.types import JointAuditType, TeamMemberType, TeamRoleEnum
 from accord.graphql.auth import require_principal
 from accord.graphql.context import Context
+from accord.graphql.errors import JointAuditError
 from accord.graphql.relay import GlobalId
 from accord.platform.errors import AccordError
 from accord.policies.schemas import Resource
@@ -62,7 +62,7 @@ async def add_audit_team_member(
         )
         async with tenant_session(context.runtime, gid.tenant) as session:
             audit = await get_visible_audit(session, gid.record_id)
-            agreed = await protocol.protocol_for(session=session, audit_id=audit.id)
+            agreed = await protocol_service.protocol_for(session=session, audit_id=audit.id)
             process = agreed.process if agreed is not None else None
             require_visible(
                 context, caller, Resource(gid.tenant, "audit", process), audit_not_found
@@ -94,5 +94,5 @@ async def add_audit_team_member(
                 attempt="add_team_member",
                 error=exc,
             )
-        return AddAuditTeamMemberPayload(member=None, audit=None, errors=[audit_error(exc)])
+        return AddAuditTeamMemberPayload(member=None, audit=None, errors=[JointAuditError.of(exc)])
     return AddAuditTeamMemberPayload(member=added, audit=node, errors=[])

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import strawberry
 
-from accord.compliance.audits import protocol
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import guards as protocol_guards
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.audits.access import (
     Caller,
     finding_not_found,
@@ -22,9 +22,9 @@ from accord.graphql.audits.access import (
     require_visible,
     sovereign,
 )
-from accord.graphql.audits.errors import JointAuditError, audit_error
 from accord.graphql.auth import require_principal
 from accord.graphql.context import Context
+from accord.graphql.errors import JointAuditError
 from accord.graphql.findings.types import FindingType, VerificationResultEnum
 from accord.graphql.relay import GlobalId
 from accord.platform.errors import AccordError, Conflict
@@ -53,7 +53,7 @@ async def verify_audit_finding(
         )
         async with tenant_session(context.runtime, gid.tenant) as session:
             finding = await get_visible_finding(session, gid.record_id)
-            governed = await protocol.governing(session=session, finding=finding)
+            governed = await protocol_guards.governing(session=session, finding=finding)
             process = governed.protocol.process if governed is not None else None
             require_visible(
                 context, caller, Resource(gid.tenant, "finding", process), finding_not_found
@@ -66,7 +66,7 @@ async def verify_audit_finding(
                 )
             resource = Resource(gid.tenant, "finding", governed.protocol.process)
             require_action(context, caller, VERIFY_ACTION, resource)
-            finding = await finding_service.record_verification(
+            finding = await finding_workflow.record_verification(
                 session=session, finding=finding, result=result.value, actor=caller.actor
             )
             node = FindingType.from_model(gid.tenant, caller.level, finding)
@@ -81,5 +81,5 @@ async def verify_audit_finding(
                 attempt="verify",
                 error=exc,
             )
-        return VerifyAuditFindingPayload(finding=None, errors=[audit_error(exc)])
+        return VerifyAuditFindingPayload(finding=None, errors=[JointAuditError.of(exc)])
     return VerifyAuditFindingPayload(finding=node, errors=[])

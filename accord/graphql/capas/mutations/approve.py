@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import strawberry
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa.models import Capa
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import Step, change_capa
-from accord.graphql.capas.errors import CapaError, capa_error
 from accord.graphql.context import Context
+from accord.graphql.errors import CapaError
 from accord.graphql.listing import Process
 from accord.graphql.records.capas import CapaNode
 from accord.platform.errors import AccordError
@@ -28,7 +28,7 @@ class ApproveCapaPlanPayload:
 
 
 async def _approve(step: Step) -> Capa:
-    return await cross_entity.approve_plan(
+    return await capa_flows.approve_plan(
         session=step.session, capa=step.capa, actor=step.caller.actor
     )
 
@@ -47,5 +47,5 @@ async def approve_capa_plan(
             change=_approve,
         )
     except AccordError as exc:
-        return ApproveCapaPlanPayload(capa=None, errors=[capa_error(exc)])
+        return ApproveCapaPlanPayload(capa=None, errors=[CapaError.of(exc)])
     return ApproveCapaPlanPayload(capa=changed.capa, errors=[])

@@ -12,13 +12,13 @@ import uuid
 
 import strawberry
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import CapaAction
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import Step, action_node, change_capa
-from accord.graphql.capas.errors import CapaError, capa_error
 from accord.graphql.context import Context
+from accord.graphql.errors import CapaError
 from accord.graphql.listing import Process
 from accord.graphql.records.capas import CapaActionNode, CapaNode
 from accord.platform.errors import AccordError, NotFound
@@ -49,7 +49,7 @@ async def complete_capa_action(
             raise NotFound(
                 "The CAPA has no such action.", reason="ACTION_NOT_FOUND", field="action_id"
             )
-        action = await cross_entity.complete_action_as(
+        action = await capa_flows.complete_action_as(
             session=step.session, action=action, actor=step.caller.actor
         )
         await step.session.flush()
@@ -66,5 +66,5 @@ async def complete_capa_action(
             change=complete,
         )
     except AccordError as exc:
-        return CompleteCapaActionPayload(capa=None, action=None, errors=[capa_error(exc)])
+        return CompleteCapaActionPayload(capa=None, action=None, errors=[CapaError.of(exc)])
     return CompleteCapaActionPayload(capa=changed.capa, action=changed.result, errors=[])

@@ -26,8 +26,8 @@ from accord.graphql.audits.access import (
 )
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import capa_node
-from accord.graphql.capas.errors import CapaError, capa_error
 from accord.graphql.context import Context
+from accord.graphql.errors import CapaError
 from accord.graphql.records.capas import CapaNode
 from accord.graphql.relay import GlobalId
 from accord.platform.errors import AccordError, BadInput, Forbidden
@@ -153,5 +153,5 @@ async def create_capa(
                 attempt="create_capa",
                 error=exc,
             )
-        return CreateCapaPayload(capa=None, errors=[capa_error(exc)])
+        return CreateCapaPayload(capa=None, errors=[CapaError.of(exc)])
     return CreateCapaPayload(capa=node, errors=[])

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import strawberry
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa.models import Capa
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import Step, change_capa
-from accord.graphql.capas.errors import CapaError, capa_error
 from accord.graphql.context import Context
+from accord.graphql.errors import CapaError
 from accord.graphql.listing import Process
 from accord.graphql.records.capas import CapaNode
 from accord.platform.errors import AccordError
@@ -27,7 +27,7 @@ PLAN_ACTION = "propose_capa"
 @strawberry.input
 class PlanEffectivenessCheckInput:
     after_days: int = strawberry.field(
-        description=f"The check is due this many days from today (1-{cross_entity.MAX_CHECK_DAYS})."
+        description=f"The check is due this many days from today (1-{capa_flows.MAX_CHECK_DAYS})."
     )
     verifier_tenant: str = strawberry.field(
         description="The organisation that checks: neither the owner nor an action owner's."
@@ -50,7 +50,7 @@ async def plan_effectiveness_check(
     require_principal(info.context)
 
     async def plan(step: Step) -> Capa:
-        return await cross_entity.plan_effectiveness_check(
+        return await capa_flows.plan_effectiveness_check(
             session=step.session,
             capa=step.capa,
             owner=step.owner,
@@ -71,5 +71,5 @@ async def plan_effectiveness_check(
             change=plan,
         )
     except AccordError as exc:
-        return PlanEffectivenessCheckPayload(capa=None, errors=[capa_error(exc)])
+        return PlanEffectivenessCheckPayload(capa=None, errors=[CapaError.of(exc)])
     return PlanEffectivenessCheckPayload(capa=changed.capa, errors=[])

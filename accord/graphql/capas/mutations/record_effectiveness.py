@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import strawberry
 
-from accord.compliance.capa import cross_entity
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa.models import Capa
 from accord.graphql.auth import require_principal
 from accord.graphql.capas.access import Step, change_capa
-from accord.graphql.capas.errors import CapaError, capa_error
 from accord.graphql.context import Context
+from accord.graphql.errors import CapaError
 from accord.graphql.listing import Process
 from accord.graphql.records.capas import CapaNode, EffectivenessResultEnum
 from accord.platform.errors import AccordError
@@ -38,7 +38,7 @@ async def record_capa_effectiveness(
     require_principal(info.context)
 
     async def judge(step: Step) -> Capa:
-        return await cross_entity.record_effectiveness(
+        return await capa_flows.record_effectiveness(
             session=step.session,
             capa=step.capa,
             owner=step.owner,
@@ -56,5 +56,5 @@ async def record_capa_effectiveness(
             change=judge,
         )
     except AccordError as exc:
-        return RecordCapaEffectivenessPayload(capa=None, errors=[capa_error(exc)])
+        return RecordCapaEffectivenessPayload(capa=None, errors=[CapaError.of(exc)])
     return RecordCapaEffectivenessPayload(capa=changed.capa, errors=[])

@@ -12,11 +12,11 @@ from datetime import date, datetime
 
 import strawberry
 
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
+from accord.graphql.errors import FindingError
 from accord.graphql.findings.access import clear
-from accord.graphql.findings.errors import FindingError, finding_error
 from accord.graphql.findings.types import FindingGradeEnum, FindingType, SeverityEnum
 from accord.platform.errors import AccordError, Forbidden
 from accord.tenants.sessions import tenant_session
@@ -81,10 +81,10 @@ async def raise_finding(
             "audit_id": input.audit_id,
         }
         async with tenant_session(context.runtime, owner) as session:
-            finding = await finding_service.raise_finding(
+            finding = await finding_workflow.raise_finding(
                 session=session, data=data, actor=clearance.actor
             )
             node = FindingType.from_model(owner, clearance.level, finding)
     except AccordError as exc:
-        return RaiseFindingPayload(finding=None, errors=[finding_error(exc)])
+        return RaiseFindingPayload(finding=None, errors=[FindingError.of(exc)])
     return RaiseFindingPayload(finding=node, errors=[])

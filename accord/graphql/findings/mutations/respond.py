@@ -5,12 +5,12 @@ from __future__ import annotations
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.auth import require_principal
 from accord.graphql.context import Context
+from accord.graphql.errors import FindingError
 from accord.graphql.findings.access import change_finding
-from accord.graphql.findings.errors import FindingError, finding_error
 from accord.graphql.findings.types import FindingType
 from accord.platform.errors import AccordError
 
@@ -30,7 +30,7 @@ async def respond_to_finding(
     require_principal(info.context)
 
     async def respond(session: AsyncSession, finding: Finding, actor: str) -> Finding:
-        return await finding_service.respond(
+        return await finding_workflow.respond(
             session=session, finding=finding, actor=actor, response=response
         )
 
@@ -39,5 +39,5 @@ async def respond_to_finding(
             info.context, id=id, action="respond", process=process, change=respond
         )
     except AccordError as exc:
-        return RespondToFindingPayload(finding=None, errors=[finding_error(exc)])
+        return RespondToFindingPayload(finding=None, errors=[FindingError.of(exc)])
     return RespondToFindingPayload(finding=node, errors=[])

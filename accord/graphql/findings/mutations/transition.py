@@ -5,13 +5,13 @@ from __future__ import annotations
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.findings.states import FindingState
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.auth import require_principal
 from accord.graphql.context import Context
+from accord.graphql.errors import FindingError
 from accord.graphql.findings.access import change_finding
-from accord.graphql.findings.errors import FindingError, finding_error
 from accord.graphql.findings.types import FindingStateEnum, FindingType
 from accord.platform.errors import AccordError
 
@@ -44,7 +44,7 @@ async def transition_finding(
     state = FindingState(target.value)
 
     async def move(session: AsyncSession, finding: Finding, actor: str) -> Finding:
-        return await finding_service.transition(
+        return await finding_workflow.transition(
             session=session, finding=finding, target=state, actor=actor, reason=reason
         )
 
@@ -53,5 +53,5 @@ async def transition_finding(
             info.context, id=id, action=ACTION_FOR_TARGET[state], process=process, change=move
         )
     except AccordError as exc:
-        return TransitionFindingPayload(finding=None, errors=[finding_error(exc)])
+        return TransitionFindingPayload(finding=None, errors=[FindingError.of(exc)])
     return TransitionFindingPayload(finding=node, errors=[])

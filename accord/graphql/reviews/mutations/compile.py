@@ -15,10 +15,10 @@ from accord.compliance.reviews.models import ManagementReview
 from accord.compliance.sharing.partners import partner_inputs
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
+from accord.graphql.errors import ManagementReviewError
 from accord.graphql.listing import Process
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import change_review
-from accord.graphql.reviews.errors import ManagementReviewError, review_error
 from accord.platform import clock
 from accord.platform.errors import AccordError
 
@@ -71,5 +71,5 @@ async def compile_review_inputs(
             info.context, review_id=review_id, attempt="compile", process=process, change=compile_
         )
     except AccordError as exc:
-        return CompileReviewInputsPayload(review=None, errors=[review_error(exc)])
+        return CompileReviewInputsPayload(review=None, errors=[ManagementReviewError.of(exc)])
     return CompileReviewInputsPayload(review=node, errors=[])

@@ -11,9 +11,9 @@ import strawberry
 from accord.compliance.reviews import service as review_service
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
+from accord.graphql.errors import ManagementReviewError
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import require_compiling, shown, standing_for
-from accord.graphql.reviews.errors import ManagementReviewError, review_error
 from accord.graphql.reviews.inputs import (
     DecisionInput,
     SignatoryInput,
@@ -84,5 +84,5 @@ async def create_management_review(
             )
             node = await shown(context, session, standing, review, input.process)
     except AccordError as exc:
-        return CreateManagementReviewPayload(review=None, errors=[review_error(exc)])
+        return CreateManagementReviewPayload(review=None, errors=[ManagementReviewError.of(exc)])
     return CreateManagementReviewPayload(review=node, errors=[])

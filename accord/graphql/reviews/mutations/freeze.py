@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accord.compliance.reviews import service as review_service
 from accord.compliance.reviews.models import ManagementReview
 from accord.graphql.context import Context
+from accord.graphql.errors import ManagementReviewError
 from accord.graphql.listing import Process
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import change_review
-from accord.graphql.reviews.errors import ManagementReviewError, review_error
 from accord.platform.errors import AccordError
 
 
@@ -35,5 +35,5 @@ async def freeze_management_review(
             info.context, review_id=review_id, attempt="freeze", process=process, change=freeze
         )
     except AccordError as exc:
-        return FreezeManagementReviewPayload(review=None, errors=[review_error(exc)])
+        return FreezeManagementReviewPayload(review=None, errors=[ManagementReviewError.of(exc)])
     return FreezeManagementReviewPayload(review=node, errors=[])

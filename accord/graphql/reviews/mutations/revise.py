@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accord.compliance.reviews import service as review_service
 from accord.compliance.reviews.models import ManagementReview
 from accord.graphql.context import Context
+from accord.graphql.errors import ManagementReviewError
 from accord.graphql.listing import Process
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import change_review
-from accord.graphql.reviews.errors import ManagementReviewError, review_error
 from accord.graphql.reviews.inputs import ChangesInput, require_registered_signatories
 from accord.platform.errors import AccordError
 
@@ -49,5 +49,5 @@ async def revise_management_review(
             info.context, review_id=review_id, attempt="revise", process=process, change=revise
         )
     except AccordError as exc:
-        return ReviseManagementReviewPayload(review=None, errors=[review_error(exc)])
+        return ReviseManagementReviewPayload(review=None, errors=[ManagementReviewError.of(exc)])
     return ReviseManagementReviewPayload(review=node, errors=[])

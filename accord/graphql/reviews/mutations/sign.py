@@ -17,9 +17,11 @@ from typing import Annotated
 import strawberry
 
 from accord.compliance.reviews import service as review_service
-from accord.compliance.reviews import signing
+from accord.compliance.reviews.signatures import flows as signature_flows
+from accord.compliance.reviews.signatures import schemas as signature_schemas
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
+from accord.graphql.errors import ManagementReviewError
 from accord.graphql.listing import Process
 from accord.graphql.records.reviews import ManagementReviewNode
 from accord.graphql.reviews.access import (
@@ -31,7 +33,6 @@ from accord.graphql.reviews.access import (
     shown,
     standing_for,
 )
-from accord.graphql.reviews.errors import ManagementReviewError, review_error
 from accord.platform.errors import AccordError, Forbidden
 from accord.tenants.identity.principal import PrincipalKind
 from accord.tenants.sessions import tenant_session
@@ -50,7 +51,7 @@ class SignatureType:
     )
 
     @classmethod
-    def from_outcome(cls, signer: str, outcome: signing.SignOutcome) -> SignatureType:
+    def from_outcome(cls, signer: str, outcome: signature_schemas.SignOutcome) -> SignatureType:
         return cls(
             id=outcome.signature_id,
             signer=signer,
@@ -94,7 +95,7 @@ async def sign_management_review(
         gid = review_gid(review_id)
         standing = await standing_for(context, owner=gid.tenant)
         require_signing(context, standing, process)
-        outcome = await signing.sign_review(
+        outcome = await signature_flows.sign_review(
             context.runtime,
             tenant=gid.tenant,
             review_id=gid.record_id,
@@ -104,7 +105,9 @@ async def sign_management_review(
     except AccordError as exc:
         if standing is not None and sees_reviews(context, standing, process):
             await log_refusal(context, standing, review_id=gid.record_id, attempt="sign", error=exc)
-        return SignManagementReviewPayload(signature=None, review=None, errors=[review_error(exc)])
+        return SignManagementReviewPayload(
+            signature=None, review=None, errors=[ManagementReviewError.of(exc)]
+        )
     signed = SignatureType.from_outcome(str(standing.signer), outcome)
     try:
         async with tenant_session(context.runtime, gid.tenant) as session:
@@ -112,6 +115,6 @@ async def sign_management_review(
             node = await shown(context, session, standing, review, process)
     except AccordError as exc:  # signed and recorded; only showing the review failed
         return SignManagementReviewPayload(
-            signature=signed, review=None, errors=[review_error(exc)]
+            signature=signed, review=None, errors=[ManagementReviewError.of(exc)]
         )
     return SignManagementReviewPayload(signature=signed, review=node, errors=[])
