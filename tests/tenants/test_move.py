@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.sharing.reads import read_records
 from accord.platform.db import TenantScope
