@@ -163,10 +163,12 @@ def create_app(
             stack.enter_context(activated(telemetry))
             current = runtime
             if current is None:
-                current = await stack.enter_async_context(open_runtime(settings))
                 if settings.env != "prod":
-                    # In production the migrations Job loads the catalog; in dev, start-up does.
-                    await sync_catalog(current)
+                    # In production the migrations Job migrates and loads the catalog; in
+                    # dev, start-up does, as the migrator, before the API's runtime opens.
+                    async with open_runtime(settings) as migrator:
+                        await sync_catalog(migrator)
+                current = await stack.enter_async_context(open_runtime(settings, privileged=False))
             app.state.runtime = current
             app.state.policy_engine = await stack.enter_async_context(open_policy_engine(current))
             stores = current.stores

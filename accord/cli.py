@@ -13,11 +13,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from accord.commands._support import JsonOption, err, load_settings, out, run
+from accord.commands._support import JsonOption, err, load_settings, out, run, with_api_runtime
 from accord.commands._support import with_synced_runtime as _with_runtime
 from accord.commands.agreements import agreement_app
 from accord.commands.audits import audits_app
 from accord.commands.catalog import catalog_app
+from accord.commands.db import db_app
 from accord.commands.eventlog import eventlog_app
 from accord.commands.evidence import evidence_app
 from accord.commands.gaps import gaps
@@ -54,6 +55,7 @@ app.add_typer(eventlog_app, name="eventlog")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(audits_app, name="audits")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(db_app, name="db")
 app.add_typer(raci_app, name="raci")
 app.add_typer(authz_app, name="authz")
 app.add_typer(sync_app, name="sync")
@@ -159,7 +161,7 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     async def serve_it(runtime: Runtime) -> None:
         await _serve(settings, runtime, h, p)
 
-    _with_runtime(serve_it)
+    with_api_runtime(serve_it)
 
 
 @app.command()
@@ -192,8 +194,10 @@ def demo(
             await sync_catalog(runtime)
             await seed_demo(runtime, say=_say)
             tokens = await demo_tokens(runtime)
-            if not serve_after:
-                return
+        if not serve_after:
+            return
+        # The API serves with its own login only; the migrator's stays with the seeding.
+        async with open_runtime(settings, privileged=False) as runtime:
             # soft_wrap: no line is broken (a printed command must survive copy and paste)
             # when stderr is not a terminal and rich would otherwise wrap at 80 columns.
             err.print(

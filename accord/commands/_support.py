@@ -116,6 +116,23 @@ def network_of(settings: Settings) -> str:
     return f"{where}, data dir {settings.data_dir}"
 
 
+def with_api_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run ``fn`` with the API's runtime (its logins only, never the migrator's); in dev,
+    the stores are migrated and the catalog loaded first, as the migrator."""
+    from accord.compliance.catalog.service import sync_catalog
+
+    settings = load_settings()
+
+    async def main() -> T:
+        if settings.env != "prod":
+            async with open_runtime(settings) as migrator:
+                await sync_catalog(migrator)
+        async with open_runtime(settings, privileged=False) as runtime:
+            return await fn(runtime)
+
+    return run(main())
+
+
 def with_synced_runtime(fn: Callable[[Runtime], Awaitable[T]], *, migrate: bool | None = None) -> T:
     """Like ``with_runtime``, with every store's catalog brought up to the shipped data."""
     from accord.compliance.catalog.service import sync_catalog

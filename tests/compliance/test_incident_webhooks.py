@@ -903,7 +903,7 @@ async def test_the_migrations_create_what_the_models_declare(
         ReceivedIncidentNotification.__table__,
     )
     mine = {"webhook_deliveries", "received_incident_notifications"}
-    async with runtime.stores.engine(owner.store).connect() as conn:
+    async with runtime.stores.migrator_engine(owner.store).connect() as conn:
         drift = await conn.run_sync(_drift, f"t_{owner.slug}", tenant_tables, mine)
     assert drift == []
     control_tables = (Store.__table__, Tenant.__table__, WebhookEndpoint.__table__)

@@ -260,7 +260,7 @@ async def test_a_stranger_asking_for_a_finding_learns_nothing_and_changes_nothin
     stranger = await make_tenant(SECOND_STORE, label="hstr")
     open_finding, closed_finding = await raise_findings(api.runtime, owner.slug, 2)
     scope = owner.scope
-    async with api.runtime.stores.engine(scope.store).begin() as conn:
+    async with api.runtime.stores.migrator_engine(scope.store).begin() as conn:
         await conn.execute(
             text(
                 f"UPDATE \"{scope.schema}\".findings SET state = 'closed', closed_at = raised_at, "
