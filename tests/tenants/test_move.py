@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from accord.compliance.workflow import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.sharing.reads import read_records
+from accord.compliance.workflow import service as finding_service
 from accord.platform.db import TenantScope
 from accord.platform.errors import AccordError, ErrorCode
 from accord.platform.eventlog import EventLogEntry, verify_chain
