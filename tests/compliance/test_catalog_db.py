@@ -79,7 +79,8 @@ async def test_second_sync_is_a_no_op_and_a_stale_store_alone_is_reloaded(
 ) -> None:
     assert await sync_catalog(runtime) == {store: "current" for store in STORES}
 
-    async with runtime.stores.control_session(SECOND_STORE) as session:
+    # An operator's hand on the catalog (only the migrator login may write it).
+    async with runtime.stores.migrator_session(SECOND_STORE) as session:
         await session.execute(
             update(CatalogMeta).where(CatalogMeta.key == DATA_DIGEST_KEY).values(value="stale")
         )

@@ -1,5 +1,6 @@
-"""What the chart's migrations Job does: `accord migrate` in prod on a fresh database, where
-nothing else migrates and every other command refuses until it has run."""
+"""What an operator and the chart's migrations Job do on a fresh production database: an
+admin bootstraps the two logins once (`accord db bootstrap`), then `accord migrate` runs as
+the migrator; nothing else migrates and every other command refuses until it has run."""
 
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from accord.platform.db import ensure_database
-from accord.platform.runtime import Runtime
-from tests.conftest import subprocess_env
+from accord.platform.migrations.bootstrap import with_login
+from tests.conftest import TEST_APP_LOGIN, TEST_MIGRATOR_LOGIN, subprocess_env
+from tests.factories.admin import admin_url
 from tests.factories.cli import accord
 
 
 @pytest.fixture
-async def fresh_database(runtime: Runtime) -> AsyncIterator[str]:
-    """A new, empty database on the home store's server (dropped afterwards)."""
-    home = make_url(runtime.stores.url(runtime.home))
+async def fresh_database() -> AsyncIterator[str]:
+    """The admin URL of a new, empty database on the home store's server (dropped after)."""
+    home = make_url(await admin_url("home"))
     name = f"accord_prod_{secrets.token_hex(4)}"
     url = home.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
     await ensure_database(url)
@@ -41,9 +43,14 @@ def test_migrate_brings_a_fresh_production_database_to_head(
     fresh_database: str, tmp_path: Path
 ) -> None:
     env = subprocess_env(
-        ACCORD_ENV="prod", ACCORD_DATABASE_URL=fresh_database, ACCORD_DATA_DIR=str(tmp_path)
+        ACCORD_ENV="prod",
+        ACCORD_DATABASE_URL=with_login(fresh_database, TEST_APP_LOGIN),
+        ACCORD_MIGRATOR_DATABASE_URL=with_login(fresh_database, TEST_MIGRATOR_LOGIN),
+        ACCORD_DATA_DIR=str(tmp_path),
     )
     env.pop("ACCORD_STORES")
+    bootstrapped = accord("db", "bootstrap", "--admin-url", fresh_database, env=env)
+    assert bootstrapped.returncode == 0, bootstrapped.stderr
     before = accord("tenant", "list", env=env)
     assert before.returncode == 1
     assert "MIGRATIONS_PENDING" in before.stderr
