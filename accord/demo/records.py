@@ -13,10 +13,14 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from accord.compliance.audits import service as audit_service
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
+from accord.compliance.findings.models import Finding
 from accord.compliance.incidents import service as incident_service
 from accord.compliance.kpis import service as kpi_service
 from accord.compliance.reviews import flows as review_flows
@@ -134,11 +138,13 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
                 "Scorecards are compiled quarterly; customers ask monthly.",
             ),
         ):
-            await finding_service.raise_finding(
+            raised_finding = await finding_service.raise_finding(
                 session=s,
                 actor="northwind/lea.hoffmann",
                 data=finding(ref, title, grade, clause, condition),
             )
+            if ref == "GX-2026-02":
+                calibration = raised_finding
         await finding_service.respond(
             session=s,
             finding=major,
@@ -185,6 +191,62 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
         await finding_service.transition(
             session=s, finding=major, target="capa_planned", actor="globex/maria.santos"
         )
+        await _calibration_capa(s, calibration, today)
+
+
+async def _calibration_capa(s: AsyncSession, calibration: Finding, today: date) -> None:
+    """The calibration CAPA, done and due for its check by northwind's lead auditor."""
+    await finding_service.respond(
+        session=s,
+        finding=calibration,
+        actor="globex/maria.santos",
+        response="The calibration reminder pointed at a retired mailbox; CAPA raised.",
+    )
+    capa = await capa_service.create_capa(
+        session=s,
+        actor="globex/maria.santos",
+        data={
+            "reference": "GX-CAPA-2026-02",
+            "title": "Calibrate the torque wrenches and fix the reminder",
+            "finding_ids": [calibration.id],
+            "clause_keys": ["iso9001:2015/7.1.5.2"],
+            "containment": "The four wrenches were tagged out of use the same day.",
+            "root_cause": {
+                "method": "five_whys",
+                "whys": [
+                    {"why": "Why were they overdue?", "answer": "Nobody saw the reminder."},
+                    {"why": "Why not?", "answer": "It went to a retired shared mailbox."},
+                ],
+                "root_cause": "Calibration reminders had no owner when the mailbox retired.",
+            },
+            "actions": [
+                {
+                    "title": "Calibrate the four wrenches and route reminders to the QA lead",
+                    "owner": "maria.santos",
+                    "owner_tenant": "globex",
+                    "due_at": today - timedelta(days=12),
+                }
+            ],
+        },
+    )
+    await capa_flows.approve_plan(session=s, capa=capa, actor="northwind/anna.keller")
+    await finding_service.transition(
+        session=s, finding=calibration, target="capa_planned", actor="globex/maria.santos"
+    )
+    # Planned two weeks ago, due a week ago: northwind's lead auditor may judge it now.
+    await capa_flows.plan_effectiveness_check(
+        session=s,
+        capa=capa,
+        owner="globex",
+        check={
+            "after_days": 7,
+            "verifier": {"tenant": "northwind", "subject": "lea.hoffmann"},
+        },
+        actor="globex/maria.santos",
+        today=today - timedelta(days=14),
+    )
+    for action in await capa_service.list_actions(session=s, capa=capa):
+        await capa_flows.complete_action_as(session=s, action=action, actor="globex/maria.santos")
 
 
 async def _history(runtime: Runtime, slug: str, today: date) -> int:

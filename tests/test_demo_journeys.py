@@ -1,0 +1,158 @@
+"""The demo's own people do their parts: ``accord demo`` served on loopback, each journey
+walked over HTTP with the token the demo hands that person, against the demo's data.
+
+- northwind's lead auditor (Accountable for "verify and close") raises a finding at globex;
+- northwind's lead auditor, the planned verifier of globex's calibration CAPA, judges it
+  effective and the CAPA closes — with the demo's own RACI, nothing imported;
+- every partner sees initech's aggregate share on the network dashboard;
+- meridian's chief executive, a pending signatory, finds the review he is to sign.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from accord.demo.raci import REVIEW_PROCESS, SECURITY_OVERVIEW, SUPPLIER_QUALITY
+from tests.factories.cli import free_port, start_demo, stop_demo
+
+RAISE = """
+mutation($input: RaiseFindingInput!) {
+  raiseFinding(input: $input) {
+    finding { id tenant reference state } errors { code field }
+  }
+}
+"""
+CAPAS = """
+query($process: String) {
+  capas(first: 50, process: $process) { edges { node { id tenant reference state } } }
+}
+"""
+JUDGE = """
+mutation($id: ID!, $process: String) {
+  recordCapaEffectiveness(id: $id, result: EFFECTIVE, process: $process) {
+    capa { reference state } errors { code }
+  }
+}
+"""
+DASHBOARD = """
+query($process: String) {
+  networkDashboard(process: $process) { tenants { tenant roundedTo openByGrade } }
+}
+"""
+REVIEWS = """
+query($process: String) {
+  managementReviews(first: 10, process: $process) {
+    edges { node { tenant title status } }
+  }
+}
+"""
+
+
+class Demo:
+    def __init__(self, port: int, tokens: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}/graphql"
+        self.tokens = tokens
+
+    def post(self, who: str, query: str, variables: dict[str, Any] | None = None) -> Any:
+        token = (self.tokens / f"{who}.jwt").read_text()
+        body = httpx.post(
+            self.url,
+            json={"query": query, "variables": variables or {}},
+            headers={"authorization": f"Bearer {token}"},
+            timeout=30,
+        ).json()
+        assert "errors" not in body, body
+        return body["data"]
+
+    def capa(self, who: str, reference: str) -> dict[str, Any] | None:
+        edges = self.post(who, CAPAS, {"process": SUPPLIER_QUALITY})["capas"]["edges"]
+        return next((e["node"] for e in edges if e["node"]["reference"] == reference), None)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    data = tmp_path_factory.mktemp("journeys") / "data"
+    port = free_port()
+    proc = start_demo(data, port, seconds=180)
+    try:
+        yield Demo(port, data / "demo" / "demo-tokens")
+    finally:
+        try:
+            stop_demo(proc)
+        except subprocess.TimeoutExpired:
+            proc.communicate()
+
+
+def _finding(reference: str) -> dict[str, Any]:
+    return {
+        "tenant": "globex",
+        "process": SUPPLIER_QUALITY,
+        "reference": reference,
+        "title": "Incoming inspection skipped for a resin lot",
+        "grade": "MINOR_NONCONFORMITY",
+        "severity": "MEDIUM",
+        "clauseKeys": ["iso9001:2015/8.4"],
+        "criteria": "ISO 9001:2015 8.4",
+        "condition": "Lot 4471 was released without its incoming inspection record.",
+    }
+
+
+@pytest.mark.slow
+def test_the_lead_auditor_raises_a_finding_at_globex(demo: Demo) -> None:
+    raised = demo.post("northwind-lea.hoffmann", RAISE, {"input": _finding("GX-2026-05")})
+    assert raised["raiseFinding"]["errors"] == []
+    finding = raised["raiseFinding"]["finding"]
+    assert (finding["tenant"], finding["reference"], finding["state"]) == (
+        "globex",
+        "GX-2026-05",
+        "OPEN",
+    )
+    # meridian only observes supplier quality (Informed): it raises nothing at globex.
+    refused = demo.post("meridian-priya.patel", RAISE, {"input": _finding("GX-2026-06")})
+    assert refused["raiseFinding"]["finding"] is None
+    assert refused["raiseFinding"]["errors"]
+
+
+@pytest.mark.slow
+def test_the_planned_verifier_closes_the_calibration_capa(demo: Demo) -> None:
+    capa = demo.capa("northwind-lea.hoffmann", "GX-CAPA-2026-02")
+    assert capa is not None and capa["state"] == "EFFECTIVENESS_CHECK"
+    # The owner never judges its own CAPA: refused, and the CAPA is unchanged.
+    own = demo.post("globex-maria.santos", JUDGE, {"id": capa["id"], "process": SUPPLIER_QUALITY})[
+        "recordCapaEffectiveness"
+    ]
+    assert own["capa"] is None and own["errors"]
+    assert demo.capa("northwind-lea.hoffmann", "GX-CAPA-2026-02") == capa
+
+    judged = demo.post(
+        "northwind-lea.hoffmann", JUDGE, {"id": capa["id"], "process": SUPPLIER_QUALITY}
+    )["recordCapaEffectiveness"]
+    assert judged["errors"] == []
+    assert judged["capa"] == {"reference": "GX-CAPA-2026-02", "state": "CLOSED"}
+
+
+@pytest.mark.slow
+def test_every_partner_sees_initechs_aggregate_share(demo: Demo) -> None:
+    for who in ("northwind-anna.keller", "globex-maria.santos", "meridian-priya.patel"):
+        tenants = demo.post(who, DASHBOARD, {"process": SECURITY_OVERVIEW})["networkDashboard"]
+        initech = [t for t in tenants["tenants"] if t["tenant"] == "initech"]
+        assert len(initech) == 1, (who, tenants)
+        assert initech[0]["roundedTo"] == 3
+
+
+@pytest.mark.slow
+def test_a_pending_signatory_finds_the_review_to_sign(demo: Demo) -> None:
+    edges = demo.post("meridian-tom.hughes", REVIEWS, {"process": REVIEW_PROCESS})[
+        "managementReviews"
+    ]["edges"]
+    assert [(e["node"]["tenant"], e["node"]["title"]) for e in edges] == [
+        ("northwind", "Network management review Q4 2026")
+    ]
+    # Informed of the review is not Responsible for it: meridian's executive compiles nothing.
+    assert edges[0]["node"]["status"] != "DRAFT"
