@@ -5,7 +5,7 @@ walked over HTTP with the token the demo hands that person, against the demo's d
 - northwind's lead auditor, the planned verifier of globex's calibration CAPA, judges it
   effective and the CAPA closes — with the demo's own RACI, nothing imported;
 - every partner sees initech's aggregate share on the network dashboard;
-- meridian's chief executive, a pending signatory, finds the review he is to sign.
+- meridian's chief executive, a pending signatory, finds the review and signs it.
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from accord.demo.raci import REVIEW_PROCESS, SECURITY_OVERVIEW, SUPPLIER_QUALITY
 from tests.factories.cli import free_port, start_demo, stop_demo
+from tests.factories.review_api import BUNDLE, SIGN, Member, binding_of, signature
 
 RAISE = """
 mutation($input: RaiseFindingInput!) {
@@ -48,16 +51,34 @@ query($process: String) {
 REVIEWS = """
 query($process: String) {
   managementReviews(first: 10, process: $process) {
-    edges { node { tenant title status } }
+    edges { node { id tenant title status } }
+  }
+}
+"""
+COMPILE = """
+mutation($id: ID!, $issues: String!, $process: String) {
+  compileReviewInputs(reviewId: $id, externalInternalIssues: $issues, process: $process) {
+    review { id } errors { code }
   }
 }
 """
 
 
 class Demo:
-    def __init__(self, port: int, tokens: Path) -> None:
+    def __init__(self, port: int, data: Path) -> None:
         self.url = f"http://127.0.0.1:{port}/graphql"
-        self.tokens = tokens
+        self.tokens = data / "demo-tokens"
+        self.keys = data / "demo-keys"
+
+    def member(self, tenant: str, subject: str) -> Member:
+        """The person as the demo set them up: token, and an executive's signing key."""
+        token = (self.tokens / f"{tenant}-{subject}.jwt").read_text()
+        pem = self.keys / f"{tenant}-{subject}.pem"
+        if not pem.exists():
+            return Member(tenant, subject, token)
+        key = serialization.load_pem_private_key(pem.read_bytes(), password=None)
+        assert isinstance(key, Ed25519PrivateKey)
+        return Member(tenant, subject, token, key, f"{subject}-2026")
 
     def post(self, who: str, query: str, variables: dict[str, Any] | None = None) -> Any:
         token = (self.tokens / f"{who}.jwt").read_text()
@@ -81,7 +102,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     port = free_port()
     proc = start_demo(data, port, seconds=180)
     try:
-        yield Demo(port, data / "demo" / "demo-tokens")
+        yield Demo(port, data / "demo")
     finally:
         try:
             stop_demo(proc)
@@ -147,12 +168,31 @@ def test_every_partner_sees_initechs_aggregate_share(demo: Demo) -> None:
 
 
 @pytest.mark.slow
-def test_a_pending_signatory_finds_the_review_to_sign(demo: Demo) -> None:
+def test_a_pending_signatory_finds_the_review_and_signs_it(demo: Demo) -> None:
+    tom = demo.member("meridian", "tom.hughes")
     edges = demo.post("meridian-tom.hughes", REVIEWS, {"process": REVIEW_PROCESS})[
         "managementReviews"
     ]["edges"]
     assert [(e["node"]["tenant"], e["node"]["title"]) for e in edges] == [
         ("northwind", "Network management review Q4 2026")
     ]
-    # Informed of the review is not Responsible for it: meridian's executive compiles nothing.
-    assert edges[0]["node"]["status"] != "DRAFT"
+    review = edges[0]["node"]["id"]
+    # Informed of the compiled review, not Responsible for it: he cannot edit its inputs.
+    compiled = demo.post(
+        "meridian-tom.hughes",
+        COMPILE,
+        {"id": review, "issues": "Rewritten by a signatory", "process": REVIEW_PROCESS},
+    )["compileReviewInputs"]
+    assert compiled["review"] is None and compiled["errors"]
+
+    # He reads what he signs, recomputes its digest, signs it with his own key.
+    bundle = demo.post("meridian-tom.hughes", BUNDLE, {"id": review, "process": None})[
+        "signedReviewBundle"
+    ]
+    compact = signature(tom, binding_of(bundle, tom))
+    signed = demo.post(
+        "meridian-tom.hughes", SIGN, {"id": review, "jws": compact, "process": REVIEW_PROCESS}
+    )["signManagementReview"]
+    assert signed["errors"] == [], signed
+    assert signed["signature"]["signer"] == "meridian/tom.hughes"
+    assert signed["signature"]["missing"] == ["initech/conor.walsh"]
