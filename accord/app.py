@@ -29,6 +29,7 @@ from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings
 from accord.policies.notify import open_policy_engine
 from accord.tenants.identity.middleware import AuthenticationMiddleware
+from accord.tenants.identity.service_tokens import OAUTH_PATH, token_endpoint
 
 
 def _runtime(conn: HTTPConnection) -> Runtime:
@@ -158,6 +159,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route(OAUTH_PATH, token_endpoint, methods=["POST"]),
             WebSocketRoute("/graphql", graphql),
             *(ide_routes() if settings.env != "prod" else []),
         ],

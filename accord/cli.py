@@ -22,6 +22,8 @@ from accord.commands.eventlog import eventlog_app
 from accord.commands.gaps import gaps
 from accord.commands.identity import token
 from accord.commands.incidents import incidents_app
+from accord.commands.keys import keys_app
+from accord.commands.onboarding import idp_app, member_app, service_account_app
 from accord.commands.policies import authz_app, raci_app
 from accord.commands.reviews import review_app
 from accord.commands.schema import schema_app
@@ -57,6 +59,10 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(review_app, name="review")
 app.add_typer(incidents_app, name="incidents")
 app.command("token")(token)
+app.add_typer(idp_app, name="idp")
+app.add_typer(member_app, name="member")
+app.add_typer(service_account_app, name="service-account")
+app.add_typer(keys_app, name="keys")
 
 
 @app.command()

@@ -137,14 +137,14 @@ MUTANTS = (
     Mutant(
         "closing-protocol",
         "closing protocol: any team member may act in any team role",
-        "accord/compliance/audits/protocol.py",
+        "accord/compliance/audits/protocol/team.py",
         (("fitting = [m for m in mine if m.role in allowed]", "fitting = mine"),),
         ("tests/compliance/test_audit_protocol.py",),
     ),
     Mutant(
         "capa-verifier",
         "CAPA: anyone of another party may record effectiveness, not only the planned verifier",
-        "accord/compliance/capa/cross_entity.py",
+        "accord/compliance/capa/flows.py",
         (
             (
                 "if subject is not None and me != Person.of(subject, tenant):",
@@ -170,7 +170,7 @@ MUTANTS = (
     Mutant(
         "content-digest",
         "review signing: content that no longer matches its digest is signed",
-        "accord/compliance/reviews/signing.py",
+        "accord/compliance/reviews/signatures/service.py",
         (("if document_digest(review) != review.content_digest:", "if False:"),),
         ("tests/compliance/test_review_signing.py",),
     ),

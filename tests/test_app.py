@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import httpx
 import pytest
@@ -12,9 +11,8 @@ from accord.app import create_app
 from accord.platform.db import StoreRegistry
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
-from accord.tenants import service as tenant_service
-from accord.tenants.identity.devissuer import mint_token, register_dev_issuer
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories.tokens import sign_in
 
 
 @pytest.fixture
@@ -83,12 +81,7 @@ async def test_graphql_lists_tenants_to_a_signed_in_caller_only(
     anonymous = (await client.post("/graphql", json=query)).json()
     assert anonymous["data"] is None
     assert [e["extensions"]["code"] for e in anonymous["errors"]] == ["UNAUTHENTICATED"]
-    async with runtime.control_session() as session:
-        await tenant_service.add_member(
-            session=session, tenant=tenant, subject="vic", display_name="Vic", roles=["viewer"]
-        )
-        await register_dev_issuer(session=session, tenant=tenant, settings=settings)
-    token = mint_token(tenant.slug, "vic", ttl=timedelta(minutes=10), settings=settings)
+    token = await sign_in(runtime, settings, tenant, "vic", ["viewer"], display_name="Vic")
     response = await client.post(
         "/graphql", json=query, headers={"authorization": f"Bearer {token}"}
     )

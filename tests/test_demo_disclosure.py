@@ -16,21 +16,17 @@ import pytest
 
 from accord.demo import HOME_REGION, HOME_STORE, US_REGION, US_STORE
 from tests.attacker import Released, linked_numbers_are_sums, pinned_cells
+from tests.factories import raci
 from tests.factories.cli import demo_env, free_port, start_demo, stop_demo
 
 PROCESS = "initech-follow-up"
-FOLLOW = f"""
-name: initech follow-up
-process: {PROCESS}
-owners: [initech]
-parties: [role:initech/quality_manager, role:globex/quality_manager]
-activities:
-  - {{name: Follow findings, record_type: finding, actions: [close]}}
-raci:
-  Follow findings:
-    role:initech/quality_manager: A
-    role:globex/quality_manager: I
-"""
+FOLLOW = raci.follow_findings(
+    name="initech follow-up",
+    process=PROCESS,
+    owners=["initech"],
+    accountable="initech",
+    informed=["globex"],
+)
 READ = f"""
 {{
   findingAggregates(process: "{PROCESS}") {{ groups {{ tenant grade state count roundedTo }} }}

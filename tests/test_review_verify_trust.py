@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
-from accord.compliance.reviews import jws, signing
-from accord.compliance.reviews.jws import Binding, Signer
+from accord.compliance.reviews.signatures import flows as signature_flows
+from accord.compliance.reviews.signatures import jws as jws
+from accord.compliance.reviews.signatures.jws import Binding, Signer
 from accord.platform.canonical import canonical_digest
 from accord.platform.runtime import Runtime
 from accord.tenants.identity import member_keys
@@ -72,14 +73,14 @@ async def signed(
             binding = Binding(str(net.review), 1, net.digest, who)
             key = jws.load_private_key(net.keys[label].read_bytes())
             compact = jws.sign_detached(key, kid=net.thumbprints[label], binding=binding)
-            await signing.sign_review(
+            await signature_flows.sign_review(
                 runtime, tenant=net.owner.slug, review_id=net.review, signer=who, jws=compact
             )
         async with (
             tenant_session(runtime, net.owner.slug) as session,
             runtime.control_session() as control,
         ):
-            bundle = await signing.export_bundle(
+            bundle = await signature_flows.export_bundle(
                 session=session, control=control, tenant=net.owner.slug, review_id=net.review
             )
         workdir = tmp_path_factory.mktemp("trust")

@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import select
 
 from accord.compliance.evidence import service as evidence_service
-from accord.compliance.reviews import bundles
+from accord.compliance.reviews.signatures import bundles as bundles
 from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service
@@ -37,6 +37,7 @@ from accord.tenants.identity.member_keys import published_key_set
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories import raci
 from tests.factories.api import payload
 from tests.factories.audit_api import (
     ADD_MEMBER,
@@ -70,7 +71,7 @@ CREATE_CAPA = """
 mutation($input: CreateCapaInput!) {
   createCapa(input: $input) {
     capa { id tenant state rootCauseMethod actions { id owner ownerTenant status } }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -78,7 +79,7 @@ APPROVE_CAPA = """
 mutation($id: ID!, $process: String) {
   approveCapaPlan(id: $id, process: $process) {
     capa { state }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -86,7 +87,7 @@ PLAN_CHECK = """
 mutation($id: ID!, $input: PlanEffectivenessCheckInput!, $process: String) {
   planEffectivenessCheck(id: $id, input: $input, process: $process) {
     capa { state effectivenessDueAt effectivenessVerifierTenant }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -95,7 +96,7 @@ mutation($capaId: ID!, $actionId: UUID!, $process: String) {
   completeCapaAction(capaId: $capaId, actionId: $actionId, process: $process) {
     capa { state }
     action { status completedBy }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -106,7 +107,7 @@ mutation($id: ID!, $issues: String!, $process: String, $partners: String) {
     partnersProcess: $partners
   ) {
     review { id inputs }
-    errors { field code reason }
+    errors { field code reason reasonCode }
   }
 }
 """
@@ -120,37 +121,14 @@ query($id: ID!, $process: String) {
 def supplier_quality_matrix(process: str, lead: str, audited: str, observer: str) -> str:
     """Supplier quality: globex Responsible for responses and CAPA, northwind Accountable
     for approving plans, verifying and closing, meridian Informed."""
-    return f"""
-name: Supplier quality {process}
-process: {process}
-owners: [{audited}]
-parties: [role:{lead}/quality_manager, role:{lead}/auditor, role:{audited}/quality_manager,
-          role:{observer}/viewer]
-activities:
-  - {{name: Plan the audit, record_type: audit, actions: [approve]}}
-  - {{name: Respond and plan CAPA, record_type: finding,
-      actions: [respond, propose_capa, complete_action]}}
-  - {{name: Carry out CAPA, record_type: capa,
-      actions: [propose_capa, complete_action, approve]}}
-  - {{name: Verify and close, record_type: finding, actions: [verify, close]}}
-raci:
-  Plan the audit:
-    role:{lead}/quality_manager: A
-    role:{audited}/quality_manager: C
-    role:{observer}/viewer: I
-  Respond and plan CAPA:
-    role:{audited}/quality_manager: R
-    role:{lead}/quality_manager: A
-    role:{observer}/viewer: I
-  Carry out CAPA:
-    role:{audited}/quality_manager: R
-    role:{lead}/quality_manager: A
-    role:{observer}/viewer: I
-  Verify and close:
-    role:{lead}/auditor: A
-    role:{audited}/quality_manager: C
-    role:{observer}/viewer: I
-"""
+    return raci.joint_audit(
+        name=f"Supplier quality {process}",
+        process=process,
+        lead=lead,
+        audited=audited,
+        observer=observer,
+        carry_out_capa=True,
+    )
 
 
 @dataclass(frozen=True)

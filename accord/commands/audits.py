@@ -18,9 +18,9 @@ import typer
 
 from accord.commands._support import JsonOption, err, out
 from accord.commands._support import with_synced_runtime as _with_runtime
-from accord.compliance.audits.protocol import deadlines as protocol_deadlines
 from accord.compliance.audits.protocol import schemas as protocol_schemas
 from accord.compliance.records.day import current_day
+from accord.compliance.workflow import deadlines as protocol_deadlines
 from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service

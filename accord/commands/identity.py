@@ -76,7 +76,9 @@ async def mint_dev_token(
                     field="user",
                 )
         else:
-            stmt = select(Member.id).where(Member.tenant == found.slug, Member.subject == subject)
+            stmt = select(Member.id).where(
+                Member.tenant == found.slug, Member.subject == subject, Member.removed_at.is_(None)
+            )
             if (await session.scalars(stmt)).first() is None:
                 raise NotFound(
                     f"No member '{subject}' in tenant '{tenant}'.",

@@ -20,17 +20,28 @@ import typer
 from rich.markup import escape
 
 from accord.commands._support import JsonOption, err, out, report_error, with_runtime
-from accord.compliance.reviews import signing
-from accord.compliance.reviews.bundles import BundleUnreadable, BundleVerdict, verify_bundle
-from accord.compliance.reviews.jws import (
+from accord.compliance.reviews.schemas import document_digest
+from accord.compliance.reviews.signatures import flows as signature_flows
+from accord.compliance.reviews.signatures import schemas as signature_schemas
+from accord.compliance.reviews.signatures import service as signature_service
+from accord.compliance.reviews.signatures.bundles import (
+    BundleUnreadable,
+    BundleVerdict,
+    verify_bundle,
+)
+from accord.compliance.reviews.signatures.jws import (
     Binding,
     Signer,
     load_private_key,
     public_jwk,
     sign_detached,
 )
-from accord.compliance.reviews.schemas import document_digest
-from accord.compliance.reviews.trust import TrustedKeys, TrustUnreadable, combine, read_key_set
+from accord.compliance.reviews.signatures.trust import (
+    TrustedKeys,
+    TrustUnreadable,
+    combine,
+    read_key_set,
+)
 from accord.platform.errors import BadInput, Conflict, ErrorCode
 from accord.platform.runtime import Runtime
 from accord.tenants.identity.member_keys import published_key_set
@@ -89,11 +100,13 @@ def sign(
 ) -> None:
     """Sign a frozen review's content digest with your own key and submit the signature."""
 
-    async def run(runtime: Runtime) -> signing.SignOutcome:
+    async def run(runtime: Runtime) -> signature_schemas.SignOutcome:
         review_id, who = _review_id(review), Signer.parse(signer)
         private = load_private_key(_read(key, "key file"))
         async with tenant_session(runtime, tenant) as session:
-            found, document = await signing.signing_document(session=session, review_id=review_id)
+            found, document = await signature_flows.signing_document(
+                session=session, review_id=review_id
+            )
         digest = found.content_digest
         if digest is None or document_digest(found) != digest:
             raise Conflict(
@@ -112,12 +125,12 @@ def sign(
             soft_wrap=True,
         )
         async with runtime.control_session() as control:
-            key_id = kid or await signing.key_id_for(
+            key_id = kid or await signature_service.key_id_for(
                 control=control, signer=who, jwk=public_jwk(private)
             )
         binding = Binding(review=str(found.id), revision=found.revision, digest=digest, signer=who)
         compact = sign_detached(private, kid=key_id, binding=binding)
-        return await signing.sign_review(
+        return await signature_flows.sign_review(
             runtime, tenant=tenant, review_id=review_id, signer=who, jws=compact
         )
 
@@ -167,7 +180,7 @@ def export(
             tenant_session(runtime, tenant) as session,
             runtime.control_session() as control,
         ):
-            return await signing.export_bundle(
+            return await signature_flows.export_bundle(
                 session=session, control=control, tenant=tenant, review_id=review_id
             )
 

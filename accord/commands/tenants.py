@@ -16,14 +16,16 @@ from accord.platform.errors import AccordError
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service
 from accord.tenants.archive import offboard_tenant, restore_tenant
+from accord.tenants.identity.flows import DEFAULT_AUDIENCE, onboard_tenant
 from accord.tenants.models import Tenant
 from accord.tenants.moves import MoveResult, move_tenant
-from accord.tenants.provisioning import create_tenant, resume_tenant, suspend_tenant
+from accord.tenants.provisioning import resume_tenant, suspend_tenant
 from accord.tenants.sessions import tenant_session
 
 tenant_app = typer.Typer(
     help="Partner tenants: create, inspect, suspend, move, offboard.", no_args_is_help=True
 )
+CLI_ACTOR = "accord-cli"
 store_app = typer.Typer(
     help="Stores: the PostgreSQL servers tenants live in.", no_args_is_help=True
 )
@@ -52,17 +54,36 @@ def tenant_create(
     store: Annotated[
         str | None, typer.Option(help="Store to pin the tenant to; default: home.")
     ] = None,
+    admin: Annotated[
+        str | None, typer.Option(help="Subject (sub) of the first tenant admin.")
+    ] = None,
+    admin_name: Annotated[str | None, typer.Option(help="The first admin's name.")] = None,
+    issuer: Annotated[
+        str | None, typer.Option(help="The tenant's OIDC issuer URL, registered by discovery.")
+    ] = None,
+    audience: Annotated[
+        str, typer.Option(help="With --issuer: the aud its tokens carry for Accord.")
+    ] = DEFAULT_AUDIENCE,
     as_json: JsonOption = False,
 ) -> None:
-    """Create a tenant: its own schema and role in its store, all or nothing."""
+    """Create a tenant: its own schema and role in its store, all or nothing.
+
+    With --issuer and --admin the tenant can sign its first admin in at once: the issuer
+    is checked by OIDC discovery before anything is created.
+    """
 
     async def run(runtime: Runtime) -> None:
-        tenant = await create_tenant(
+        tenant = await onboard_tenant(
             runtime,
             slug=slug,
             legal_name=name,
             jurisdiction=jurisdiction,
             store=store or runtime.home,
+            admin=admin,
+            admin_name=admin_name,
+            issuer=issuer,
+            audience=audience,
+            actor=CLI_ACTOR,
         )
         if as_json:
             out.print_json(json.dumps(_tenant_dict(tenant, runtime)))

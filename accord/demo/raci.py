@@ -18,9 +18,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from accord.compliance.reviews import jws, signing
 from accord.compliance.reviews import service as review_service
-from accord.compliance.reviews.jws import Binding, Signer
+from accord.compliance.reviews.signatures import flows as signature_flows
+from accord.compliance.reviews.signatures import jws as jws
+from accord.compliance.reviews.signatures.jws import Binding, Signer
 from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service
 from accord.tenants import service as tenant_service
@@ -192,7 +193,7 @@ async def sign_review_so_far(
             binding = Binding(
                 str(review.id), review.revision, review.content_digest, Signer(tenant_slug, subject)
             )
-        outcome = await signing.sign_review(
+        outcome = await signature_flows.sign_review(
             runtime,
             tenant="northwind",
             review_id=review_id,

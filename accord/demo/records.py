@@ -19,12 +19,12 @@ from accord.compliance.audits import service as audit_service
 from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.incidents import service as incident_service
 from accord.compliance.kpis import service as kpi_service
 from accord.compliance.reviews import flows as review_flows
 from accord.compliance.reviews import service as review_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.demo.raci import seed_governance
 from accord.platform import clock
 from accord.platform.runtime import Runtime
@@ -84,7 +84,9 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
                 actor=ACTOR,
                 data={"tenant": tenant, "subject": subject, "role": role},
             )
-        await audit_service.set_status(session=s, audit=audit, target="in_progress", actor=ACTOR)
+        await audit_service.set_audit_status(
+            session=s, audit=audit, target="in_progress", actor=ACTOR
+        )
 
         def finding(
             ref: str, title: str, grade: str, clause: str, condition: str
@@ -104,7 +106,7 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
                 "response_due_at": today - timedelta(days=16),
             }
 
-        major = await finding_service.raise_finding(
+        major = await finding_workflow.raise_finding(
             session=s,
             actor="northwind/lea.hoffmann",
             data=finding(
@@ -138,14 +140,14 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
                 "Scorecards are compiled quarterly; customers ask monthly.",
             ),
         ):
-            raised_finding = await finding_service.raise_finding(
+            raised_finding = await finding_workflow.raise_finding(
                 session=s,
                 actor="northwind/lea.hoffmann",
                 data=finding(ref, title, grade, clause, condition),
             )
             if ref == "GX-2026-02":
                 calibration = raised_finding
-        await finding_service.respond(
+        await finding_workflow.respond(
             session=s,
             finding=major,
             actor="globex/maria.santos",
@@ -188,7 +190,7 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
                 ],
             },
         )
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=s, finding=major, target="capa_planned", actor="globex/maria.santos"
         )
         await _calibration_capa(s, calibration, today)
@@ -196,7 +198,7 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
 
 async def _calibration_capa(s: AsyncSession, calibration: Finding, today: date) -> None:
     """The calibration CAPA, done and due for its check by northwind's lead auditor."""
-    await finding_service.respond(
+    await finding_workflow.respond(
         session=s,
         finding=calibration,
         actor="globex/maria.santos",
@@ -230,7 +232,7 @@ async def _calibration_capa(s: AsyncSession, calibration: Finding, today: date) 
         },
     )
     await capa_flows.approve_plan(session=s, capa=capa, actor="northwind/anna.keller")
-    await finding_service.transition(
+    await finding_workflow.transition(
         session=s, finding=calibration, target="capa_planned", actor="globex/maria.santos"
     )
     # Planned two weeks ago, due a week ago: northwind's lead auditor may judge it now.
@@ -265,7 +267,7 @@ async def _history(runtime: Runtime, slug: str, today: date) -> int:
                     datetime.min.time(),
                     UTC,
                 )
-                finding = await finding_service.raise_finding(
+                finding = await finding_workflow.raise_finding(
                     session=s,
                     actor=ACTOR,
                     data={
@@ -281,10 +283,10 @@ async def _history(runtime: Runtime, slug: str, today: date) -> int:
                 )
                 count += 1
                 if grade != "minor_nonconformity" and month > 2:
-                    await finding_service.respond(
+                    await finding_workflow.respond(
                         session=s, finding=finding, actor=ACTOR, response="Noted and discussed."
                     )
-                    await finding_service.transition(
+                    await finding_workflow.transition(
                         session=s, finding=finding, target="closed", actor=ACTOR
                     )
         first = STANDARDS[slug][0]

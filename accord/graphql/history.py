@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 import strawberry
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 
+from accord.compliance.records.history import record_events
 from accord.graphql.auth import require_own_tenant
 from accord.graphql.context import Context
 from accord.graphql.relay import GlobalId, type_name_of
 from accord.platform.errors import BadInput, Forbidden
-from accord.platform.eventlog import EventLogEntry
 from accord.policies.schemas import Resource
 from accord.tenants.sessions import tenant_session
 
@@ -41,19 +38,6 @@ class HistoryEntry:
     hash: str = strawberry.field(description="SHA-256 of the entry, chained to the previous.")
 
 
-async def events_of(
-    *, session: AsyncSession, record_type: str, record_id: str
-) -> Sequence[EventLogEntry]:
-    # TODO(platform): move next to append_event in accord.platform.eventlog; kept here
-    # because this change may not touch the platform package.
-    stmt = (
-        select(EventLogEntry)
-        .where(EventLogEntry.record_type == record_type, EventLogEntry.record_id == record_id)
-        .order_by(EventLogEntry.seq)
-    )
-    return (await session.scalars(stmt)).all()
-
-
 @strawberry.type
 class HistoryQueries:
     @strawberry.field(description="The event log of one of your organisation's records.")
@@ -73,7 +57,7 @@ class HistoryQueries:
         if not context.authorizer.authorize(principal, "read", resource).allowed:
             raise Forbidden(f"You may not read {gate_type} records.", reason="NO_READ")
         async with tenant_session(context.runtime, gid.tenant) as session:
-            entries = await events_of(
+            entries = await record_events(
                 session=session, record_type=record_type, record_id=str(gid.record_id)
             )
         return [

@@ -118,6 +118,18 @@ BY_NAME: Mapping[str, Limit] = {
     "url": Text(2048),
     "secret": Text(256),
     "jws": Text(8192),
+    # identity: issuers, members, service accounts, signing keys
+    "issuer": Text(2048),
+    "audience": Text(256),
+    "algorithms": Items(5, item=Text(16), unique=True),
+    "displayName": NAME,
+    "email": Text(320),
+    "roles": Items(10, item=Text(64), unique=True),
+    "clientId": Text(200),
+    "name": NAME,
+    "kid": Text(200),
+    "alg": Text(16),
+    "jwk": Json(max_bytes=4096, max_depth=2),
     # lists
     "clauseKeys": CLAUSE_KEYS,
     "findingIds": Items(100, item=GLOBAL_ID, unique=True),

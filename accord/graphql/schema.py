@@ -28,6 +28,8 @@ from accord.graphql.findings.queries import FindingQueries
 from accord.graphql.findings.types import FindingType
 from accord.graphql.gaps import GapQueries
 from accord.graphql.history import HistoryQueries
+from accord.graphql.identity.mutations import IdentityMutations
+from accord.graphql.identity.queries import IdentityQueries
 from accord.graphql.incidents import IncidentMutations, IncidentSubscription
 from accord.graphql.input_limits import declare_limits
 from accord.graphql.limits import limit_extensions
@@ -74,13 +76,21 @@ Query = merge_types(
         GapQueries,
         HistoryQueries,
         TransferQueries,
+        IdentityQueries,
     ),
 )
 
 
 Mutation = merge_types(
     "Mutation",
-    (FindingMutations, JointAuditMutations, IncidentMutations, ReviewMutations, CapaMutations),
+    (
+        FindingMutations,
+        JointAuditMutations,
+        IncidentMutations,
+        ReviewMutations,
+        CapaMutations,
+        IdentityMutations,
+    ),
 )
 Subscription = merge_types("Subscription", (RecordSubscriptions, IncidentSubscription))
 

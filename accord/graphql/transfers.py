@@ -4,7 +4,7 @@ The caller acts for its own organisation, which must be a party to the transfer,
 role must allow closing findings there (``close`` on ``finding`` in its own domain): giving
 a finding away or taking one over is that decision. Expected failures are payload errors
 with codes; a refusal by the action gate is logged with the finding's owner, as the
-service logs its own refusals. See ``accord.compliance.findings.transfers``.
+service logs its own refusals. See ``accord.compliance.workflow.transfers``.
 
 What the caller may not see does not exist for it: a finding of another organisation that
 does not share its findings with the caller's (at ``full`` or ``summary``), or whose
@@ -22,10 +22,10 @@ from enum import Enum
 
 import strawberry
 
-from accord.compliance.findings.transfers import flows as transfer_flows
-from accord.compliance.findings.transfers import schemas as transfer_schemas
-from accord.compliance.findings.transfers import service as transfer_service
-from accord.compliance.findings.transfers.models import FindingTransfer, TransferState
+from accord.compliance.workflow.transfers import flows as transfer_flows
+from accord.compliance.workflow.transfers import schemas as transfer_schemas
+from accord.compliance.workflow.transfers import service as transfer_service
+from accord.compliance.workflow.transfers.models import FindingTransfer, TransferState
 from accord.graphql.audits.access import may_read, sovereign
 from accord.graphql.auth import require_principal, require_tenant
 from accord.graphql.context import Context

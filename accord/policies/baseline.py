@@ -7,7 +7,9 @@
 | auditor         | contributor | verify findings, CAPA, CAPA actions, audits, evidence    |
 | executive       | contributor | approve management reviews, risks, CAPA; sign reviews    |
 | admin           | contributor | notify and sync (connectors) on every record type        |
-| quality_manager | auditor     | every action on every record type except sign            |
+| quality_manager | auditor     | every action on every record type except sign, administer|
+| tenant_admin    | viewer      | administer the tenant: identity providers, members,      |
+|                 |             | service accounts (record type ``tenant``)                |
 
 Baseline rules hold only in the member's own domain (the role names carry the tenant),
 and a shared process overrides them for the actions its matrix governs: only the
@@ -27,6 +29,7 @@ BASELINE_PARENTS: dict[str, tuple[str, ...]] = {
     "executive": ("contributor",),
     "admin": ("contributor",),
     "quality_manager": ("auditor",),
+    "tenant_admin": ("viewer",),
 }
 _EVERY = (ANY,)
 BASELINE_GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -38,7 +41,10 @@ BASELINE_GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
         "sign": ("management_review",),
     },
     "admin": {"notify": _EVERY, "sync": _EVERY},
-    "quality_manager": {a: _EVERY for a in ACTIONS if a not in {"sign", "read", "comment"}},
+    "quality_manager": {
+        a: _EVERY for a in ACTIONS if a not in {"sign", "read", "comment", "administer"}
+    },
+    "tenant_admin": {"administer": ("tenant",)},
 }
 
 

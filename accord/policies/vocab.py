@@ -22,6 +22,8 @@ RECORD_TYPES: tuple[str, ...] = (
     "kpi",
     "risk",
     "incident",
+    # the organisation itself: its identity providers, members, service accounts
+    "tenant",
 )
 ACTIONS: tuple[str, ...] = (
     "read",
@@ -35,6 +37,7 @@ ACTIONS: tuple[str, ...] = (
     "sign",
     "notify",
     "sync",
+    "administer",
 )
 TENANT_ROLES: tuple[str, ...] = MEMBER_ROLES
 

@@ -51,3 +51,5 @@ class Member(ControlBase):
     email: Mapped[str | None] = mapped_column(Text)
     roles: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: set when the member was removed: no sign-in any more, its keys' history kept
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

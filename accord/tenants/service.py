@@ -13,7 +13,7 @@ from accord.platform.naming import validate_slug
 from accord.tenants.models import Member, Tenant, TenantStatus
 
 _JURISDICTION_RE = re.compile(r"^[A-Z]{2}$")
-MEMBER_ROLES = ("admin", "quality_manager", "auditor", "executive", "viewer")
+MEMBER_ROLES = ("tenant_admin", "admin", "quality_manager", "auditor", "executive", "viewer")
 
 
 def validate_jurisdiction(value: str) -> str:
@@ -106,7 +106,11 @@ async def unregistered(
 
 
 async def list_members(*, session: AsyncSession, tenant: Tenant) -> Sequence[Member]:
-    stmt = select(Member).where(Member.tenant == tenant.slug).order_by(Member.subject)
+    stmt = (
+        select(Member)
+        .where(Member.tenant == tenant.slug, Member.removed_at.is_(None))
+        .order_by(Member.subject)
+    )
     return (await session.scalars(stmt)).all()
 
 

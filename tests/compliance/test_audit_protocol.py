@@ -25,10 +25,9 @@ from accord.cli import app as cli_app
 from accord.commands.audits import flag_overdue_everywhere
 from accord.compliance.audits import service as audit_service
 from accord.compliance.audits.models import Audit, AuditTeamMember
-from accord.compliance.audits.protocol import deadlines as protocol_deadlines
-from accord.compliance.audits.protocol import guards as protocol_guards
 from accord.compliance.audits.protocol import schemas as protocol_schemas
 from accord.compliance.audits.protocol import service as protocol_service
+from accord.compliance.audits.protocol import team as protocol_team
 from accord.compliance.audits.protocol.models import (
     AuditNotification,
     AuditProtocol,
@@ -42,6 +41,8 @@ from accord.compliance.findings.models import Finding, VerificationResult
 from accord.compliance.findings.states import FindingState
 from accord.compliance.records import refusals
 from accord.compliance.records.actors import actor_tenant
+from accord.compliance.workflow import deadlines as protocol_deadlines
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.clock import today
 from accord.platform.errors import AccordError, BadInput, Conflict, Forbidden
 from accord.platform.eventlog import EventLogEntry, verify_chain
@@ -120,7 +121,7 @@ async def raise_in(
     runtime: Runtime, tenant: Tenant, audit_id: uuid.UUID, actor: str = LEAD, **overrides: Any
 ) -> uuid.UUID:
     async with tenant_session(runtime, tenant.slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(audit_id=audit_id, **overrides), actor=actor
         )
         return finding.id
@@ -136,7 +137,7 @@ async def step(
 ) -> Finding:
     async with tenant_session(runtime, tenant.slug) as session:
         finding = await finding_service.get_finding(session=session, finding_id=finding_id)
-        return await finding_service.transition(
+        return await finding_workflow.transition(
             session=session, finding=finding, target=target, actor=actor, **kwargs
         )
 
@@ -202,7 +203,7 @@ async def assert_refused_and_logged(
 def transition_call(finding_id: uuid.UUID, target: FindingState, actor: str, **kwargs: str) -> Call:
     async def call(session: AsyncSession) -> object:
         finding = await finding_service.get_finding(session=session, finding_id=finding_id)
-        return await finding_service.transition(
+        return await finding_workflow.transition(
             session=session, finding=finding, target=target, actor=actor, **kwargs
         )
 
@@ -212,7 +213,7 @@ def transition_call(finding_id: uuid.UUID, target: FindingState, actor: str, **k
 def verify_call(finding_id: uuid.UUID, actor: str) -> Call:
     async def call(session: AsyncSession) -> object:
         finding = await finding_service.get_finding(session=session, finding_id=finding_id)
-        return await finding_service.record_verification(
+        return await finding_workflow.record_verification(
             session=session, finding=finding, result=VerificationResult.PASSED, actor=actor
         )
 
@@ -382,10 +383,10 @@ def test_membership_runs_inside_the_window_only() -> None:
     audit = Audit(window_start=date(2027, 3, 1), window_end=date(2027, 3, 5))
     member = AuditTeamMember(tenant="northwind", subject="user:maria", valid_from=None)
     member.valid_until = None
-    assert protocol_guards.membership_window(member, audit) == (date(2027, 3, 1), date(2027, 3, 5))
+    assert protocol_team.membership_window(member, audit) == (date(2027, 3, 1), date(2027, 3, 5))
     member.valid_from, member.valid_until = date(2027, 2, 1), date(2027, 3, 3)
-    assert protocol_guards.membership_window(member, audit) == (date(2027, 3, 1), date(2027, 3, 3))
-    assert protocol_guards.member_key(member) == "user:northwind/maria"
+    assert protocol_team.membership_window(member, audit) == (date(2027, 3, 1), date(2027, 3, 3))
+    assert protocol_team.member_key(member) == "user:northwind/maria"
     assert actor_tenant("user:globex/li.wei") == "globex"
     assert actor_tenant("globex/li.wei") == "globex"
     assert actor_tenant("user:li.wei") is None
@@ -421,7 +422,7 @@ async def test_only_the_in_window_audit_team_of_another_tenant_raises(
 
     async def raise_it(session: AsyncSession) -> object:
         data = finding_input(audit_id=audit_id)
-        return await finding_service.raise_finding(session=session, data=data, actor=actor)
+        return await finding_workflow.raise_finding(session=session, data=data, actor=actor)
 
     await assert_refused_and_logged(
         runtime,
@@ -448,7 +449,7 @@ async def test_a_team_whose_window_has_passed_raises_nothing(
 
     async def raise_it(session: AsyncSession) -> object:
         data = finding_input(audit_id=audit_id)
-        return await finding_service.raise_finding(session=session, data=data, actor=LEAD)
+        return await finding_workflow.raise_finding(session=session, data=data, actor=LEAD)
 
     refusal = await assert_refused_and_logged(
         runtime,
@@ -484,7 +485,7 @@ async def test_raising_starts_the_protocol_clock(runtime: Runtime, tenant: Tenan
         data = finding_input(
             audit_id=audit_id, raised_at=raised, response_due_at=raised.date() + timedelta(days=8)
         )
-        return await finding_service.raise_finding(session=session, data=data, actor=LEAD)
+        return await finding_workflow.raise_finding(session=session, data=data, actor=LEAD)
 
     await assert_refused_and_logged(
         runtime,
@@ -574,7 +575,7 @@ async def test_the_closing_protocol_from_raising_to_reopening(
     await refused(verify_call(fid, qm), Forbidden, "AUDITEE_CANNOT_VERIFY", qm, "verify")
     async with tenant_session(runtime, tenant.slug) as session:
         finding = await finding_service.get_finding(session=session, finding_id=fid)
-        await finding_service.record_verification(
+        await finding_workflow.record_verification(
             session=session, finding=finding, result="passed", actor=CO_AUDITOR
         )
 

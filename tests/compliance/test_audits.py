@@ -21,10 +21,10 @@ from accord.compliance.capa import analysis
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.states import CapaState
 from accord.compliance.crosswalk import MappingEdge
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding, FindingGrade
 from accord.compliance.findings.states import FindingState
 from accord.compliance.vocab import Coverage, MappingMethod, Relationship
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.clock import today
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import EventLogEntry, verify_chain
@@ -155,11 +155,13 @@ async def test_audit_status_transitions(
     async with tenant_session(runtime, tenant.slug) as session:
         audit = await audit_service.get_audit(session=session, audit_id=audit_id)
         for step in path:
-            await audit_service.set_status(session=session, audit=audit, target=step, actor=ACTOR)
+            await audit_service.set_audit_status(
+                session=session, audit=audit, target=step, actor=ACTOR
+            )
 
     async def attempt(session: AsyncSession) -> object:
         audit = await audit_service.get_audit(session=session, audit_id=audit_id)
-        return await audit_service.set_status(
+        return await audit_service.set_audit_status(
             session=session, audit=audit, target=target, actor=ACTOR
         )
 
@@ -186,11 +188,13 @@ async def test_findings_need_an_audit_under_way_or_done(
     async with tenant_session(runtime, tenant.slug) as session:
         audit = await audit_service.get_audit(session=session, audit_id=audit_id)
         for step in path:
-            await audit_service.set_status(session=session, audit=audit, target=step, actor=ACTOR)
+            await audit_service.set_audit_status(
+                session=session, audit=audit, target=step, actor=ACTOR
+            )
 
     async def attempt(session: AsyncSession) -> object:
         data = finding_input(audit_id=audit_id)
-        return await finding_service.raise_finding(session=session, data=data, actor=AUDITOR)
+        return await finding_workflow.raise_finding(session=session, data=data, actor=AUDITOR)
 
     await assert_refused(
         runtime, tenant.slug, attempt, error=Conflict, reason=reason, field="audit_id"
@@ -287,7 +291,7 @@ async def test_joint_audit_at_globex_story(runtime: Runtime, make_tenant: Tenant
             await audit_service.add_team_member(
                 session=session, audit=audit, data=member, actor=maria
             )
-        await audit_service.set_status(
+        await audit_service.set_audit_status(
             session=session, audit=audit, target=AuditStatus.IN_PROGRESS, actor=maria
         )
 
@@ -304,7 +308,7 @@ async def test_joint_audit_at_globex_story(runtime: Runtime, make_tenant: Tenant
             )
 
         findings = {
-            data["reference"]: await finding_service.raise_finding(
+            data["reference"]: await finding_workflow.raise_finding(
                 session=session, data=data, actor=maria
             )
             for data in (
@@ -340,14 +344,14 @@ async def test_joint_audit_at_globex_story(runtime: Runtime, make_tenant: Tenant
                 ),
             )
         }
-        await audit_service.set_status(
+        await audit_service.set_audit_status(
             session=session, audit=audit, target=AuditStatus.COMPLETED, actor=maria
         )
         for finding in findings.values():
-            await finding_service.respond(
+            await finding_workflow.respond(
                 session=session, finding=finding, actor=li, response="Accepted; see plan."
             )
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=session, finding=findings["GLX-27-04"], target=FindingState.CLOSED, actor=maria
         )
 
@@ -394,7 +398,7 @@ async def test_joint_audit_at_globex_story(runtime: Runtime, make_tenant: Tenant
             await capa_service.transition_capa(
                 session=session, capa=capa, target=target, actor=maria
             )
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=session, finding=major, target=FindingState.CAPA_PLANNED, actor=li
         )
 

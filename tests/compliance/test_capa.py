@@ -33,6 +33,7 @@ from accord.compliance.crosswalk import MappingEdge
 from accord.compliance.findings import service as finding_service
 from accord.compliance.records.inputs import parse_input
 from accord.compliance.vocab import Coverage, MappingMethod, Relationship
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.clock import today
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import verify_chain
@@ -525,7 +526,7 @@ def test_overdue_names_late_open_actions_and_a_late_effectiveness_check() -> Non
 async def test_find_overdue_reads_the_tenant(runtime: Runtime, make_tenant: Any) -> None:
     own = await make_tenant(label="ovd")
     async with tenant_session(runtime, own.slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(), actor=AUDITOR
         )
         late = await capa_service.create_capa(

@@ -17,10 +17,10 @@ from accord.compliance.capa.flows import Person
 from accord.compliance.capa.models import ActionStatus, Capa, CapaAction, EffectivenessResult
 from accord.compliance.capa.states import CapaState
 from accord.compliance.crosswalk import MappingEdge
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.mappings import service as mapping_service
 from accord.compliance.vocab import Coverage, MappingMethod, MappingStatus, Relationship
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.clock import today
 from accord.platform.errors import AccordError, BadInput, Conflict, Forbidden
 from accord.platform.eventlog import verify_chain
@@ -82,7 +82,7 @@ def of(tenant: Tenant, subject: str) -> str:
 async def planned(runtime: Runtime, tenant: Tenant, **overrides: Any) -> uuid.UUID:
     """A finding and a CAPA for it proposed by globex's li: one action of li, one of kai."""
     async with tenant_session(runtime, tenant.slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(), actor=AUDITOR
         )
         values: dict[str, Any] = {
@@ -398,7 +398,7 @@ async def test_a_capa_covers_findings_of_several_standards_as_the_crosswalk_says
 ) -> None:
     async with tenant_session(runtime, tenant.slug) as session:
         raised = [
-            await finding_service.raise_finding(
+            await finding_workflow.raise_finding(
                 session=session, data=finding_input(clause_keys=keys), actor=AUDITOR
             )
             for keys in ([Q84], [E81], [E102], [Q84, E75])

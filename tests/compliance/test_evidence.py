@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import verify_chain
 from accord.platform.runtime import Runtime
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("synced_catalog")
 @pytest.fixture(scope="module")
 async def finding_id(runtime: Runtime, tenant: Tenant) -> uuid.UUID:
     async with tenant_session(runtime, tenant.slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(), actor=AUDITOR
         )
         return finding.id

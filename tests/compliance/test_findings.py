@@ -28,6 +28,7 @@ from accord.compliance.findings.states import (
     Guard,
     Transition,
 )
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import verify_chain
 from accord.platform.runtime import Runtime
@@ -78,7 +79,7 @@ async def satisfy(session: AsyncSession, finding: Finding, guard: Guard) -> dict
             )
         case Guard.VERIFICATION_PASSED | Guard.VERIFICATION_FAILED:
             result = "passed" if guard is Guard.VERIFICATION_PASSED else "failed"
-            await finding_service.record_verification(
+            await finding_workflow.record_verification(
                 session=session, finding=finding, result=VerificationResult(result), actor=AUDITOR
             )
     return {}
@@ -101,14 +102,14 @@ async def arrive(
 ) -> uuid.UUID:
     """A new finding brought to ``state`` through the service, every guard satisfied."""
     async with tenant_session(runtime, slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(grade=grade), actor=AUDITOR
         )
         for source, target in itertools.pairwise(MAIN_PATH[: MAIN_PATH.index(state) + 1]):
             kwargs: dict[str, str] = {}
             for guard in ALLOWED[(source, target)].guards:
                 kwargs.update(await satisfy(session, finding, guard))
-            await finding_service.transition(
+            await finding_workflow.transition(
                 session=session, finding=finding, target=target, actor=ACTOR, **kwargs
             )
         assert finding.state is state
@@ -148,7 +149,7 @@ async def test_every_allowed_transition_succeeds_and_is_logged(
         for guard in step.guards:
             kwargs.update(await satisfy(session, finding, guard))
         before = len(await events(session, finding_id))
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=session, finding=finding, target=target, actor=ACTOR, **kwargs
         )
     async with tenant_session(runtime, tenant.slug) as session:
@@ -174,7 +175,7 @@ async def test_every_forbidden_transition_is_refused_and_writes_nothing(
 
     async def attempt(session: AsyncSession) -> object:
         finding = await load(session, finding_id)
-        return await finding_service.transition(
+        return await finding_workflow.transition(
             session=session,
             finding=finding,
             target=target,
@@ -210,7 +211,7 @@ async def test_each_guard_refuses_when_it_does_not_hold(
 
     async def attempt(session: AsyncSession) -> object:
         finding = await load(session, finding_id)
-        return await finding_service.transition(
+        return await finding_workflow.transition(
             session=session, finding=finding, target=step.target, actor=ACTOR, **kwargs
         )
 
@@ -231,7 +232,7 @@ async def test_each_guard_refuses_when_it_does_not_hold(
 async def test_raising_records_the_finding_and_logs_it(runtime: Runtime, tenant: Tenant) -> None:
     data = finding_input(clause_keys=["iso9001:2015/8.4", "iso14001:2015/8.1", "iso9001:2015/8.4"])
     async with tenant_session(runtime, tenant.slug) as session:
-        finding = await finding_service.raise_finding(session=session, data=data, actor=AUDITOR)
+        finding = await finding_workflow.raise_finding(session=session, data=data, actor=AUDITOR)
     async with tenant_session(runtime, tenant.slug) as session:
         stored = await finding_service.get_by_reference(
             session=session, reference=data["reference"]
@@ -280,7 +281,7 @@ async def test_bad_finding_input_is_refused_and_writes_nothing(
     runtime: Runtime, tenant: Tenant, override: dict[str, Any], reason: str, field: str
 ) -> None:
     async def attempt(session: AsyncSession) -> object:
-        return await finding_service.raise_finding(
+        return await finding_workflow.raise_finding(
             session=session, data=finding_input(**override), actor=AUDITOR
         )
 
@@ -290,17 +291,17 @@ async def test_bad_finding_input_is_refused_and_writes_nothing(
 async def test_typed_input_is_accepted_as_is(runtime: Runtime, tenant: Tenant) -> None:
     data = FindingIn.model_validate(finding_input(grade="observation", criteria=None))
     async with tenant_session(runtime, tenant.slug) as session:
-        finding = await finding_service.raise_finding(session=session, data=data, actor=AUDITOR)
+        finding = await finding_workflow.raise_finding(session=session, data=data, actor=AUDITOR)
     assert finding.reference == data.reference and finding.criteria is None
 
 
 async def test_a_reference_is_unique(runtime: Runtime, tenant: Tenant) -> None:
     data = finding_input()
     async with tenant_session(runtime, tenant.slug) as session:
-        await finding_service.raise_finding(session=session, data=data, actor=AUDITOR)
+        await finding_workflow.raise_finding(session=session, data=data, actor=AUDITOR)
 
     async def again(session: AsyncSession) -> object:
-        return await finding_service.raise_finding(session=session, data=data, actor=AUDITOR)
+        return await finding_workflow.raise_finding(session=session, data=data, actor=AUDITOR)
 
     await assert_refused(
         runtime, tenant.slug, again, error=Conflict, reason="DUPLICATE_REFERENCE", field="reference"
@@ -311,18 +312,18 @@ async def test_provenance_is_unique_per_source_system(runtime: Runtime, tenant: 
     external = f"QM-{secrets.token_hex(3)}"
     sap = {"source_system": "sap-s4", "external_id": external, "fetched_at": datetime.now(UTC)}
     async with tenant_session(runtime, tenant.slug) as session:
-        first = await finding_service.raise_finding(
+        first = await finding_workflow.raise_finding(
             session=session, data=finding_input(**sap), actor="system:sync"
         )
         # the same number in another system is another record
-        await finding_service.raise_finding(
+        await finding_workflow.raise_finding(
             session=session,
             data=finding_input(source_system="dataverse", external_id=external),
             actor="system:sync",
         )
 
     async def duplicate(session: AsyncSession) -> object:
-        return await finding_service.raise_finding(
+        return await finding_workflow.raise_finding(
             session=session, data=finding_input(**sap), actor="system:sync"
         )
 
@@ -347,7 +348,7 @@ async def test_observations_and_ofis_close_from_responded_without_capa(
         finding_id = await arrive(runtime, tenant.slug, FindingState.RESPONDED, grade)
         async with tenant_session(runtime, tenant.slug) as session:
             finding = await load(session, finding_id)
-            await finding_service.transition(
+            await finding_workflow.transition(
                 session=session, finding=finding, target=FindingState.CLOSED, actor=ACTOR
             )
             assert finding.state is FindingState.CLOSED
@@ -361,21 +362,21 @@ async def test_a_failed_verification_returns_to_capa_planned_and_the_next_round_
     async with tenant_session(runtime, tenant.slug) as session:
         finding = await load(session, finding_id)
         await satisfy(session, finding, Guard.VERIFICATION_FAILED)
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=session, finding=finding, target=FindingState.CAPA_PLANNED, actor=ACTOR
         )
         (capa,) = await capa_service.capas_for_finding(session=session, finding=finding)
         await capa_service.add_action(session=session, capa=capa, data=action_input(), actor=ACTOR)
         await satisfy(session, finding, Guard.CAPA_ACTIONS_DONE)
         for target in (FindingState.CAPA_IMPLEMENTED, FindingState.VERIFICATION):
-            await finding_service.transition(
+            await finding_workflow.transition(
                 session=session, finding=finding, target=target, actor=ACTOR
             )
         assert finding.verification_result is None and finding.verified_by is None
 
     async def stale_failure(session: AsyncSession) -> object:
         finding = await load(session, finding_id)
-        return await finding_service.transition(
+        return await finding_workflow.transition(
             session=session, finding=finding, target=FindingState.CAPA_PLANNED, actor=ACTOR
         )
 
@@ -400,7 +401,7 @@ async def test_only_evidence_captured_after_raising_counts_and_capa_evidence_doe
 
     async def close(session: AsyncSession) -> object:
         finding = await load(session, finding_id)
-        return await finding_service.transition(
+        return await finding_workflow.transition(
             session=session, finding=finding, target=FindingState.CLOSED, actor=ACTOR
         )
 
@@ -420,7 +421,7 @@ async def test_reopened_findings_need_a_fresh_response(runtime: Runtime, tenant:
 
     async def respond_blank(session: AsyncSession) -> object:
         finding = await load(session, finding_id)
-        return await finding_service.respond(
+        return await finding_workflow.respond(
             session=session, finding=finding, actor=ACTOR, response="  "
         )
 
@@ -429,7 +430,7 @@ async def test_reopened_findings_need_a_fresh_response(runtime: Runtime, tenant:
     )
     async with tenant_session(runtime, tenant.slug) as session:
         finding = await load(session, finding_id)
-        await finding_service.respond(
+        await finding_workflow.respond(
             session=session, finding=finding, actor=ACTOR, response="New cause found: shift change."
         )
         log = await events(session, finding_id)
@@ -450,7 +451,7 @@ async def test_a_verification_is_recorded_only_in_verification(
 
     async def verify(session: AsyncSession) -> object:
         finding = await load(session, finding_id)
-        return await finding_service.record_verification(
+        return await finding_workflow.record_verification(
             session=session, finding=finding, result=VerificationResult.PASSED, actor=AUDITOR
         )
 
@@ -464,7 +465,7 @@ async def test_unknown_targets_and_results_are_bad_input(runtime: Runtime, tenan
 
     async def bad_target(session: AsyncSession) -> object:
         finding = await load(session, finding_id)
-        return await finding_service.transition(
+        return await finding_workflow.transition(
             session=session,
             finding=finding,
             target="archived",
@@ -473,7 +474,7 @@ async def test_unknown_targets_and_results_are_bad_input(runtime: Runtime, tenan
 
     async def bad_result(session: AsyncSession) -> object:
         finding = await load(session, finding_id)
-        return await finding_service.record_verification(
+        return await finding_workflow.record_verification(
             session=session,
             finding=finding,
             result="maybe",

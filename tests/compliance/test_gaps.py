@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from accord.compliance.evidence import service as evidence_service
-from accord.compliance.findings import service as finding_service
 from accord.compliance.gaps.service import analyse
 from accord.compliance.mappings import service as mapping_service
 from accord.compliance.vocab import Coverage, Relationship
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.errors import NotFound
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
@@ -57,7 +57,7 @@ async def test_an_open_nonconformity_beats_inferred_coverage(
         await evidence_service.add_evidence(
             session=session, data=evidence_input(clause_keys=["iso14001:2015/8.1"]), actor="u"
         )
-        await finding_service.raise_finding(
+        await finding_workflow.raise_finding(
             session=session,
             data=finding_input(clause_keys=[f"{ISO45001}/8.1.1"], grade="minor_nonconformity"),
             actor="u",

@@ -56,6 +56,7 @@ from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory, make_test_settings, subprocess_env
 from tests.connectors.fake_sap import ServerThread, free_port
+from tests.factories.sharing import grant
 
 ACTOR = "user:ciaran.walsh"
 SECRET = "whsec-" + "k" * 32
@@ -159,28 +160,21 @@ async def agree(
 ) -> None:
     """An active agreement between the two, carrying ``policy`` as notification terms."""
     grantor, grantee = (owner, partner) if owner_grants else (partner, owner)
-    async with runtime.control_session() as session:
-        agreement = await agreements.propose(
-            session=session,
-            grantor=grantor.slug,
-            grantee=grantee.slug,
-            record_types=["incident"],
-            level="summary",
-            purpose="Mutual incident notification under the supply contract",
-            proposed_by=ACTOR,
-            notification_policy=policy,
-            valid_from=datetime.now(UTC) - timedelta(days=30),
-        )
-        await agreements.accept(
-            session=session, agreement_id=agreement.id, tenant=grantee.slug, actor=ACTOR
-        )
-        await agreements.activate(
-            session=session, agreement_id=agreement.id, tenant=grantor.slug, actor=ACTOR
-        )
-        if revoke:
+    agreement_id = await grant(
+        runtime,
+        grantor.slug,
+        grantee.slug,
+        "summary",
+        record_types=["incident"],
+        purpose="Mutual incident notification under the supply contract",
+        notification_policy=policy,
+        valid_from=datetime.now(UTC) - timedelta(days=30),
+    )
+    if revoke:
+        async with runtime.control_session() as session:
             await agreements.revoke(
                 session=session,
-                agreement_id=agreement.id,
+                agreement_id=agreement_id,
                 tenant=grantor.slug,
                 actor=ACTOR,
                 reason="ended",

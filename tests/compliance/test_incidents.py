@@ -296,17 +296,17 @@ async def test_status_moves_forward_only(runtime: Runtime, make_tenant: TenantFa
     incident = await _report(runtime, tenant, notify=())
     async with tenant_session(runtime, tenant.slug) as session:
         stored = await incident_service.get_incident(session=session, incident_id=incident.id)
-        await incident_service.set_status(
+        await incident_service.set_incident_status(
             session=session, actor=ACTOR, incident=stored, status="contained"
         )
-        await incident_service.set_status(
+        await incident_service.set_incident_status(
             session=session, actor=ACTOR, incident=stored, status=IncidentStatus.CLOSED
         )
     before = await _counts(runtime, tenant)
     async with tenant_session(runtime, tenant.slug) as session:
         stored = await incident_service.get_incident(session=session, incident_id=incident.id)
         with pytest.raises(Conflict) as refused:
-            await incident_service.set_status(
+            await incident_service.set_incident_status(
                 session=session, actor=ACTOR, incident=stored, status="resolved"
             )
     assert refused.value.reason == "BAD_TRANSITION"

@@ -25,13 +25,17 @@ from joserfc.registry import HeaderParameter
 from sqlalchemy import Connection, MetaData, delete, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
-from accord.compliance.reviews import bundles, jws, signing
 from accord.compliance.reviews import flows as review_flows
 from accord.compliance.reviews import service as review_service
-from accord.compliance.reviews.jws import Binding, SignatureRefused, Signer
 from accord.compliance.reviews.models import ManagementReview, ReviewStatus
 from accord.compliance.reviews.schemas import DOCUMENT_TYPE, document_digest
-from accord.compliance.reviews.signature_models import ReviewSignature
+from accord.compliance.reviews.signatures import bundles as bundles
+from accord.compliance.reviews.signatures import flows as signature_flows
+from accord.compliance.reviews.signatures import jws as jws
+from accord.compliance.reviews.signatures import schemas as signature_schemas
+from accord.compliance.reviews.signatures import service as signature_service
+from accord.compliance.reviews.signatures.jws import Binding, SignatureRefused, Signer
+from accord.compliance.reviews.signatures.models import ReviewSignature
 from accord.platform.db import TenantBase
 from accord.platform.errors import Conflict, ErrorCode, NotFound
 from accord.platform.eventlog import EventLogEntry, verify_chain
@@ -134,7 +138,7 @@ async def frozen_review(runtime: Runtime, scene: Scene, **change: Any) -> uuid.U
         review = await review_service.create_review(
             session=session, actor=AUTHOR, data={**REVIEW, **change}
         )
-        await signing.assign_signatories(
+        await signature_flows.assign_signatories(
             session=session, control=control, actor=AUTHOR, review=review, process=scene.process
         )
         await review_flows.compile_inputs(session=session, actor=AUTHOR, review=review)
@@ -161,8 +165,8 @@ async def signed_by(
 
 async def sign(
     runtime: Runtime, scene: Scene, review_id: uuid.UUID, label: str
-) -> signing.SignOutcome:
-    return await signing.sign_review(
+) -> signature_schemas.SignOutcome:
+    return await signature_flows.sign_review(
         runtime,
         tenant=scene.owner.slug,
         review_id=review_id,
@@ -190,7 +194,9 @@ async def test_required_signatories_are_the_accountable_executive_of_each_partne
     runtime: Runtime, scene: Scene, make_tenant: TenantFactory
 ) -> None:
     async with runtime.control_session() as control:
-        resolved = await signing.resolve_signatories(control=control, process=scene.process)
+        resolved = await signature_service.resolve_signatories(
+            control=control, process=scene.process
+        )
     t = scene.tenants
     assert resolved == [
         {"tenant": t["globex"].slug, "subject": "liam.chen", "role": "executive"},
@@ -212,9 +218,11 @@ async def test_required_signatories_are_the_accountable_executive_of_each_partne
             )
         async with runtime.control_session() as control:
             with pytest.raises(Conflict) as unresolved:
-                await signing.resolve_signatories(control=control, process=process)
+                await signature_service.resolve_signatories(control=control, process=process)
             with pytest.raises(NotFound) as unknown:
-                await signing.resolve_signatories(control=control, process="no-such-process")
+                await signature_service.resolve_signatories(
+                    control=control, process="no-such-process"
+                )
     finally:
         async with runtime.control_session() as control:
             await control.execute(delete(RaciMatrix).where(RaciMatrix.name.like(f"%{tag}%")))
@@ -278,7 +286,7 @@ async def test_three_executives_sign_and_the_review_is_approved(
 
     async with tenant_session(runtime, scene.owner.slug) as session:
         review = await review_service.get_review(session=session, review_id=review_id)
-        signatures = await signing.list_signatures(session=session, review=review)
+        signatures = await signature_service.list_signatures(session=session, review=review)
     assert review.status is ReviewStatus.APPROVED
     assert review.approved_by == f"user:{dana.tenant}/dana.okafor"
     assert [
@@ -330,7 +338,7 @@ async def test_three_executives_sign_and_the_review_is_approved(
         tenant_session(runtime, scene.owner.slug) as session,
         runtime.control_session() as control,
     ):
-        bundle = await signing.export_bundle(
+        bundle = await signature_flows.export_bundle(
             session=session, control=control, tenant=scene.owner.slug, review_id=review_id
         )
     bundle = json.loads(json.dumps(bundle))  # as written to and read from a file
@@ -369,7 +377,7 @@ class Abuse:
 async def abuse(runtime: Runtime, scene: Scene) -> Abuse:
     opened = await frozen_review(runtime, scene, title="Review under attack")
     katrin_on_open = await signed_by(runtime, scene, opened, "katrin")
-    await signing.sign_review(
+    await signature_flows.sign_review(
         runtime,
         tenant=scene.owner.slug,
         review_id=opened,
@@ -379,7 +387,7 @@ async def abuse(runtime: Runtime, scene: Scene) -> Abuse:
     other = await frozen_review(runtime, scene, title="Another review")
     old = await frozen_review(runtime, scene, title="Revised review")
     liam_on_old = await signed_by(runtime, scene, old, "liam")
-    await signing.sign_review(
+    await signature_flows.sign_review(
         runtime,
         tenant=scene.owner.slug,
         review_id=old,
@@ -656,7 +664,7 @@ async def test_abuse_is_refused_logged_and_changes_nothing(
     target, label, attempt = await case(runtime, scene, abuse)
     signatures, reviews, count = await _state(runtime, scene)
     with pytest.raises(SignatureRefused) as refused:
-        await signing.sign_review(
+        await signature_flows.sign_review(
             runtime,
             tenant=scene.owner.slug,
             review_id=target,
@@ -683,7 +691,7 @@ async def test_refusal_messages_name_what_is_wrong(
     async def refusal(case: Case) -> str:
         target, label, attempt = await case(runtime, scene, abuse)
         with pytest.raises(SignatureRefused) as refused:
-            await signing.sign_review(
+            await signature_flows.sign_review(
                 runtime,
                 tenant=scene.owner.slug,
                 review_id=target,
@@ -730,7 +738,7 @@ async def test_a_new_revision_supersedes_the_signatures_visibly(
             changes={"minutes": REVIEW["minutes"] + " Addendum: the board asked for a cyber item."},
         )
         await review_service.freeze(session=session, actor=AUTHOR, review=second)
-        old = await signing.list_signatures(session=session, review=first)
+        old = await signature_service.list_signatures(session=session, review=first)
     assert [(s.signer_subject, s.superseded_by) for s in old] == [
         ("katrin.maier", second.id),
         ("liam.chen", second.id),
@@ -757,10 +765,10 @@ async def test_a_new_revision_supersedes_the_signatures_visibly(
     ):
         first = await review_service.get_review(session=session, review_id=first_id)
         assert first.status is ReviewStatus.FROZEN and first.approved_at is None
-        assert signing.missing_signatories(first, old) == [
+        assert signature_service.missing_signatories(first, old) == [
             scene.signer(x) for x in ("liam", "dana", "katrin")
         ]
-        bundle = await signing.export_bundle(
+        bundle = await signature_flows.export_bundle(
             session=session, control=control, tenant=scene.owner.slug, review_id=first_id
         )
     assert bundle["review"]["superseded_by"] == str(second.id)
@@ -808,7 +816,7 @@ async def test_content_changed_behind_the_frozen_guard_is_not_signed(
         await conn.execute(text(f"alter table {table} enable trigger frozen_review_guard"))
     assert changed.rowcount == 1
     with pytest.raises(SignatureRefused) as refused:
-        await signing.sign_review(
+        await signature_flows.sign_review(
             runtime,
             tenant=scene.owner.slug,
             review_id=review_id,

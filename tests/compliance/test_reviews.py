@@ -16,7 +16,6 @@ from sqlalchemy.exc import DBAPIError
 
 from accord.compliance.audits import service as audit_service
 from accord.compliance.capa import service as capa_service
-from accord.compliance.findings import service as finding_service
 from accord.compliance.incidents.models import IncidentNotification, IncidentReport
 from accord.compliance.kpis import service as kpi_service
 from accord.compliance.kpis.models import GovernanceItem, Kpi, KpiMeasurement
@@ -31,6 +30,7 @@ from accord.compliance.reviews.models import (
 from accord.compliance.reviews.schemas import document_digest
 from accord.compliance.risks import service as risk_service
 from accord.compliance.risks.models import Risk
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform import clock
 from accord.platform.errors import BadInput, Conflict
 from accord.platform.eventlog import EventLogEntry, verify_chain
@@ -241,7 +241,7 @@ async def _records_of_the_quarter(runtime: Runtime, tenant: Tenant) -> None:
             ("F-103", "opportunity_for_improvement"),
         ]:
             findings.append(
-                await finding_service.raise_finding(
+                await finding_workflow.raise_finding(
                     session=session,
                     actor=ACTOR,
                     data={
@@ -344,7 +344,7 @@ async def test_freeze_stores_the_rfc8785_sha256_and_tracks_the_decisions(
     frozen = await _frozen(runtime, tenant)
     async with tenant_session(runtime, tenant.slug) as session:
         row = await review_service.get_review(session=session, review_id=frozen.id)
-        actions = await review_service.list_actions(session=session, review=row)
+        actions = await review_service.list_review_actions(session=session, review=row)
     # Computed independently of Accord's code: the documented fields, RFC 8785, SHA-256.
     document = {
         "type": "accord.management_review",
@@ -452,7 +452,7 @@ async def test_new_revision_is_an_editable_copy_linked_to_the_previous(
         with pytest.raises(Conflict) as forked:
             await review_service.new_revision(session=session, actor=ACTOR, review=original)
         chain = await review_service.history(session=session, review=second)
-        actions = await review_service.list_actions(session=session)
+        actions = await review_service.list_review_actions(session=session)
     assert forked.value.reason == "REVISION_EXISTS"
     assert [r.revision for r in chain] == [1, 2]
     assert second.content_digest not in (None, first.content_digest)
@@ -531,7 +531,7 @@ async def test_review_actions_are_completed_or_cancelled_with_a_note(
     frozen = await _frozen(runtime, tenant)
     async with tenant_session(runtime, tenant.slug) as session:
         review = await review_service.get_review(session=session, review_id=frozen.id)
-        first, second = await review_service.list_actions(session=session, review=review)
+        first, second = await review_service.list_review_actions(session=session, review=review)
         await review_service.set_action_status(
             session=session, actor=ACTOR, action=first, status="done"
         )

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import CapaAction
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.tallies import read_counts, read_tallies, recount_counts
 from accord.compliance.tallies import recount as recount_tallies
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.runtime import Runtime
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory
@@ -104,10 +104,10 @@ async def test_tallies_equal_a_recount_after_random_changes(
         counted = await tallies(session)
         assert counted[0], "the run left findings to count"
         # The workflow path: a response moves a finding between states.
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(), actor="user:anna"
         )
-        await finding_service.respond(
+        await finding_workflow.respond(
             session=session, finding=finding, actor="user:li", response="Checked"
         )
     async with tenant_session(runtime, tenant.slug) as session:
@@ -120,7 +120,7 @@ async def test_capa_action_tallies_follow_actions(
     tenant = await make_tenant(label="ta")
     today = date.today()
     async with tenant_session(runtime, tenant.slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(), actor="user:anna"
         )
         capa = await capa_service.create_capa(

@@ -18,11 +18,12 @@ from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.states import FindingState
-from accord.compliance.findings.transfers import flows as transfer_flows
-from accord.compliance.findings.transfers import move as transfer_move
-from accord.compliance.findings.transfers import schemas as transfer_schemas
-from accord.compliance.findings.transfers import service as transfer_service
-from accord.compliance.findings.transfers.models import FindingTransfer, TransferState
+from accord.compliance.workflow import service as finding_workflow
+from accord.compliance.workflow.transfers import flows as transfer_flows
+from accord.compliance.workflow.transfers import move as transfer_move
+from accord.compliance.workflow.transfers import schemas as transfer_schemas
+from accord.compliance.workflow.transfers import service as transfer_service
+from accord.compliance.workflow.transfers.models import FindingTransfer, TransferState
 from accord.platform.errors import AccordError, ErrorCode
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
@@ -72,7 +73,7 @@ async def raise_with_evidence(
             data=audit_input(lead_tenant=slug, audited_tenant="globex"),
             actor=ACTOR,
         )
-        await audit_service.set_status(
+        await audit_service.set_audit_status(
             session=session, audit=audit, target=AuditStatus.IN_PROGRESS, actor=ACTOR
         )
         values = {
@@ -82,10 +83,10 @@ async def raise_with_evidence(
             "owner": "user:li.wei",
         }
         values.update(overrides)
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(**values), actor=AUDITOR
         )
-        await finding_service.respond(
+        await finding_workflow.respond(
             session=session, finding=finding, actor=ACTOR, response="Supplier's process; theirs."
         )
         for _ in range(evidence):
@@ -539,13 +540,13 @@ async def test_findings_that_may_not_move_are_refused(runtime: Runtime, parties:
     p = parties
     # Closed.
     async with tenant_session(runtime, p.sender.slug) as session:
-        observation = await finding_service.raise_finding(
+        observation = await finding_workflow.raise_finding(
             session=session, data=finding_input(grade="observation"), actor=AUDITOR
         )
-        await finding_service.respond(
+        await finding_workflow.respond(
             session=session, finding=observation, actor=ACTOR, response="Noted."
         )
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=session, finding=observation, target=FindingState.CLOSED, actor=AUDITOR
         )
     await refused(
@@ -573,7 +574,7 @@ async def test_findings_that_may_not_move_are_refused(runtime: Runtime, parties:
     proposed = await propose(runtime, p, later)
     async with tenant_session(runtime, p.sender.slug) as session:
         finding = await finding_service.get_finding(session=session, finding_id=later)
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=session, finding=finding, target=FindingState.CLOSED, actor=AUDITOR
         )
     await refused(
@@ -657,7 +658,7 @@ async def test_bad_proposals_and_collisions_are_refused(runtime: Runtime, partie
     # The receiver uses the reference already.
     reference = (await content(runtime, p.sender.slug, fid)).finding["reference"]
     async with tenant_session(runtime, p.receiver.slug) as session:
-        await finding_service.raise_finding(
+        await finding_workflow.raise_finding(
             session=session, data=finding_input(reference=reference), actor=AUDITOR
         )
     await refused(
@@ -672,7 +673,7 @@ async def test_bad_proposals_and_collisions_are_refused(runtime: Runtime, partie
     dup = await raise_with_evidence(runtime, p.sender.slug, evidence=0)
     external = (await content(runtime, p.sender.slug, dup)).finding["external_id"]
     async with tenant_session(runtime, p.receiver.slug) as session:
-        await finding_service.raise_finding(
+        await finding_workflow.raise_finding(
             session=session,
             data=finding_input(reference=ref(), source_system="sap-s4", external_id=external),
             actor=AUDITOR,

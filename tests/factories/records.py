@@ -20,8 +20,8 @@ from accord.compliance.capa.models import (
     capa_findings,
 )
 from accord.compliance.evidence.models import Evidence
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.clock import today
 from accord.platform.errors import AccordError
 from accord.platform.eventlog import EventLogEntry, verify_chain
@@ -58,7 +58,7 @@ FIVE_WHYS = {
 
 async def new_finding(runtime: Runtime, slug: str, **overrides: Any) -> uuid.UUID:
     async with tenant_session(runtime, slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(**overrides), actor=AUDITOR
         )
         return finding.id

@@ -9,8 +9,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from accord.compliance.reviews import jws
-from accord.compliance.reviews.jws import Binding, Signer
+from accord.compliance.reviews.signatures import jws as jws
+from accord.compliance.reviews.signatures.jws import Binding, Signer
 from accord.platform.canonical import canonical_digest
 from accord.tenants import service as tenant_service
 from accord.tenants.identity import member_keys

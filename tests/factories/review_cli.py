@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete
 
 from accord.compliance.reviews import flows as review_flows
-from accord.compliance.reviews import jws, signing
 from accord.compliance.reviews import service as review_service
+from accord.compliance.reviews.signatures import flows as signature_flows
+from accord.compliance.reviews.signatures import jws as jws
 from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service
 from accord.policies.models import PolicyDomain, RaciMatrix
@@ -114,7 +115,7 @@ async def partner_network(runtime: Runtime, keydir: Path) -> AsyncIterator[Netwo
         runtime.control_session() as control,
     ):
         review = await review_service.create_review(session=session, actor=AUTHOR, data=REVIEW)
-        await signing.assign_signatories(
+        await signature_flows.assign_signatories(
             session=session, control=control, actor=AUTHOR, review=review, process=process
         )
         await review_flows.compile_inputs(session=session, actor=AUTHOR, review=review)

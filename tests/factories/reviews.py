@@ -8,11 +8,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from accord.compliance.reviews import jws
+from accord.compliance.reviews.signatures import jws as jws
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service
 from accord.tenants.identity import member_keys
 from accord.tenants.models import Tenant
+from tests.factories import raci
 
 REVIEW: dict[str, Any] = {
     "title": "Network management review Q4 2026",
@@ -31,25 +32,23 @@ PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 def sign_off_matrix(tag: str, process: str, owners: list[str]) -> str:
     """One sign-off activity per owner, Accountable: that owner's executive role."""
-    activities = "\n".join(
-        f"  - {{name: Sign off {t}, record_type: management_review, actions: [sign], "
-        f"owners: [{t}]}}"
-        for t in owners
+    first = owners[0]
+    return raci.matrix(
+        name=f"Management review sign-off {tag} {process}",
+        process=process,
+        owners=owners,
+        activities=[
+            raci.Activity("Compile the review", "management_review", ["respond"], [first]),
+            *(raci.Activity(f"Sign off {t}", "management_review", ["sign"], [t]) for t in owners),
+        ],
+        raci={
+            "Compile the review": {
+                f"role:{first}/quality_manager": "R",
+                f"role:{first}/executive": "A",
+            },
+            **{f"Sign off {t}": {f"role:{t}/executive": "A"} for t in owners},
+        },
     )
-    cells = "\n".join(f"  Sign off {t}: {{role:{t}/executive: A}}" for t in owners)
-    return f"""
-name: Management review sign-off {tag} {process}
-process: {process}
-owners: [{", ".join(owners)}]
-parties: [role:{owners[0]}/quality_manager, {", ".join(f"role:{t}/executive" for t in owners)}]
-activities:
-  - {{name: Compile the review, record_type: management_review, actions: [respond],
-      owners: [{owners[0]}]}}
-{activities}
-raci:
-  Compile the review: {{role:{owners[0]}/quality_manager: R, role:{owners[0]}/executive: A}}
-{cells}
-"""
 
 
 async def add_signer(

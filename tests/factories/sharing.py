@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from accord.compliance.findings import service as finding_service
 from accord.compliance.incidents import service as incident_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.runtime import Runtime
 from accord.tenants.agreements import service as agreements
 from accord.tenants.sessions import tenant_session
@@ -51,7 +51,7 @@ async def raise_findings(runtime: Runtime, slug: str, *cells: tuple[str, int]) -
     async with tenant_session(runtime, slug) as session:
         for grade, count in cells:
             for _ in range(count):
-                await finding_service.raise_finding(
+                await finding_workflow.raise_finding(
                     session=session,
                     data=finding_input(grade=grade, owner="user:li.wei"),
                     actor="user:anna.keller",
@@ -80,8 +80,16 @@ async def report_incidents(runtime: Runtime, slug: str, *severities: int) -> Non
 
 
 async def grant(
-    runtime: Runtime, grantor: str, grantee: str, level: str, **kwargs: Any
+    runtime: Runtime,
+    grantor: str,
+    grantee: str,
+    level: str,
+    *,
+    purpose: str = "Supplier quality: shared dashboard",
+    **kwargs: Any,
 ) -> uuid.UUID:
+    """An active agreement: ``grantor`` proposes, ``grantee`` accepts, ``grantor``
+    activates; ``kwargs`` go to the proposal (record types: findings unless given)."""
     async with runtime.control_session() as session:
         proposed = await agreements.propose(
             session=session,
@@ -89,7 +97,7 @@ async def grant(
             grantee=grantee,
             record_types=kwargs.pop("record_types", ["finding"]),
             level=level,
-            purpose="Supplier quality: shared dashboard",
+            purpose=purpose,
             proposed_by="user:anna.keller",
             **kwargs,
         )

@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,18 +17,17 @@ import pytest
 from starlette.applications import Starlette
 
 from accord.app import create_app
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
 from accord.policies import service as policy_service
 from accord.policies.engine import PolicyEngine
-from accord.tenants import service as tenant_service
-from accord.tenants.identity.devissuer import mint_token, register_dev_issuer
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import SECOND_STORE, TenantFactory
 from tests.factories.records import finding_input
 from tests.factories.sharing import grant
+from tests.factories.tokens import sign_in
 
 
 @dataclass
@@ -64,12 +62,7 @@ class Api:
 
     async def sign_in(self, tenant: Tenant, subject: str, *roles: str) -> str:
         """A member of ``tenant`` with ``roles``, and a dev-issuer token for them."""
-        async with self.runtime.control_session() as session:
-            await tenant_service.add_member(
-                session=session, tenant=tenant, subject=subject, display_name=subject, roles=roles
-            )
-            await register_dev_issuer(session=session, tenant=tenant, settings=self.settings)
-        return mint_token(tenant.slug, subject, ttl=timedelta(minutes=10), settings=self.settings)
+        return await sign_in(self.runtime, self.settings, tenant, subject, roles)
 
     async def import_matrix(self, text: str) -> str:
         """Import a RACI matrix and wait until this app's engine has reloaded it."""
@@ -117,7 +110,7 @@ async def raise_findings(runtime: Runtime, slug: str, count: int, **overrides: A
     """``count`` findings of ``slug`` with a title and a named owner; their ids."""
     async with tenant_session(runtime, slug) as session:
         raised = [
-            await finding_service.raise_finding(
+            await finding_workflow.raise_finding(
                 session=session,
                 data=finding_input(owner="user:li.wei", **overrides),
                 actor="user:anna.keller",

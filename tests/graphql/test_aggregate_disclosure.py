@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
+from accord.compliance.workflow import service as finding_workflow
 from accord.policies import service as policy_service
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
@@ -68,17 +68,17 @@ async def populate(api: Api, owner: str, cells: list[Cell]) -> dict[Cell, list[F
     made: dict[Cell, list[Finding]] = {}
     async with tenant_session(api.runtime, owner) as session:
         for grade, state in cells:
-            finding = await finding_service.raise_finding(
+            finding = await finding_workflow.raise_finding(
                 session=session,
                 data=finding_input(grade=grade, **({"criteria": None} if grade in NO_CAPA else {})),
                 actor="user:anna.keller",
             )
             if state != "open":
-                await finding_service.respond(
+                await finding_workflow.respond(
                     session=session, finding=finding, actor="user:li.wei", response="Noted."
                 )
             if state == "closed":
-                await finding_service.transition(
+                await finding_workflow.transition(
                     session=session, finding=finding, target="closed", actor="user:anna.keller"
                 )
             made.setdefault((grade, state), []).append(finding)
@@ -98,11 +98,11 @@ async def change(
         current = await session.get(Finding, finding.id)
         assert current is not None
         if kind == "respond":
-            await finding_service.respond(
+            await finding_workflow.respond(
                 session=session, finding=current, actor="user:li.wei", response="Noted."
             )
         else:
-            await finding_service.transition(
+            await finding_workflow.transition(
                 session=session, finding=current, target="closed", actor="user:anna.keller"
             )
     return {(grade, source): -1, (grade, target): 1}

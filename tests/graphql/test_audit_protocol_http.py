@@ -19,17 +19,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from accord.compliance.audits.protocol import deadlines as protocol_deadlines
 from accord.compliance.audits.protocol.models import AuditNotification, FindingDeadline
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
 from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import deadlines as protocol_deadlines
 from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories import raci
 from tests.factories.api import payload
 from tests.factories.audit_api import (
     ADD_MEMBER,
@@ -50,31 +51,14 @@ HISTORY = "query($id: ID!) { history(id: $id) { actor action change } }"
 
 
 def joint_audit_matrix(process: str, lead: str, audited: str, observer: str) -> str:
-    return f"""
-name: Joint audit {process}
-process: {process}
-owners: [{audited}]
-parties: [role:{lead}/quality_manager, role:{lead}/auditor, role:{audited}/quality_manager,
-          role:{observer}/viewer]
-activities:
-  - {{name: Plan the audit, record_type: audit, actions: [approve]}}
-  - {{name: Respond and plan CAPA, record_type: finding,
-      actions: [respond, propose_capa, complete_action]}}
-  - {{name: Verify and close, record_type: finding, actions: [verify, close]}}
-raci:
-  Plan the audit:
-    role:{lead}/quality_manager: A
-    role:{audited}/quality_manager: C
-    role:{observer}/viewer: I
-  Respond and plan CAPA:
-    role:{audited}/quality_manager: R
-    role:{lead}/quality_manager: A
-    role:{observer}/viewer: I
-  Verify and close:
-    role:{lead}/auditor: A
-    role:{audited}/quality_manager: C
-    role:{observer}/viewer: I
-"""
+    return raci.joint_audit(
+        name=f"Joint audit {process}",
+        process=process,
+        lead=lead,
+        audited=audited,
+        observer=observer,
+        carry_out_capa=False,
+    )
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import select
 
 from accord.compliance.capa import flows as capa_flows
-from accord.compliance.findings import service as finding_service
 from accord.compliance.mappings import service as mapping_service
 from accord.compliance.vocab import MappingStatus, Relationship
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.relay import GlobalId
 from accord.platform.clock import today
 from accord.platform.eventlog import EventLogEntry, verify_chain
@@ -31,6 +31,7 @@ from accord.policies import service as policy_service
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories import raci
 from tests.factories.api import payload
 from tests.factories.records import FIVE_WHYS, finding_input
 from tests.factories.sharing import grant
@@ -92,38 +93,28 @@ query($id: ID!, $process: String) {
 
 
 def capa_matrix(process: str, globex: str, northwind: str, initech: str) -> str:
-    return f"""
-name: CAPA {process}
-process: {process}
-owners: [{globex}]
-parties: [role:{globex}/quality_manager, role:{northwind}/quality_manager,
-          user:{northwind}/kai, user:{initech}/tom, role:{initech}/viewer]
-activities:
-  - {{name: Plan CAPA, record_type: finding, actions: [propose_capa]}}
-  - {{name: Plan the check, record_type: capa, actions: [propose_capa]}}
-  - {{name: Approve the plan, record_type: capa, actions: [approve]}}
-  - {{name: Carry out actions, record_type: capa, actions: [complete_action]}}
-  - {{name: Verify effectiveness, record_type: capa, actions: [verify]}}
-raci:
-  Plan CAPA:
-    role:{globex}/quality_manager: R
-    role:{northwind}/quality_manager: A
-    role:{initech}/viewer: I
-  Plan the check:
-    role:{globex}/quality_manager: R
-    role:{northwind}/quality_manager: A
-  Approve the plan:
-    role:{northwind}/quality_manager: A
-    role:{globex}/quality_manager: C
-    role:{initech}/viewer: I
-  Carry out actions:
-    role:{globex}/quality_manager: R
-    user:{northwind}/kai: R
-    role:{northwind}/quality_manager: A
-  Verify effectiveness:
-    user:{initech}/tom: A
-    role:{globex}/quality_manager: C
-"""
+    globex_qm, northwind_qm = f"role:{globex}/quality_manager", f"role:{northwind}/quality_manager"
+    kai, tom, viewer = f"user:{northwind}/kai", f"user:{initech}/tom", f"role:{initech}/viewer"
+    return raci.matrix(
+        name=f"CAPA {process}",
+        process=process,
+        owners=[globex],
+        activities=[
+            raci.Activity("Plan CAPA", "finding", ["propose_capa"]),
+            raci.Activity("Plan the check", "capa", ["propose_capa"]),
+            raci.Activity("Approve the plan", "capa", ["approve"]),
+            raci.Activity("Carry out actions", "capa", ["complete_action"]),
+            raci.Activity("Verify effectiveness", "capa", ["verify"]),
+        ],
+        raci={
+            "Plan CAPA": {globex_qm: "R", northwind_qm: "A", viewer: "I"},
+            "Plan the check": {globex_qm: "R", northwind_qm: "A"},
+            "Approve the plan": {northwind_qm: "A", globex_qm: "C", viewer: "I"},
+            "Carry out actions": {globex_qm: "R", kai: "R", northwind_qm: "A"},
+            "Verify effectiveness": {tom: "A", globex_qm: "C"},
+        },
+        parties=[globex_qm, northwind_qm, kai, tom, viewer],
+    )
 
 
 @dataclass(frozen=True)
@@ -152,7 +143,7 @@ async def network(api: Api, make_tenant: TenantFactory) -> AsyncIterator[CapaNet
         await grant(api.runtime, globex.slug, grantee.slug, level, record_types=["finding", "capa"])
     async with tenant_session(api.runtime, globex.slug) as session:
         raised = [
-            await finding_service.raise_finding(
+            await finding_workflow.raise_finding(
                 session=session,
                 data=finding_input(reference=f"GX-{n}", clause_keys=[key]),
                 actor="user:anna.keller",

@@ -33,6 +33,7 @@ from accord.tenants.agreements.models import SharingLevel
 from accord.tenants.models import Tenant, TenantStatus
 from accord.tenants.sessions import tenant_session
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories import raci
 from tests.factories.sharing import grant
 from tests.graphql.conftest import Api, raise_findings
 
@@ -48,19 +49,14 @@ query($first: Int!, $after: String, $filter: FindingFilter, $order: FindingOrder
 
 
 def network_matrix(process: str, owners: list[str], reader: str) -> str:
-    parties = ", ".join(f"role:{t}/quality_manager" for t in (*owners, reader))
-    return f"""
-name: Network {process}
-process: {process}
-owners: [{", ".join(owners)}]
-parties: [{parties}]
-activities:
-  - {{name: Follow findings, record_type: finding, actions: [close]}}
-raci:
-  Follow findings:
-    role:{owners[0]}/quality_manager: A
-    role:{reader}/quality_manager: I
-"""
+    return raci.follow_findings(
+        name=f"Network {process}",
+        process=process,
+        owners=owners,
+        accountable=owners[0],
+        informed=[reader],
+        parties=[f"role:{t}/quality_manager" for t in (*owners, reader)],
+    )
 
 
 @dataclass

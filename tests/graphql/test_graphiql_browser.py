@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -19,10 +18,9 @@ import pytest
 from accord.app import create_app
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
-from accord.tenants import service as tenant_service
-from accord.tenants.identity.devissuer import mint_token, register_dev_issuer
 from tests.conftest import TenantFactory
 from tests.factories.api import served
+from tests.factories.tokens import sign_in
 
 CHROMIUM = Path(os.environ.get("ACCORD_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("ACCORD_TEST_ARTIFACTS", ".accord/test-artifacts"))
@@ -60,16 +58,9 @@ async def test_graphiql_renders_offline_and_runs_a_query(
     from playwright.async_api import Route, async_playwright
 
     tenant = await make_tenant(label="ide")
-    async with runtime.control_session() as session:
-        await tenant_service.add_member(
-            session=session,
-            tenant=tenant,
-            subject="anna.keller",
-            display_name="Anna Keller",
-            roles=("quality_manager",),
-        )
-        await register_dev_issuer(session=session, tenant=tenant, settings=settings)
-    token = mint_token(tenant.slug, "anna.keller", ttl=timedelta(minutes=10), settings=settings)
+    token = await sign_in(
+        runtime, settings, tenant, "anna.keller", ["quality_manager"], display_name="Anna Keller"
+    )
 
     blocked: list[str] = []
 

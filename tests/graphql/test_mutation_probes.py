@@ -28,8 +28,8 @@ from sqlalchemy import delete, insert, select
 from accord.compliance.audits import service as audit_service
 from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import CapaAction
-from accord.compliance.findings.transfers import flows as transfer_flows
 from accord.compliance.reviews import service as review_service
+from accord.compliance.workflow.transfers import flows as transfer_flows
 from accord.platform import clock
 from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service
@@ -38,6 +38,7 @@ from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import SECOND_STORE, unique_slug
+from tests.factories import raci
 from tests.graphql.conftest import Api, raise_findings
 from tests.graphql.operations import RootField, global_id, id_slots, operation, root_fields
 from tests.graphql.probes import changed, normalised, snapshot
@@ -179,21 +180,15 @@ def matrix(process: str, slugs: tuple[str, ...]) -> str:
         f"role:{slugs[1]}/quality_manager",
         f"role:{slugs[2]}/auditor",
     )
-    activities = "\n".join(
-        f"  - {{name: Work on {t}, record_type: {t}, actions: [close, verify, respond]}}"
-        for t in RECORD_TYPES
+    return raci.matrix(
+        name=f"Probes {process}",
+        process=process,
+        owners=slugs,
+        activities=[
+            raci.Activity(f"Work on {t}", t, ["close", "verify", "respond"]) for t in RECORD_TYPES
+        ],
+        raci={f"Work on {t}": {a: "A", i: "I", r: "R"} for t in RECORD_TYPES},
     )
-    raci = "\n".join(f"  Work on {t}:\n    {a}: A\n    {i}: I\n    {r}: R" for t in RECORD_TYPES)
-    return f"""
-name: Probes {process}
-process: {process}
-owners: [{", ".join(slugs)}]
-parties: [{a}, {i}, {r}]
-activities:
-{activities}
-raci:
-{raci}
-"""
 
 
 @pytest.fixture(scope="module")

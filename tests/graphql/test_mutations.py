@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_workflow
 from tests.conftest import TenantFactory
 from tests.factories.api import RAISE, global_id, payload, raise_input
 from tests.graphql.conftest import Api, Partners, raise_findings
@@ -139,7 +139,7 @@ async def test_an_unexpected_error_is_masked_with_a_trace_id(
     async def broken(**kwargs: object) -> None:
         raise RuntimeError("connection string postgresql://secret@db")
 
-    monkeypatch.setattr(finding_service, "respond", broken)
+    monkeypatch.setattr(finding_workflow, "respond", broken)
     with caplog.at_level(logging.ERROR, logger="accord.graphql"):
         body = await api.post(
             RESPOND, {"id": gid, "response": "x"}, token=token, headers={"x-request-id": "req-42"}

@@ -22,7 +22,6 @@ from accord.compliance.capa import service as capa_service
 from accord.compliance.capa.models import ActionStatus, EffectivenessResult, RootCauseMethod
 from accord.compliance.capa.states import CapaState
 from accord.compliance.evidence import service as evidence_service
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.incidents import service as incident_service
 from accord.compliance.incidents.models import IncidentStatus
@@ -32,6 +31,7 @@ from accord.compliance.reviews import service as review_service
 from accord.compliance.reviews.models import ReviewStatus
 from accord.compliance.risks import service as risk_service
 from accord.compliance.risks.models import RiskLevel, RiskStatus, Treatment
+from accord.compliance.workflow import service as finding_workflow
 from accord.connectors.models import SyncRun
 from accord.graphql.records.agreements import AgreementLevelEnum
 from accord.graphql.records.audits import AuditStatusEnum, AuditTypeEnum
@@ -50,15 +50,15 @@ from accord.platform.clock import now, today
 from accord.platform.runtime import Runtime
 from accord.platform.settings import Settings
 from accord.policies import service as policy_service
-from accord.tenants import service as tenant_service
 from accord.tenants.agreements.models import SharingLevel
-from accord.tenants.identity.devissuer import mint_token, register_dev_issuer
 from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import SECOND_STORE, TenantFactory, unique_slug
+from tests.factories import raci
 from tests.factories.records import action_input, capa_input, evidence_input, finding_input
 from tests.factories.sharing import grant
+from tests.factories.tokens import sign_in
 from tests.graphql.conftest import Api
 
 ACTOR = "user:anna.keller"
@@ -77,34 +77,19 @@ SHARED_TYPES = (
 
 def shared_matrix(process: str, owner: str, reader: str) -> str:
     """``reader``'s quality managers are Informed on every record type of ``owner``."""
-    activities = "\n".join(
-        f"  - {{name: Follow {t}, record_type: {t}, actions: [read]}}" for t in SHARED_TYPES
+    return raci.matrix(
+        name=f"Records {process}",
+        process=process,
+        owners=[owner],
+        activities=[raci.Activity(f"Follow {t}", t, ["read"]) for t in SHARED_TYPES],
+        raci={
+            f"Follow {t}": {
+                f"role:{owner}/quality_manager": "A",
+                f"role:{reader}/quality_manager": "I",
+            }
+            for t in SHARED_TYPES
+        },
     )
-    raci = "\n".join(
-        f"  Follow {t}:\n    role:{owner}/quality_manager: A\n    role:{reader}/quality_manager: I"
-        for t in SHARED_TYPES
-    )
-    return f"""
-name: Records {process}
-process: {process}
-owners: [{owner}]
-parties: [role:{owner}/quality_manager, role:{reader}/quality_manager]
-activities:
-{activities}
-raci:
-{raci}
-"""
-
-
-async def sign_in(runtime: Runtime, settings: Settings, tenant: Tenant, *roles: str) -> str:
-    """A new member of ``tenant`` with ``roles``, and a token for them (without an app)."""
-    subject = f"u{secrets.token_hex(3)}"
-    async with runtime.control_session() as session:
-        await tenant_service.add_member(
-            session=session, tenant=tenant, subject=subject, display_name=subject, roles=roles
-        )
-        await register_dev_issuer(session=session, tenant=tenant, settings=settings)
-    return mint_token(tenant.slug, subject, ttl=timedelta(hours=1), settings=settings)
 
 
 @dataclass
@@ -146,7 +131,7 @@ async def seed(runtime: Runtime, slug: str) -> Seeded:
             )
             audits.append(audit)
             seeded.add("audit", audit.id)
-        await audit_service.set_status(
+        await audit_service.set_audit_status(
             session=s, audit=audits[0], target="in_progress", actor=ACTOR
         )
         findings = []
@@ -258,7 +243,7 @@ async def seed(runtime: Runtime, slug: str) -> Seeded:
 
 
 async def _raise(session: AsyncSession, **overrides: Any) -> Finding:
-    return await finding_service.raise_finding(
+    return await finding_workflow.raise_finding(
         session=session,
         data=finding_input(owner="user:li.wei", **overrides),
         actor=ACTOR,
@@ -300,8 +285,10 @@ async def world(runtime: Runtime, settings: Settings) -> AsyncIterator[World]:
         result = await policy_service.import_matrix(
             session=session, text=shared_matrix(process, partner.slug, own.slug), fmt="yaml"
         )
-    token = await sign_in(runtime, settings, own, "quality_manager")
-    partner_token = await sign_in(runtime, settings, partner, "quality_manager")
+    token = await sign_in(runtime, settings, own, roles=["quality_manager"], ttl=timedelta(hours=1))
+    partner_token = await sign_in(
+        runtime, settings, partner, roles=["quality_manager"], ttl=timedelta(hours=1)
+    )
     yield World(own, partner, stranger, process, token, partner_token, seeded)
     async with runtime.control_session() as session:
         await policy_service.delete_matrix(session=session, name=result.matrix.name)
@@ -801,7 +788,9 @@ async def test_raci_matrices_naming_the_organisation(api: Api, world: World) -> 
     assert {a["recordType"] for a in matrix["activities"]} == set(SHARED_TYPES)
     reader = f"role:{world.own.slug}/quality_manager"
     assert {"activity": "Follow kpi", "party": reader, "letters": ["INFORMED"]} in matrix["cells"]
-    stranger = await sign_in(api.runtime, api.settings, world.stranger, "viewer")
+    stranger = await sign_in(
+        api.runtime, api.settings, world.stranger, roles=["viewer"], ttl=timedelta(hours=1)
+    )
     other = await api.post(query, token=stranger)
     assert world.process not in {m["process"] for m in other["data"]["raciMatrices"]}
 

@@ -19,10 +19,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
-from accord.compliance.reviews import bundles, jws
-from accord.compliance.reviews.jws import Binding
 from accord.compliance.reviews.models import ManagementReview
-from accord.compliance.reviews.signature_models import ReviewSignature
+from accord.compliance.reviews.signatures import bundles as bundles
+from accord.compliance.reviews.signatures import jws as jws
+from accord.compliance.reviews.signatures.jws import Binding
+from accord.compliance.reviews.signatures.models import ReviewSignature
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.policies import service as policy_service
 from accord.tenants.agreements.access import read_access_log

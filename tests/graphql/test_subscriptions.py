@@ -16,7 +16,7 @@ import pytest
 import websockets
 from starlette.applications import Starlette
 
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.connectors.sync import runs
 from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime
@@ -25,6 +25,7 @@ from accord.policies import service as policy_service
 from accord.tenants.agreements import service as agreements
 from accord.tenants.sessions import tenant_session
 from tests.conftest import SECOND_STORE, TenantFactory
+from tests.factories import raci
 from tests.factories.api import replica
 from tests.factories.records import finding_input
 from tests.factories.sharing import grant
@@ -87,7 +88,7 @@ async def listening(app: Starlette, channel: str, count: int) -> None:
 
 async def raise_one(runtime: Runtime, slug: str) -> str:
     async with tenant_session(runtime, slug) as session:
-        finding = await finding_service.raise_finding(
+        finding = await finding_workflow.raise_finding(
             session=session, data=finding_input(owner="user:li.wei"), actor="user:anna.keller"
         )
         return str(finding.id)
@@ -104,21 +105,15 @@ async def test_finding_events_cross_replicas_at_each_level_and_stop_at_revocatio
     await grant(runtime, owner.slug, summary_reader.slug, "summary")
     process = f"live-{secrets.token_hex(4)}"
     readers = (full_reader.slug, summary_reader.slug, stranger.slug)
-    informed = "".join(f"\n    role:{r}/quality_manager: I" for r in readers)
-    parties = ", ".join(f"role:{t}/quality_manager" for t in (owner.slug, *readers))
     names = [
         await api.import_matrix(
-            f"""
-name: Live {process}
-process: {process}
-owners: [{owner.slug}]
-parties: [{parties}]
-activities:
-  - {{name: Follow findings, record_type: finding, actions: [close]}}
-raci:
-  Follow findings:
-    role:{owner.slug}/quality_manager: A{informed}
-"""
+            raci.follow_findings(
+                name=f"Live {process}",
+                process=process,
+                owners=[owner.slug],
+                accountable=owner.slug,
+                informed=readers,
+            )
         )
     ]
     tokens = [

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from accord.compliance.findings.transfers import service as transfer_service
+from accord.compliance.workflow.transfers import service as transfer_service
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service

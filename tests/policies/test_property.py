@@ -23,7 +23,7 @@ from accord.policies.vocab import ACTIONS, Letter
 
 TENANTS = ("t1", "t2", "t3")
 SUBJECTS = ("u1", "u2")
-ROLES = ("admin", "quality_manager", "auditor", "executive", "viewer")
+ROLES = ("tenant_admin", "admin", "quality_manager", "auditor", "executive", "viewer")
 TYPES = ("finding", "capa", "management_review")
 PROCESSES = ("p1", "p2")
 COVERABLE = ("respond", "propose_capa", "complete_action", "approve", "verify", "close", "sign")
@@ -35,6 +35,7 @@ PARENTS = {
     "auditor": {"contributor"},
     "executive": {"contributor"},
     "admin": {"contributor"},
+    "tenant_admin": {"viewer"},
     "contributor": {"viewer"},
     "viewer": set(),
 }
@@ -45,7 +46,11 @@ OWN = {
     "auditor": {"verify": {"finding", "capa"}},
     "executive": {"approve": {"management_review", "capa"}, "sign": {"management_review"}},
     "admin": {"notify": EVERY, "sync": EVERY},
-    "quality_manager": {a: EVERY for a in ACTIONS if a not in ("sign", "read", "comment")},
+    "quality_manager": {
+        a: EVERY for a in ACTIONS if a not in ("sign", "read", "comment", "administer")
+    },
+    # administers the tenant itself (record type "tenant"), none of these record types
+    "tenant_admin": {},
 }
 
 

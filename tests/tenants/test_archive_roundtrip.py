@@ -19,7 +19,6 @@ from accord.compliance.audits import service as audit_service
 from accord.compliance.capa import service as capa_service
 from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.evidence import service as evidence_service
-from accord.compliance.findings import service as finding_service
 from accord.compliance.incidents import service as incident_service
 from accord.compliance.kpis import service as kpi_service
 from accord.compliance.reviews import flows as review_flows
@@ -27,6 +26,7 @@ from accord.compliance.reviews import service as review_service
 from accord.compliance.risks import service as risk_service
 from accord.compliance.risks.models import Risk
 from accord.compliance.tallies import FindingCount
+from accord.compliance.workflow import service as finding_workflow
 from accord.platform import clock
 from accord.platform.eventlog import verify_chain
 from accord.platform.runtime import Runtime
@@ -82,8 +82,10 @@ async def _audit_findings_evidence_capa(runtime: Runtime, slug: str) -> None:
             actor=ACTOR,
             data={"tenant": "northwind", "subject": "lea.hoffmann", "role": "lead_auditor"},
         )
-        await audit_service.set_status(session=s, audit=audit, target="in_progress", actor=ACTOR)
-        major = await finding_service.raise_finding(
+        await audit_service.set_audit_status(
+            session=s, audit=audit, target="in_progress", actor=ACTOR
+        )
+        major = await finding_workflow.raise_finding(
             session=s,
             actor=ACTOR,
             data={
@@ -99,7 +101,7 @@ async def _audit_findings_evidence_capa(runtime: Runtime, slug: str) -> None:
                 "response_due_at": TODAY - timedelta(days=16),
             },
         )
-        ofi = await finding_service.raise_finding(
+        ofi = await finding_workflow.raise_finding(
             session=s,
             actor=ACTOR,
             data={
@@ -112,9 +114,9 @@ async def _audit_findings_evidence_capa(runtime: Runtime, slug: str) -> None:
                 "raised_at": raised,
             },
         )
-        await finding_service.respond(session=s, finding=ofi, actor=ACTOR, response="Agreed.")
-        await finding_service.transition(session=s, finding=ofi, target="closed", actor=ACTOR)
-        await finding_service.respond(
+        await finding_workflow.respond(session=s, finding=ofi, actor=ACTOR, response="Agreed.")
+        await finding_workflow.transition(session=s, finding=ofi, target="closed", actor=ACTOR)
+        await finding_workflow.respond(
             session=s, finding=major, actor=ACTOR, response="Monitoring lapsed; CAPA raised."
         )
         await evidence_service.add_evidence(
@@ -155,7 +157,7 @@ async def _audit_findings_evidence_capa(runtime: Runtime, slug: str) -> None:
                 ],
             },
         )
-        await finding_service.transition(
+        await finding_workflow.transition(
             session=s, finding=major, target="capa_planned", actor=ACTOR
         )
         first = (await capa_service.list_actions(session=s, capa=capa))[0]
@@ -310,7 +312,7 @@ async def test_a_tenant_with_every_record_type_round_trips_byte_for_byte(
     # The restored tenant's triggers work again: its tallies count a new finding.
     async with tenant_session(runtime, copy) as session:
         before = await session.scalar(select(func.sum(FindingCount.n)))
-        await finding_service.raise_finding(
+        await finding_workflow.raise_finding(
             session=session,
             actor=ACTOR,
             data={

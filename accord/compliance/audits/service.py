@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.audits.models import Audit, AuditStatus, AuditTeamMember, TeamRole
-from accord.compliance.audits.protocol import guards as protocol_guards
 from accord.compliance.audits.protocol import service as protocol_service
+from accord.compliance.audits.protocol import team as protocol_team
 from accord.compliance.audits.schemas import AuditIn, TeamMemberIn
 from accord.compliance.catalog.service import check_clauses
 from accord.compliance.records.history import log_change
@@ -92,11 +92,12 @@ async def add_team_member(
 ) -> AuditTeamMember:
     """Add a member (of any partner tenant); an audit has at most one lead auditor.
 
-    Under an agreed closing protocol the team must also fit it (``protocol.check_team_member``).
+    Under an agreed closing protocol the team must also fit it
+    (``protocol.team.check_team_member``).
     """
     data = parse_input(TeamMemberIn, data)
     if await protocol_service.protocol_for(session=session, audit_id=audit.id) is not None:
-        protocol_guards.check_team_member(
+        protocol_team.check_team_member(
             audit, tenant=data.tenant, role=data.role, window=(data.valid_from, data.valid_until)
         )
     team = await list_team(session=session, audit=audit)
@@ -134,7 +135,7 @@ async def add_team_member(
     return member
 
 
-async def set_status(
+async def set_audit_status(
     *, session: AsyncSession, audit: Audit, target: AuditStatus | str, actor: str
 ) -> Audit:
     """planned → in_progress → completed; planned or in_progress → cancelled."""

@@ -81,6 +81,34 @@ async def capas_for_finding(*, session: AsyncSession, finding: Finding) -> Seque
     ).all()
 
 
+async def finding_links(
+    *,
+    session: AsyncSession,
+    capa_ids: Sequence[uuid.UUID] | None = None,
+    finding_ids: Sequence[uuid.UUID] | None = None,
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(capa id, finding id) links of any of ``capa_ids`` and/or ``finding_ids``: one read
+    for a batch of parents."""
+    stmt = select(capa_findings.c.capa_id, capa_findings.c.finding_id)
+    if capa_ids is not None:
+        stmt = stmt.where(capa_findings.c.capa_id.in_(capa_ids))
+    if finding_ids is not None:
+        stmt = stmt.where(capa_findings.c.finding_id.in_(finding_ids))
+    return [(c, f) for c, f in (await session.execute(stmt)).all()]
+
+
+async def live_actions_of(
+    *, session: AsyncSession, capa_ids: Sequence[uuid.UUID]
+) -> Sequence[CapaAction]:
+    """The actions (not deleted at their source) of any of ``capa_ids``, by due date."""
+    stmt = (
+        select(CapaAction)
+        .where(CapaAction.capa_id.in_(capa_ids), CapaAction.deleted_at.is_(None))
+        .order_by(CapaAction.due_at, CapaAction.id)
+    )
+    return (await session.scalars(stmt)).all()
+
+
 def _check_due_dates(due_dates: Iterable[tuple[str, date]], findings: Iterable[Finding]) -> None:
     raised = [f.raised_at.astimezone(UTC).date() for f in findings]
     if not raised:

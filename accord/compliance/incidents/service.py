@@ -270,7 +270,7 @@ async def get_incident_by_reference(*, session: AsyncSession, reference: str) ->
     return incident
 
 
-async def set_status(
+async def set_incident_status(
     *, session: AsyncSession, actor: str, incident: IncidentReport, status: IncidentStatus | str
 ) -> IncidentReport:
     """Move forward: open → contained → resolved → closed (steps may be skipped)."""

@@ -1,16 +1,18 @@
 """How a record's changes are logged: every state change appends one event to the owner's
-event log through ``log_change``, in the same transaction."""
+event log through ``log_change``, in the same transaction; ``record_events`` reads them back."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.records.models import RecordMixin
-from accord.platform.eventlog import append_event
+from accord.platform.eventlog import EventLogEntry, append_event
 
 
 def jsonable(value: Any) -> Any:
@@ -47,3 +49,15 @@ async def log_change(
         record_id=str(record.id),
         change=jsonable(change),
     )
+
+
+async def record_events(
+    *, session: AsyncSession, record_type: str, record_id: str
+) -> Sequence[EventLogEntry]:
+    """The events of one record in the session's tenant log, oldest first."""
+    stmt = (
+        select(EventLogEntry)
+        .where(EventLogEntry.record_type == record_type, EventLogEntry.record_id == record_id)
+        .order_by(EventLogEntry.seq)
+    )
+    return (await session.scalars(stmt)).all()

@@ -35,7 +35,7 @@ from accord.compliance.reviews.schemas import (
     content_of,
     document_digest,
 )
-from accord.compliance.reviews.signatures import (
+from accord.compliance.reviews.signatures.service import (
     list_signatures,
     missing_signatories,
     supersede_signatures,
@@ -288,7 +288,7 @@ async def new_revision(
     return revised
 
 
-async def list_actions(
+async def list_review_actions(
     *,
     session: AsyncSession,
     review: ManagementReview | None = None,

@@ -3,7 +3,7 @@
 How source-driven state respects the finding life cycle: a new finding always starts
 ``open`` (as ``raise_finding`` would). When a changed source record maps to another state
 (SAP ``NotifProcessingPhase`` via the mapping's ``state`` code list), the step is applied
-through ``findings.service.transition`` — the same transition table, guards and event log
+through ``workflow.service.transition`` — the same transition table, guards and event log
 as a person's step. A step the machine refuses (SAP "completed" for a nonconformity with no
 verified CAPA) changes nothing and appends a ``finding.source_status`` event recording the
 source's status and why it was not applied, so the divergence is visible, never silent.
@@ -23,6 +23,7 @@ from accord.compliance.findings.models import Finding
 from accord.compliance.findings.schemas import FindingIn
 from accord.compliance.findings.states import FindingState
 from accord.compliance.records.history import log_change
+from accord.compliance.workflow import service as finding_workflow
 from accord.connectors.sync.sinks import (
     Applied,
     Candidate,
@@ -114,7 +115,7 @@ class FindingSink(Sink):
             finding = await finding_service.get_finding(session=session, finding_id=item.id)
             raw = item.candidate.payload
             try:
-                await finding_service.transition(
+                await finding_workflow.transition(
                     session=session,
                     finding=finding,
                     target=wanted,

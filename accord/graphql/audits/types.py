@@ -9,8 +9,8 @@ from enum import Enum
 import strawberry
 
 from accord.compliance.audits.models import Audit, AuditStatus, AuditTeamMember, TeamRole
-from accord.compliance.audits.protocol.guards import membership_window
 from accord.compliance.audits.protocol.models import AuditProtocol
+from accord.compliance.audits.protocol.team import membership_window
 from accord.graphql.relay import GlobalId
 
 

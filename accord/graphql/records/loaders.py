@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import strawberry
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from accord.compliance.capa.models import CapaAction, capa_findings
+from accord.compliance.capa import service as capa_service
+from accord.compliance.capa.models import CapaAction
 from accord.compliance.sharing.federation import (
     Condition,
     Ordering,
@@ -68,35 +68,6 @@ ACTION_SUMMARY_FIELDS = frozenset(
     {"id", "capa_id", "owner_tenant", "due_at", "status", "completed_at"}
     | {"created_at", "updated_at"}
 )
-
-
-# TODO(capa): batch reads for ``accord.compliance.capa.service``; kept here because this
-# change may not touch the compliance package.
-async def capa_links(
-    *,
-    session: AsyncSession,
-    capa_ids: Sequence[uuid.UUID] | None = None,
-    finding_ids: Sequence[uuid.UUID] | None = None,
-) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """(capa id, finding id) links of any of ``capa_ids`` and/or ``finding_ids``."""
-    stmt = select(capa_findings.c.capa_id, capa_findings.c.finding_id)
-    if capa_ids is not None:
-        stmt = stmt.where(capa_findings.c.capa_id.in_(capa_ids))
-    if finding_ids is not None:
-        stmt = stmt.where(capa_findings.c.finding_id.in_(finding_ids))
-    return [(c, f) for c, f in (await session.execute(stmt)).all()]
-
-
-async def actions_of(
-    *, session: AsyncSession, capa_ids: Sequence[uuid.UUID]
-) -> Sequence[CapaAction]:
-    """The live actions of any of ``capa_ids``, by due date."""
-    stmt = (
-        select(CapaAction)
-        .where(CapaAction.capa_id.in_(capa_ids), CapaAction.deleted_at.is_(None))
-        .order_by(CapaAction.due_at, CapaAction.id)
-    )
-    return (await session.scalars(stmt)).all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,8 +243,8 @@ class LinkedLoader(BatchLoader[list[SharedRecord]]):
         async def links(session: AsyncSession, owner: str) -> list[tuple[uuid.UUID, uuid.UUID]]:
             ids = _ids_of(keys, owner)
             if mine == 0:
-                return await capa_links(session=session, capa_ids=ids)
-            return await capa_links(session=session, finding_ids=ids)
+                return await capa_service.finding_links(session=session, capa_ids=ids)
+            return await capa_service.finding_links(session=session, finding_ids=ids)
 
         found, errors = await self.reader.per_owner(_owners(keys), links)
         self.note(errors)
@@ -338,7 +309,9 @@ class ActionsByCapaLoader(BatchLoader[SharedActions | None]):
         store_of = {o.owner: store for store, group in by_store.items() for o in group}
 
         async def read(session: AsyncSession, owner: str) -> Sequence[CapaAction]:
-            return await actions_of(session=session, capa_ids=_ids_of(keys, owner))
+            return await capa_service.live_actions_of(
+                session=session, capa_ids=_ids_of(keys, owner)
+            )
 
         found, failed = await reader.per_owner(sorted(planned), read)
         errors.extend(failed)

@@ -41,10 +41,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.records.refusals import record_refusal
 from accord.compliance.reviews import service as review_service
-from accord.compliance.reviews.jws import SignatureRefused, Signer
 from accord.compliance.reviews.models import ManagementReview
-from accord.compliance.reviews.signatures import required_signers
-from accord.compliance.reviews.signing import SIGN_ACTION
+from accord.compliance.reviews.signatures.jws import SignatureRefused, Signer
+from accord.compliance.reviews.signatures.schemas import SIGN_ACTION
+from accord.compliance.reviews.signatures.service import required_signers
 from accord.compliance.sharing.reads import SharedRecord
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context

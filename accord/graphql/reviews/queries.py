@@ -12,7 +12,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from accord.compliance.reviews import service as review_service
-from accord.compliance.reviews import signing
+from accord.compliance.reviews.signatures import flows as signature_flows
 from accord.graphql.context import Context
 from accord.graphql.listing import Process
 from accord.graphql.reviews.access import (
@@ -47,7 +47,7 @@ class ReviewBundleQueries:
             review = await review_service.get_review(session=session, review_id=gid.record_id)
             if not may_read(context, standing, review, process):
                 raise review_not_found()
-            bundle = await signing.export_bundle(
+            bundle = await signature_flows.export_bundle(
                 session=session, control=control, tenant=gid.tenant, review_id=review.id
             )
             record_read(context, session, standing)

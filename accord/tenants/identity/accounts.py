@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.platform.errors import BadInput, Conflict, NotFound
+from accord.tenants.identity.client_secrets import hash_secret
 from accord.tenants.identity.models import Operator, PlatformIssuer, ServiceAccount
 from accord.tenants.models import Tenant
 
@@ -27,9 +28,18 @@ def _name(value: str, field: str) -> str:
 
 
 async def add_service_account(
-    *, session: AsyncSession, tenant: Tenant, client_id: str, name: str
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    client_id: str,
+    name: str,
+    secret: str | None = None,
 ) -> ServiceAccount:
-    """Register a connector's OAuth2 client; its tokens authenticate with the sync scope."""
+    """Register a connector's OAuth2 client; its tokens authenticate with the sync scope.
+
+    With ``secret`` (see ``client_secrets.new_secret``) only its hash is kept, for a token
+    endpoint to check; without, the client's tokens come from the tenant's own IdP.
+    """
     if not _CLIENT_ID_RE.match(client_id):
         raise BadInput(
             "A client id has 1 to 200 characters: letters, digits and . _ : @ -",
@@ -41,7 +51,12 @@ async def add_service_account(
         raise Conflict(
             f"Client id '{client_id}' is taken.", reason="DUPLICATE_CLIENT_ID", field="client_id"
         )
-    account = ServiceAccount(client_id=client_id, tenant=tenant.slug, name=_name(name, "name"))
+    account = ServiceAccount(
+        client_id=client_id,
+        tenant=tenant.slug,
+        name=_name(name, "name"),
+        secret_hash=hash_secret(secret) if secret is not None else None,
+    )
     session.add(account)
     await session.flush()
     return account

@@ -33,6 +33,12 @@ from accord.tenants.identity.principal import (
     PrincipalKind,
     Unauthenticated,
 )
+from accord.tenants.identity.service_tokens import (
+    SERVICE_ALGORITHM,
+    SERVICE_AUDIENCE,
+    SERVICE_ISSUER,
+    public_key_set,
+)
 from accord.tenants.identity.tokens import (
     UnknownKeyId,
     UnverifiedToken,
@@ -107,7 +113,9 @@ async def _authenticate(token: str, runtime: Runtime, jwks: JwksCache, now: date
     # Everything the control plane knows is read in one short transaction, before any
     # network I/O (a JWKS fetch), so no pooled connection waits on an issuer.
     async with runtime.control_session() as session:
-        if TENANT_CLAIM in unverified.claims:
+        if issuer == SERVICE_ISSUER:
+            trust = await _service_token_trust(session, unverified, subject, runtime)
+        elif TENANT_CLAIM in unverified.claims:
             trust = await _tenant_trust(session, unverified, issuer, subject)
         else:
             trust = await _operator_trust(session, issuer, subject)
@@ -163,7 +171,10 @@ def _tenant_trust_statement() -> Select[Any]:
         .select_from(
             t.outerjoin(p, and_(p.c.tenant == t.c.slug, p.c.issuer == bindparam("issuer")))
             .outerjoin(a, and_(a.c.client_id == subject, a.c.tenant == t.c.slug))
-            .outerjoin(m, and_(m.c.tenant == t.c.slug, m.c.subject == subject))
+            .outerjoin(
+                m,
+                and_(m.c.tenant == t.c.slug, m.c.subject == subject, m.c.removed_at.is_(None)),
+            )
         )
         .where(t.c.slug == bindparam("slug"))
     )
@@ -204,6 +215,30 @@ async def _tenant_trust(
     if row.member is None:
         return trust
     return replace(trust, kind=PrincipalKind.USER, roles=frozenset(row.roles))
+
+
+async def _service_token_trust(
+    session: AsyncSession, token: UnverifiedToken, subject: str, runtime: Runtime
+) -> _Trust:
+    """Accord's own token endpoint vouches only for service accounts holding a secret it
+    issued, in their own tenant; its key is derived from the platform's secret key."""
+    slug = token.text_claim(TENANT_CLAIM)
+    tenant = await session.get(Tenant, slug) if slug is not None and len(slug) <= 64 else None
+    if tenant is None or tenant.status != TenantStatus.ACTIVE:
+        raise Unauthenticated("TENANT_NOT_ACTIVE")
+    account = await accounts.find_service_account(
+        session=session, tenant=tenant.slug, client_id=subject
+    )
+    known = account is not None and account.secret_hash is not None
+    return _Trust(
+        issuer=SERVICE_ISSUER,
+        audience=SERVICE_AUDIENCE,
+        jwks_url=None,
+        jwks=public_key_set(runtime.settings),
+        algorithms=(SERVICE_ALGORITHM,),
+        tenant=tenant.slug,
+        kind=PrincipalKind.SERVICE if known else None,
+    )
 
 
 async def _operator_trust(session: AsyncSession, issuer: str, subject: str) -> _Trust:

@@ -12,7 +12,7 @@ Services take keyword-only arguments, session first, and never commit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from joserfc.errors import JoseError
@@ -35,6 +35,7 @@ _ALG_ALIASES = {"EdDSA": "Ed25519"}
 #: A published key set: a JWKS (RFC 7517) whose keys also name their holder and window.
 KEY_SET_TYPE = "accord.member_signing_keys"
 KEY_SET_FORMAT = 1
+MAX_ROTATION_OVERLAP = timedelta(days=30)
 
 
 def public_jwk(jwk: Mapping[str, Any], *, alg: str) -> dict[str, Any]:
@@ -99,7 +100,7 @@ async def list_member_keys(
 ) -> Sequence[MemberKey]:
     stmt = select(MemberKey).where(MemberKey.member == member.id).order_by(MemberKey.created_at)
     if not include_revoked:
-        stmt = stmt.where(MemberKey.revoked_at.is_(None))
+        stmt = stmt.where(MemberKey.revoked_at.is_(None) | (MemberKey.revoked_at > clock.now()))
     return (await session.scalars(stmt)).all()
 
 
@@ -116,10 +117,50 @@ async def revoke_member_key(
 ) -> MemberKey:
     """Stop ``kid`` from making new signatures; old ones still verify against it."""
     key = await get_member_key(session=session, member=member, kid=kid)
-    if key.revoked_at is None:
-        key.revoked_at = at or clock.now()
+    at = at or clock.now()
+    # A key retired by a rotation's overlap is cut short; an earlier end is never moved.
+    if key.revoked_at is None or key.revoked_at > at:
+        key.revoked_at = at
         await session.flush()
     return key
+
+
+async def rotate_member_key(
+    *,
+    session: AsyncSession,
+    member: Member,
+    kid: str,
+    jwk: Mapping[str, Any],
+    alg: str,
+    overlap: timedelta = timedelta(0),
+) -> tuple[MemberKey, MemberKey]:
+    """Register a new key and retire ``kid`` once ``overlap`` has passed (signatures in
+    flight may still use it until then); (retired, new). What the old key signed while
+    valid still verifies: its window ends, it is not erased."""
+    if not timedelta(0) <= overlap <= MAX_ROTATION_OVERLAP:
+        raise BadInput(
+            "A rotation's overlap is 0 to 30 days.", reason="BAD_OVERLAP", field="overlap"
+        )
+    old = await get_member_key(session=session, member=member, kid=kid)
+    now = clock.now()
+    if old.revoked_at is not None and old.revoked_at <= now:
+        raise Conflict(
+            f"Key '{kid}' is already revoked; register a new key instead.",
+            reason="KEY_REVOKED",
+            field="kid",
+        )
+    new = await add_member_key(session=session, member=member, jwk=jwk, alg=alg)
+    old.revoked_at = now + overlap
+    await session.flush()
+    return old, new
+
+
+def key_state(key: MemberKey, at: datetime | None = None) -> str:
+    """``valid``, ``retiring`` (valid until a rotation's overlap ends) or ``revoked``."""
+    at = at or clock.now()
+    if key.revoked_at is None:
+        return "valid"
+    return "retiring" if key.revoked_at > at else "revoked"
 
 
 def _instant(at: datetime | None) -> str | None:

@@ -22,12 +22,14 @@ from accord.platform.runtime import Runtime
 from accord.tenants.identity.authenticate import authenticate
 from accord.tenants.identity.jwks import JwksCache
 from accord.tenants.identity.principal import GENERIC_MESSAGE, Principal, Unauthenticated
+from accord.tenants.identity.service_tokens import OAUTH_PATH
 
 log = logging.getLogger("accord.identity")
 
 UNAUTHENTICATED_BODY = {
     "errors": [{"message": GENERIC_MESSAGE, "extensions": {"code": "UNAUTHENTICATED"}}]
 }
+CLIENT_AUTHENTICATED_PATHS = frozenset({OAUTH_PATH})
 # RFC 6455 "policy violation": a WebSocket refused before the handshake completes.
 WS_POLICY_VIOLATION = 1008
 
@@ -62,7 +64,8 @@ class AuthenticationMiddleware:
             return
         state = scope.setdefault("state", {})
         values = Headers(scope=scope).getlist("authorization")
-        if not values:
+        # The token endpoint authenticates clients itself (HTTP Basic), never by bearer.
+        if not values or scope.get("path") in CLIENT_AUTHENTICATED_PATHS:
             state["principal"] = None
             await self.app(scope, receive, send)
             return

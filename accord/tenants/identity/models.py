@@ -29,6 +29,8 @@ class IdentityProvider(ControlBase):
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     algorithms: Mapped[list[str]] = mapped_column(ARRAY(Text))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: the discovery document it was registered from (None: explicit JWKS URL or keys)
+    discovery_url: Mapped[str | None] = mapped_column(Text)
 
 
 class PlatformIssuer(ControlBase):
@@ -70,6 +72,8 @@ class ServiceAccount(ControlBase):
     tenant: Mapped[str] = mapped_column(Text, ForeignKey("accord.tenants.slug", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: scrypt hash of a secret Accord issued (None: tokens come from the tenant's IdP)
+    secret_hash: Mapped[str | None] = mapped_column(Text)
 
 
 class Operator(ControlBase):

@@ -96,9 +96,11 @@ def _key_source(
     return None, dict(jwks or {})
 
 
-def _audience(audience: str) -> str:
+def validate_audience(audience: str) -> str:
     if not audience or len(audience) > 256:
-        raise BadInput("An audience has 1 to 256 characters.", reason="BAD_AUDIENCE")
+        raise BadInput(
+            "An audience has 1 to 256 characters.", reason="BAD_AUDIENCE", field="audience"
+        )
     return audience
 
 
@@ -111,16 +113,18 @@ async def register_provider(
     jwks_url: str | None = None,
     jwks: Mapping[str, Any] | None = None,
     algorithms: Collection[str] = ("RS256",),
+    discovery_url: str | None = None,
 ) -> IdentityProvider:
     """Trust ``issuer`` for ``tenant``'s users and service accounts."""
     url, inline = _key_source(jwks_url, jwks)
     provider = IdentityProvider(
         tenant=tenant.slug,
         issuer=validate_issuer(issuer),
-        audience=_audience(audience),
+        audience=validate_audience(audience),
         jwks_url=url,
         jwks=inline,
         algorithms=validate_algorithms(algorithms),
+        discovery_url=discovery_url,
     )
     if await get_provider(session=session, tenant=tenant.slug, issuer=issuer) is not None:
         raise Conflict(
@@ -182,7 +186,7 @@ async def register_platform_issuer(
         )
     platform_issuer = PlatformIssuer(
         issuer=validate_issuer(issuer),
-        audience=_audience(audience),
+        audience=validate_audience(audience),
         jwks_url=url,
         jwks=inline,
         algorithms=validate_algorithms(algorithms),

@@ -13,8 +13,9 @@ the plan's own choices on top.
 ``process``                  the shared process (RACI matrix) acting on the audit's records
 ===========================  =================================================================
 
-``findings.service`` asks these guards about every finding of an audit that has a
-protocol (other findings behave as before):
+The finding workflow (``accord.compliance.workflow``: ``service``, with its ``guards`` and
+``deadlines``) holds every finding of an audit that has a protocol to it (other findings
+behave as before):
 
 * raising: an in-window lead auditor or auditor of another tenant than the audited one;
 * responding, planning and implementing CAPA: the audited tenant (its Responsible party,
@@ -29,5 +30,7 @@ Team membership runs from ``valid_from`` (default: the window's start) to ``vali
 Refusals raise with a reason and change nothing: the caller's transaction rolls back, so
 the caller writes the attempt with ``records.refusals.record_refusal`` in a transaction of
 its own.
-``flag_overdue`` marks findings past a deadline and notifies the Accountable party.
+``workflow.deadlines.flag_overdue`` marks findings past a deadline and notifies the
+Accountable party. Here: the tables (``models``), the terms (``schemas``), agreeing them
+(``service``) and the team's fit (``team``).
 """

@@ -14,7 +14,7 @@ from datetime import date, datetime
 import strawberry
 
 from accord.compliance.audits.protocol import service as protocol_service
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.audits.access import (
     Caller,
     audit_not_found,
@@ -86,7 +86,7 @@ async def raise_audit_finding(
                 )
             resource = Resource(gid.tenant, "finding", agreed.process)
             require_action(context, caller, RAISE_ACTION, resource)
-            finding = await finding_service.raise_finding(
+            finding = await finding_workflow.raise_finding(
                 session=session,
                 data={
                     "audit_id": audit.id,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import strawberry
 
-from accord.compliance.audits.protocol import guards as protocol_guards
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import guards as protocol_guards
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.audits.access import (
     Caller,
     finding_not_found,
@@ -66,7 +66,7 @@ async def verify_audit_finding(
                 )
             resource = Resource(gid.tenant, "finding", governed.protocol.process)
             require_action(context, caller, VERIFY_ACTION, resource)
-            finding = await finding_service.record_verification(
+            finding = await finding_workflow.record_verification(
                 session=session, finding=finding, result=result.value, actor=caller.actor
             )
             node = FindingType.from_model(gid.tenant, caller.level, finding)

@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 import strawberry
 
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.errors import FindingError
@@ -81,7 +81,7 @@ async def raise_finding(
             "audit_id": input.audit_id,
         }
         async with tenant_session(context.runtime, owner) as session:
-            finding = await finding_service.raise_finding(
+            finding = await finding_workflow.raise_finding(
                 session=session, data=data, actor=clearance.actor
             )
             node = FindingType.from_model(owner, clearance.level, finding)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.auth import require_principal
 from accord.graphql.context import Context
 from accord.graphql.errors import FindingError
@@ -30,7 +30,7 @@ async def respond_to_finding(
     require_principal(info.context)
 
     async def respond(session: AsyncSession, finding: Finding, actor: str) -> Finding:
-        return await finding_service.respond(
+        return await finding_workflow.respond(
             session=session, finding=finding, actor=actor, response=response
         )
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.findings import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.findings.states import FindingState
+from accord.compliance.workflow import service as finding_workflow
 from accord.graphql.auth import require_principal
 from accord.graphql.context import Context
 from accord.graphql.errors import FindingError
@@ -44,7 +44,7 @@ async def transition_finding(
     state = FindingState(target.value)
 
     async def move(session: AsyncSession, finding: Finding, actor: str) -> Finding:
-        return await finding_service.transition(
+        return await finding_workflow.transition(
             session=session, finding=finding, target=state, actor=actor, reason=reason
         )
 

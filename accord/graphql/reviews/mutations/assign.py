@@ -8,8 +8,8 @@ from typing import Annotated
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accord.compliance.reviews import signing
 from accord.compliance.reviews.models import ManagementReview
+from accord.compliance.reviews.signatures import flows as signature_flows
 from accord.graphql.context import Context
 from accord.graphql.errors import ManagementReviewError
 from accord.graphql.records.reviews import ManagementReviewNode
@@ -40,7 +40,7 @@ async def assign_review_signatories(
         session: AsyncSession, review: ManagementReview, actor: str
     ) -> ManagementReview:
         async with runtime.control_session() as control:
-            return await signing.assign_signatories(
+            return await signature_flows.assign_signatories(
                 session=session, control=control, actor=actor, review=review, process=process
             )
 

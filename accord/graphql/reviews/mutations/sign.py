@@ -17,7 +17,8 @@ from typing import Annotated
 import strawberry
 
 from accord.compliance.reviews import service as review_service
-from accord.compliance.reviews import signing
+from accord.compliance.reviews.signatures import flows as signature_flows
+from accord.compliance.reviews.signatures import schemas as signature_schemas
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.errors import ManagementReviewError
@@ -50,7 +51,7 @@ class SignatureType:
     )
 
     @classmethod
-    def from_outcome(cls, signer: str, outcome: signing.SignOutcome) -> SignatureType:
+    def from_outcome(cls, signer: str, outcome: signature_schemas.SignOutcome) -> SignatureType:
         return cls(
             id=outcome.signature_id,
             signer=signer,
@@ -94,7 +95,7 @@ async def sign_management_review(
         gid = review_gid(review_id)
         standing = await standing_for(context, owner=gid.tenant)
         require_signing(context, standing, process)
-        outcome = await signing.sign_review(
+        outcome = await signature_flows.sign_review(
             context.runtime,
             tenant=gid.tenant,
             review_id=gid.record_id,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from accord.compliance.reviews.jws import (
+from accord.compliance.reviews.signatures.jws import (
     BUNDLE_FORMAT,
     BUNDLE_TYPE,
     REVIEW_DOCUMENT_TYPE,
@@ -33,7 +33,7 @@ from accord.compliance.reviews.jws import (
     thumbprint,
     verify_signature,
 )
-from accord.compliance.reviews.trust import TrustedKey, TrustedKeys, matches
+from accord.compliance.reviews.signatures.trust import TrustedKey, TrustedKeys, matches
 from accord.platform.canonical import canonical_digest
 from accord.platform.errors import ErrorCode
 

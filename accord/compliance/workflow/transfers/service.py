@@ -14,10 +14,10 @@ from accord.compliance.capa.models import capa_findings
 from accord.compliance.catalog.service import check_clauses
 from accord.compliance.findings.models import Finding
 from accord.compliance.findings.states import FindingState
-from accord.compliance.findings.transfers.models import FindingTransfer, TransferState
-from accord.compliance.findings.transfers.schemas import EVIDENCE, FINDINGS, MovedContent
 from accord.compliance.records.history import jsonable
 from accord.compliance.records.refusals import record_refusal
+from accord.compliance.workflow.transfers.models import FindingTransfer, TransferState
+from accord.compliance.workflow.transfers.schemas import EVIDENCE, FINDINGS, MovedContent
 from accord.platform.errors import (
     AccordError,
     Conflict,

@@ -13,7 +13,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.audits.models import Audit, AuditTeamMember, TeamRole
-from accord.compliance.audits.protocol.guards import member_key
 from accord.compliance.audits.protocol.models import (
     AuditNotification,
     AuditProtocol,
@@ -21,6 +20,7 @@ from accord.compliance.audits.protocol.models import (
     OverdueKind,
 )
 from accord.compliance.audits.protocol.schemas import OVERDUE_ACTOR, Governed, OverdueFlag
+from accord.compliance.audits.protocol.team import member_key
 from accord.compliance.findings.models import Finding
 from accord.compliance.findings.states import FindingState
 from accord.compliance.records.day import current_day

@@ -11,14 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.capa.models import capa_findings
 from accord.compliance.findings.models import Finding
-from accord.compliance.findings.transfers.models import FindingTransfer, TransferState
-from accord.compliance.findings.transfers.schemas import (
+from accord.compliance.workflow.transfers.models import FindingTransfer, TransferState
+from accord.compliance.workflow.transfers.schemas import (
     EVIDENCE,
     FINDINGS,
     SENDER_REFERENCES,
     MovedContent,
 )
-from accord.compliance.findings.transfers.service import (
+from accord.compliance.workflow.transfers.service import (
     check_movable,
     check_receiver,
     get_transfer,

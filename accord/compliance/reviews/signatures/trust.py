@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from accord.compliance.reviews.jws import SignatureRefused, Signer, public_key_from_jwk, same_key
+from accord.compliance.reviews.signatures.jws import (
+    SignatureRefused,
+    Signer,
+    public_key_from_jwk,
+    same_key,
+)
 from accord.platform.errors import ErrorCode
 from accord.tenants.identity.member_keys import KEY_SET_FORMAT, KEY_SET_TYPE
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from accord.compliance.findings.models import Finding
-from accord.compliance.findings.transfers.models import LIVE_STATES, FindingTransfer, TransferState
-from accord.compliance.findings.transfers.move import complete_transfer
-from accord.compliance.findings.transfers.service import (
+from accord.compliance.workflow.transfers.models import LIVE_STATES, FindingTransfer, TransferState
+from accord.compliance.workflow.transfers.move import complete_transfer
+from accord.compliance.workflow.transfers.service import (
     check_movable,
     check_receiver,
     current_owner,
