@@ -3,7 +3,8 @@ walked over HTTP with the token the demo hands that person, against the demo's d
 
 - northwind's lead auditor (Accountable for "verify and close") raises a finding at globex;
 - northwind's lead auditor, the planned verifier of globex's calibration CAPA, judges it
-  effective and the CAPA closes — with the demo's own RACI, nothing imported;
+  effective and the CAPA closes; globex reports the finding's CAPA implemented and she,
+  the audit protocol's verifier, verifies the finding — with the demo's own RACI;
 - every partner sees initech's aggregate share on the network dashboard;
 - meridian's chief executive, a pending signatory, finds the review and signs it.
 """
@@ -34,6 +35,25 @@ mutation($input: RaiseFindingInput!) {
 CAPAS = """
 query($process: String) {
   capas(first: 50, process: $process) { edges { node { id tenant reference state } } }
+}
+"""
+FINDINGS = """
+query($process: String) {
+  findings(first: 100, process: $process) { edges { node { id tenant reference state } } }
+}
+"""
+TRANSITION = """
+mutation($id: ID!, $target: FindingState!, $process: String) {
+  transitionFinding(id: $id, target: $target, process: $process) {
+    finding { state } errors { code reasonCode }
+  }
+}
+"""
+VERIFY = """
+mutation($id: ID!, $result: VerificationResult!) {
+  verifyAuditFinding(id: $id, result: $result) {
+    finding { state verificationResult verifiedBy } errors { code reasonCode }
+  }
 }
 """
 JUDGE = """
@@ -90,6 +110,10 @@ class Demo:
         ).json()
         assert "errors" not in body, body
         return body["data"]
+
+    def finding(self, who: str, reference: str) -> dict[str, Any]:
+        edges = self.post(who, FINDINGS, {"process": SUPPLIER_QUALITY})["findings"]["edges"]
+        return next(e["node"] for e in edges if e["node"]["reference"] == reference)
 
     def capa(self, who: str, reference: str) -> dict[str, Any] | None:
         edges = self.post(who, CAPAS, {"process": SUPPLIER_QUALITY})["capas"]["edges"]
@@ -156,6 +180,36 @@ def test_the_planned_verifier_closes_the_calibration_capa(demo: Demo) -> None:
     )["recordCapaEffectiveness"]
     assert judged["errors"] == []
     assert judged["capa"] == {"reference": "GX-CAPA-2026-02", "state": "CLOSED"}
+
+    # The finding: globex reports its CAPA implemented; northwind, the protocol's verifier,
+    # takes it into verification and records the result.
+    finding = demo.finding("northwind-lea.hoffmann", "GX-2026-02")
+    assert finding["state"] == "CAPA_PLANNED"
+    step = {"id": finding["id"], "process": SUPPLIER_QUALITY}
+    done = demo.post("globex-maria.santos", TRANSITION, {**step, "target": "CAPA_IMPLEMENTED"})
+    assert done["transitionFinding"]["errors"] == [], done
+    # The auditee does not verify its own finding.
+    own_check = demo.post("globex-maria.santos", TRANSITION, {**step, "target": "VERIFICATION"})
+    assert own_check["transitionFinding"]["finding"] is None
+    checking = demo.post("northwind-lea.hoffmann", TRANSITION, {**step, "target": "VERIFICATION"})
+    assert checking["transitionFinding"]["errors"] == [], checking
+    verified = demo.post(
+        "northwind-lea.hoffmann", VERIFY, {"id": finding["id"], "result": "PASSED"}
+    )["verifyAuditFinding"]
+    assert verified["errors"] == [], verified
+    assert verified["finding"] == {
+        "state": "VERIFICATION",
+        "verificationResult": "PASSED",
+        "verifiedBy": "user:northwind/lea.hoffmann",
+    }
+    # Closing reads the evidence: none captured since the finding was raised, so the
+    # finding stays in verification.
+    closing = demo.post("northwind-lea.hoffmann", TRANSITION, {**step, "target": "CLOSED"})
+    assert closing["transitionFinding"]["finding"] is None
+    assert [e["reasonCode"] for e in closing["transitionFinding"]["errors"]] == [
+        "EVIDENCE_REQUIRED"
+    ]
+    assert demo.finding("northwind-lea.hoffmann", "GX-2026-02")["state"] == "VERIFICATION"
 
 
 @pytest.mark.slow

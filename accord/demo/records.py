@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accord.compliance.audits import service as audit_service
+from accord.compliance.audits.protocol import service as audit_protocol
 from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
@@ -25,7 +26,7 @@ from accord.compliance.kpis import service as kpi_service
 from accord.compliance.reviews import flows as review_flows
 from accord.compliance.reviews import service as review_service
 from accord.compliance.workflow import service as finding_workflow
-from accord.demo.raci import seed_governance
+from accord.demo.raci import SUPPLIER_QUALITY, seed_governance
 from accord.platform import clock
 from accord.platform.runtime import Runtime
 from accord.tenants.agreements import service as agreements
@@ -194,6 +195,19 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
             session=s, finding=major, target="capa_planned", actor="globex/maria.santos"
         )
         await _calibration_capa(s, calibration, today)
+        # Agreed once the fieldwork was done: from here on globex responds and plans,
+        # northwind verifies and closes, under the supplier quality process.
+        await audit_protocol.agree_protocol(
+            session=s,
+            audit=audit,
+            data={
+                "response_days": 14,
+                "capa_plan_days": 30,
+                "verifier_tenant": "northwind",
+                "process": SUPPLIER_QUALITY,
+            },
+            actor="northwind/lea.hoffmann",
+        )
 
 
 async def _calibration_capa(s: AsyncSession, calibration: Finding, today: date) -> None:
