@@ -32,6 +32,7 @@ from accord.graphql.reasons import (
     COMMON,
     DESCRIPTIONS,
     FINDING,
+    IDENTITY,
     INCIDENT,
     JOINT_AUDIT,
     MANAGEMENT_REVIEW,
@@ -220,6 +221,8 @@ REVIEW_CODE = _class_enum("ManagementReviewErrorCode")
 REVIEW_REASON = _reason_enum("ManagementReviewErrorReason", "management review", MANAGEMENT_REVIEW)
 INCIDENT_CODE = _class_enum("IncidentErrorCode")
 INCIDENT_REASON = _reason_enum("IncidentErrorReason", "incident", INCIDENT)
+IDENTITY_CODE = _class_enum("IdentityErrorCode")
+IDENTITY_REASON = _reason_enum("IdentityErrorReason", "identity", IDENTITY)
 
 _CODE = "The generic class of failure."
 _REASON = "Why, precisely; a client switches on it without parsing text."
@@ -263,3 +266,14 @@ class IncidentError(PayloadError):
 
     code: str = strawberry.field(graphql_type=INCIDENT_CODE, description=_CODE)
     reason_code: str = strawberry.field(graphql_type=INCIDENT_REASON, description=_REASON)
+
+
+@strawberry.type(
+    description="An expected failure of an identity mutation (identity providers, members, "
+    "service accounts, signing keys)."
+)
+class IdentityError(PayloadError):
+    reasons = IDENTITY
+
+    code: str = strawberry.field(graphql_type=IDENTITY_CODE, description=_CODE)
+    reason_code: str = strawberry.field(graphql_type=IDENTITY_REASON, description=_REASON)

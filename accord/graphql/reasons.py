@@ -302,6 +302,39 @@ DESCRIPTIONS: dict[str, str] = {
     "WEBHOOK_URL_NOT_HTTPS": "Webhooks are delivered over https only.",
     "WINDOW_INVERTED": "The audit window ends before it starts.",
     "WRONG_ID_TYPE": "The global id names another type than this argument takes.",
+    "ALGORITHM_NOT_ALLOWED": (
+        "The signing algorithm is not one Accord accepts (e.g. RS256, ES256, EdDSA; "
+        "never none or HS*)."
+    ),
+    "BAD_AUDIENCE": "The audience is empty or too long.",
+    "BAD_CLIENT_ID": "Not a client id (1-255 printable characters).",
+    "BAD_ISSUER": "The issuer is not an https URL (http only for loopback in development).",
+    "BAD_JWK": "Not a public JWK of a supported type (OKP Ed25519 or EC P-256).",
+    "BAD_JWKS": "The key set is not a JWKS document with usable keys.",
+    "BAD_JWKS_URL": "The JWKS URL is not an https URL.",
+    "BAD_KID": "Not a key id (1-128 characters).",
+    "BAD_NAME": "The name is empty or too long.",
+    "BAD_OVERLAP": "The overlap of a key rotation is negative or longer than allowed.",
+    "BAD_SUBJECT": "Not a subject (the `sub` claim your identity provider issues).",
+    "DISCOVERY_FAILED": (
+        "The issuer's /.well-known/openid-configuration or its JWKS could not be fetched."
+    ),
+    "DISCOVERY_INVALID": "The issuer's discovery document is not valid OpenID Connect discovery.",
+    "DUPLICATE_CLIENT_ID": "A service account with this client id exists already.",
+    "DUPLICATE_ISSUER": "This issuer is registered for the tenant already.",
+    "DUPLICATE_KID": "A key with this kid is registered already.",
+    "DUPLICATE_MEMBER": "This subject is a member already.",
+    "DUPLICATE_OPERATOR": "This operator account exists already.",
+    "ISSUER_MISMATCH": "The discovery document names another issuer than the URL asked.",
+    "JWKS_SOURCE": "Give either a JWKS URL or discovery, not both or neither.",
+    "KEY_ALGORITHM_MISMATCH": "The key does not fit the algorithm named.",
+    "LAST_ADMIN": (
+        "The tenant's last administrator cannot be removed or lose the role; add another first."
+    ),
+    "NOT_A_MEMBER": "You are not a registered member of your tenant.",
+    "PRIVATE_KEY_MATERIAL": "The JWK holds private key material; register only the public half.",
+    "UNKNOWN_CLIENT_ID": "No such service account in your tenant.",
+    "UNKNOWN_ISSUER": "No such identity provider registered for your tenant.",
 }
 
 COMMON: frozenset[str] = frozenset(
@@ -585,6 +618,43 @@ INCIDENT: frozenset[str] = frozenset(
         "UNKNOWN_WEBHOOK",
         "WEBHOOK_URL_INTERNAL",
         "WEBHOOK_URL_NOT_HTTPS",
+    }
+)
+
+#: Raised by identity providers, members, service accounts and signing keys.
+IDENTITY: frozenset[str] = frozenset(
+    {
+        "ALGORITHM_NOT_ALLOWED",
+        "BAD_AUDIENCE",
+        "BAD_CLIENT_ID",
+        "BAD_ISSUER",
+        "BAD_JWK",
+        "BAD_JWKS",
+        "BAD_JWKS_URL",
+        "BAD_KID",
+        "BAD_NAME",
+        "BAD_OVERLAP",
+        "BAD_SUBJECT",
+        "DISCOVERY_FAILED",
+        "DISCOVERY_INVALID",
+        "DUPLICATE_CLIENT_ID",
+        "DUPLICATE_ISSUER",
+        "DUPLICATE_KID",
+        "DUPLICATE_MEMBER",
+        "DUPLICATE_OPERATOR",
+        "ISSUER_MISMATCH",
+        "JWKS_SOURCE",
+        "KEY_ALGORITHM_MISMATCH",
+        "KEY_REVOKED",
+        "LAST_ADMIN",
+        "NOT_A_MEMBER",
+        "PRIVATE_KEY_MATERIAL",
+        "UNKNOWN_CLIENT_ID",
+        "UNKNOWN_ISSUER",
+        "UNKNOWN_KID",
+        "UNKNOWN_MEMBER",
+        "UNKNOWN_ROLE",
+        "UNSUPPORTED_KEY_ALGORITHM",
     }
 )
 

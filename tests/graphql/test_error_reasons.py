@@ -17,6 +17,7 @@ from accord.graphql.reasons import (
     COMMON,
     DESCRIPTIONS,
     FINDING,
+    IDENTITY,
     INCIDENT,
     JOINT_AUDIT,
     MANAGEMENT_REVIEW,
@@ -52,11 +53,28 @@ DOMAINS = {
             "compliance/reviews",
             "compliance/kpis",
             "compliance/risks",
-            "policies",
+            # The policy layer as mutations reach it (not the enforcer's start-up checks of
+            # a mounted Casbin model, which no mutation can trigger).
+            "policies/raci.py",
+            "policies/schemas.py",
+            "policies/service.py",
             "graphql/reviews",
         ),
     ),
     "IncidentErrorReason": (INCIDENT, ("compliance/incidents", "graphql/incidents.py")),
+    "IdentityErrorReason": (
+        IDENTITY,
+        (
+            # What the identity mutations reach (not the token checks of every request,
+            # which answer 401 before any mutation runs).
+            "tenants/identity/accounts.py",
+            "tenants/identity/discovery.py",
+            "tenants/identity/member_keys.py",
+            "tenants/identity/members.py",
+            "tenants/identity/service.py",
+            "graphql/identity",
+        ),
+    ),
 }
 SHARED_GATES = (
     "graphql/relay.py",

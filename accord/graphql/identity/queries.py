@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from accord.graphql.context import Context
@@ -49,7 +51,14 @@ class IdentityQueries:
 
     @strawberry.field(description="Your signing keys, oldest first; sign with a valid one's kid.")
     async def my_signing_keys(
-        self, info: strawberry.Info[Context, None], include_revoked: bool = False
+        self,
+        info: strawberry.Info[Context, None],
+        include_revoked: Annotated[
+            bool,
+            strawberry.argument(
+                description="Also list revoked keys (false: only valid and retiring ones)."
+            ),
+        ] = False,
     ) -> list[SigningKeyType]:
         me = require_member(info.context)
         keys = await flows.signing_keys(

@@ -76,9 +76,15 @@ class ServiceAccountType:
 
 @strawberry.enum(name="SigningKeyState")
 class SigningKeyStateEnum(Enum):
-    VALID = "valid"
-    RETIRING = "retiring"
-    REVOKED = "revoked"
+    VALID = strawberry.enum_value("valid", description="Signatures made now verify with it.")
+    RETIRING = strawberry.enum_value(
+        "retiring",
+        description="Rotated: still valid until the end of its overlap window, then not.",
+    )
+    REVOKED = strawberry.enum_value(
+        "revoked",
+        description="No longer valid; signatures made while it was valid still verify.",
+    )
 
 
 @strawberry.type(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from accord.graphql.context import Context
+from accord.graphql.errors import IdentityError
 from accord.graphql.identity.access import require_admin
-from accord.graphql.identity.errors import IdentityError, identity_error
 from accord.graphql.identity.types import MemberType
 from accord.platform.errors import AccordError
 from accord.tenants.identity import flows
@@ -47,7 +47,7 @@ async def add_member(info: strawberry.Info[Context, None], input: AddMemberInput
             actor=admin.actor,
         )
     except AccordError as exc:
-        return MemberPayload(member=None, errors=[identity_error(exc)])
+        return MemberPayload(member=None, errors=[IdentityError.of(exc)])
     return MemberPayload(member=MemberType.from_model(member), errors=[])
 
 
@@ -64,7 +64,7 @@ async def change_member_roles(
             actor=admin.actor,
         )
     except AccordError as exc:
-        return MemberPayload(member=None, errors=[identity_error(exc)])
+        return MemberPayload(member=None, errors=[IdentityError.of(exc)])
     return MemberPayload(member=MemberType.from_model(member), errors=[])
 
 
@@ -75,5 +75,5 @@ async def remove_member(info: strawberry.Info[Context, None], subject: str) -> R
             info.context.runtime, tenant=admin.tenant, subject=subject, actor=admin.actor
         )
     except AccordError as exc:
-        return RemoveMemberPayload(removed_subject=None, errors=[identity_error(exc)])
+        return RemoveMemberPayload(removed_subject=None, errors=[IdentityError.of(exc)])
     return RemoveMemberPayload(removed_subject=subject, errors=[])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from accord.graphql.context import Context
+from accord.graphql.errors import IdentityError
 from accord.graphql.identity.access import require_admin
-from accord.graphql.identity.errors import IdentityError, identity_error
 from accord.graphql.identity.types import IdentityProviderType
 from accord.platform.errors import AccordError
 from accord.tenants.identity import flows
@@ -51,7 +51,9 @@ async def register_identity_provider(
             allow_loopback=info.context.runtime.settings.env != "prod",
         )
     except AccordError as exc:
-        return RegisterIdentityProviderPayload(identity_provider=None, errors=[identity_error(exc)])
+        return RegisterIdentityProviderPayload(
+            identity_provider=None, errors=[IdentityError.of(exc)]
+        )
     node = IdentityProviderType.from_model(provider)
     return RegisterIdentityProviderPayload(identity_provider=node, errors=[])
 
@@ -65,5 +67,5 @@ async def remove_identity_provider(
             info.context.runtime, tenant=admin.tenant, issuer=issuer, actor=admin.actor
         )
     except AccordError as exc:
-        return RemoveIdentityProviderPayload(removed_issuer=None, errors=[identity_error(exc)])
+        return RemoveIdentityProviderPayload(removed_issuer=None, errors=[IdentityError.of(exc)])
     return RemoveIdentityProviderPayload(removed_issuer=issuer, errors=[])

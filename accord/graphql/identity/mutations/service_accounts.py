@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from accord.graphql.context import Context
+from accord.graphql.errors import IdentityError
 from accord.graphql.identity.access import require_admin
-from accord.graphql.identity.errors import IdentityError, identity_error
 from accord.graphql.identity.types import ServiceAccountType
 from accord.platform.errors import AccordError
 from accord.tenants.identity import flows
@@ -55,7 +55,7 @@ async def create_service_account(
         )
     except AccordError as exc:
         return CreateServiceAccountPayload(
-            service_account=None, client_secret=None, errors=[identity_error(exc)]
+            service_account=None, client_secret=None, errors=[IdentityError.of(exc)]
         )
     return CreateServiceAccountPayload(
         service_account=ServiceAccountType.from_model(created.account),
@@ -73,5 +73,5 @@ async def revoke_service_account(
             info.context.runtime, tenant=admin.tenant, client_id=client_id, actor=admin.actor
         )
     except AccordError as exc:
-        return RevokeServiceAccountPayload(revoked_client_id=None, errors=[identity_error(exc)])
+        return RevokeServiceAccountPayload(revoked_client_id=None, errors=[IdentityError.of(exc)])
     return RevokeServiceAccountPayload(revoked_client_id=client_id, errors=[])

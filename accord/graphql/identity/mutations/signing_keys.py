@@ -10,8 +10,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from accord.graphql.context import Context
+from accord.graphql.errors import IdentityError
 from accord.graphql.identity.access import require_admin, require_member
-from accord.graphql.identity.errors import IdentityError, identity_error
 from accord.graphql.identity.types import SigningKeyType
 from accord.platform.errors import AccordError, BadInput
 from accord.tenants.identity import flows
@@ -67,7 +67,7 @@ async def register_signing_key(
             actor=me.actor,
         )
     except AccordError as exc:
-        return SigningKeyPayload(signing_key=None, errors=[identity_error(exc)])
+        return SigningKeyPayload(signing_key=None, errors=[IdentityError.of(exc)])
     return SigningKeyPayload(signing_key=SigningKeyType.from_model(key), errors=[])
 
 
@@ -91,7 +91,9 @@ async def rotate_signing_key(
             actor=me.actor,
         )
     except AccordError as exc:
-        return RotateSigningKeyPayload(retired=None, signing_key=None, errors=[identity_error(exc)])
+        return RotateSigningKeyPayload(
+            retired=None, signing_key=None, errors=[IdentityError.of(exc)]
+        )
     return RotateSigningKeyPayload(
         retired=SigningKeyType.from_model(old),
         signing_key=SigningKeyType.from_model(new),
@@ -114,5 +116,5 @@ async def revoke_signing_key(
             actor=me.actor,
         )
     except AccordError as exc:
-        return SigningKeyPayload(signing_key=None, errors=[identity_error(exc)])
+        return SigningKeyPayload(signing_key=None, errors=[IdentityError.of(exc)])
     return SigningKeyPayload(signing_key=SigningKeyType.from_model(key), errors=[])
