@@ -6,11 +6,16 @@ walked over HTTP with the token the demo hands that person, against the demo's d
   effective and the CAPA closes; globex reports the finding's CAPA implemented and she,
   the audit protocol's verifier, verifies the finding — with the demo's own RACI;
 - every partner sees initech's aggregate share on the network dashboard;
-- meridian's chief executive, a pending signatory, finds the review and signs it.
+- meridian's chief executive, a pending signatory, finds the review and signs it;
+- umbrella, a clinical laboratory, joins the network with Accord's own commands: created
+  with its first admin and OIDC issuer, two members added over HTTP, an agreement granted
+  to meridian, a pre-contract gap analysis run.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +26,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from accord.demo import HOME_REGION, HOME_STORE, US_REGION, US_STORE
 from accord.demo.raci import REVIEW_PROCESS, SECURITY_OVERVIEW, SUPPLIER_QUALITY
-from tests.factories.cli import free_port, start_demo, stop_demo
+from tests.factories.cli import accord, demo_env, free_port, start_demo, stop_demo
+from tests.factories.oidc import AUDIENCE, oidc_provider, password_token
 from tests.factories.review_api import BUNDLE, SIGN, Member, binding_of, signature
 
 RAISE = """
@@ -89,6 +96,34 @@ class Demo:
         self.url = f"http://127.0.0.1:{port}/graphql"
         self.tokens = data / "demo-tokens"
         self.keys = data / "demo-keys"
+        # The ``accord`` command pointed at the demo's network.
+        self.env = {
+            **demo_env(data.parent),
+            "ACCORD_DATA_DIR": str(data),
+            "ACCORD_HOME_STORE": HOME_STORE,
+            "ACCORD_HOME_REGION": HOME_REGION,
+            "ACCORD_STORES": json.dumps(
+                [{"name": US_STORE, "region": US_REGION, "url": f"embedded:{US_STORE}"}]
+            ),
+        }
+
+    def cli(self, *args: str) -> str:
+        done = accord(*args, env=self.env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    async def post_as(self, token: str, query: str, variables: dict[str, Any]) -> Any:
+        # Asynchronous: the server asks the test's identity provider (on this loop) for keys.
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                self.url,
+                json={"query": query, "variables": variables},
+                headers={"authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+        body = response.json()
+        assert "errors" not in body, body
+        return body["data"]
 
     def member(self, tenant: str, subject: str) -> Member:
         """The person as the demo set them up: token, and an executive's signing key."""
@@ -250,3 +285,67 @@ def test_a_pending_signatory_finds_the_review_and_signs_it(demo: Demo) -> None:
     assert signed["errors"] == [], signed
     assert signed["signature"]["signer"] == "meridian/tom.hughes"
     assert signed["signature"]["missing"] == ["initech/conor.walsh"]
+
+
+ADD_MEMBER = """
+mutation($input: AddMemberInput!) {
+  addMember(input: $input) { member { subject roles } errors { code } }
+}"""
+ME = "query { me { tenant subject roles } }"
+
+
+@pytest.mark.slow
+async def test_umbrella_joins_the_network_with_accords_own_commands(demo: Demo) -> None:
+    async with oidc_provider() as provider:
+        idp = provider.realm("ES256")
+        idp.users["root@umbrella.example"] = ("admin-pw", "umbrella")
+        created = json.loads(
+            await asyncio.to_thread(
+                demo.cli,
+                *("tenant", "create", "umbrella", "--name", "Umbrella Clinical Laboratory BV"),
+                *("--jurisdiction", "NL", "--store", HOME_STORE),
+                *("--admin", "root@umbrella.example", "--issuer", idp.issuer),
+                *("--audience", AUDIENCE, "--json"),
+            )
+        )
+        assert (created["slug"], created["status"]) == ("umbrella", "active")
+
+        admin = await password_token(idp, "root@umbrella.example", "admin-pw")
+        me = (await demo.post_as(admin, ME, {}))["me"]
+        assert (me["tenant"], me["subject"]) == ("umbrella", "root@umbrella.example")
+        for subject, roles in (
+            ("eva.devries@umbrella.example", ["quality_manager"]),
+            ("pieter.bakker@umbrella.example", ["executive"]),
+        ):
+            added = await demo.post_as(
+                admin,
+                ADD_MEMBER,
+                {"input": {"subject": subject, "displayName": subject, "roles": roles}},
+            )
+            assert added["addMember"]["errors"] == []
+            idp.users[subject] = ("pw", "umbrella")
+        eva = await password_token(idp, "eva.devries@umbrella.example", "pw")
+        assert (await demo.post_as(eva, ME, {}))["me"]["roles"] == ["quality_manager"]
+
+    proposed = json.loads(
+        await asyncio.to_thread(
+            demo.cli,
+            *("agreement", "propose", "--grantor", "umbrella", "--grantee", "meridian"),
+            *("--types", "incident,kpi", "--level", "summary", "--json"),
+            *("--purpose", "Laboratory services for the hospital trust"),
+        )
+    )
+    await asyncio.to_thread(demo.cli, "agreement", "accept", proposed["id"], "--tenant", "meridian")
+    await asyncio.to_thread(
+        demo.cli, "agreement", "activate", proposed["id"], "--tenant", "umbrella"
+    )
+    gaps = json.loads(
+        await asyncio.to_thread(
+            demo.cli, "gaps", "--tenant", "umbrella", "--standard", "iso9001:2015", "--json"
+        )
+    )
+    # Nothing assessed yet: every clause of ISO 9001 is a gap to close before the contract.
+    assert (gaps["tenant"], gaps["standard"]) == ("umbrella", "iso9001:2015")
+    clauses = {c["clause"]: c for c in gaps["clauses"]}
+    assert "iso9001:2015/8.4" in clauses
+    assert all(c["status"] != "covered" for c in clauses.values())
