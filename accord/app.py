@@ -1,4 +1,4 @@
-"""``create_app(settings)``: the Starlette application (health, readiness, GraphQL).
+"""``create_app(settings)``: the Starlette application (health, readiness, GraphQL, pages).
 
 The lifespan opens what lives as long as the process: the runtime (unless one is given)
 and the policy engine, kept current across replicas by its LISTEN/NOTIFY listener.
@@ -30,6 +30,7 @@ from accord.platform.settings import Settings
 from accord.policies.notify import open_policy_engine
 from accord.tenants.identity.middleware import AuthenticationMiddleware
 from accord.tenants.identity.service_tokens import OAUTH_PATH, token_endpoint
+from accord.web.mount import web_mount
 
 
 def _runtime(conn: HTTPConnection) -> Runtime:
@@ -141,9 +142,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
                 app.state.notifications = None
                 await hub.close()
 
-    graphql = AccordGraphQL(
-        _runtime, cursors=CursorSigner(cursor_key(settings)), production=settings.env == "prod"
-    )
+    cursors = CursorSigner(cursor_key(settings))
+    graphql = AccordGraphQL(_runtime, cursors=cursors, production=settings.env == "prod")
     app = Starlette(
         middleware=[
             Middleware(BodySizeLimit),
@@ -162,6 +162,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
             Route(OAUTH_PATH, token_endpoint, methods=["POST"]),
             WebSocketRoute("/graphql", graphql),
             *(ide_routes() if settings.env != "prod" else []),
+            # Last: the pages, sign-in and static files answer every other path.
+            web_mount(settings, cursors=cursors),
         ],
         lifespan=lifespan,
     )

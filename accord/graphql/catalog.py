@@ -42,6 +42,10 @@ class ClauseType:
     parent_key: str | None
     depth: int
     harmonized_structure: bool
+    harmonized_ref: str | None = strawberry.field(
+        description="The Harmonized Structure clause this one is (its number in the 2021 "
+        "HS, which may differ from its own), or null if it is none."
+    )
 
     @classmethod
     def from_model(cls, clause: Clause) -> ClauseType:
@@ -53,6 +57,7 @@ class ClauseType:
             parent_key=clause.parent_key,
             depth=clause.depth,
             harmonized_structure=clause.hs,
+            harmonized_ref=clause.hs_ref,
         )
 
 

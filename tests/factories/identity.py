@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 import uuid
 from collections.abc import Collection, Iterable
@@ -58,7 +59,8 @@ def b64(data: bytes) -> str:
 
 @dataclass
 class IdentityServer:
-    """A tiny IdP: ``/<name>/jwks.json`` per issuer and a client-credentials ``/<name>/token``."""
+    """A tiny IdP per issuer ``/<name>``: its JWKS, OpenID discovery, an authorization
+    endpoint (code + PKCE) and a token endpoint (client credentials or that code)."""
 
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     cache_control: dict[str, str] = field(default_factory=dict)
@@ -66,6 +68,9 @@ class IdentityServer:
     hits: dict[str, int] = field(default_factory=dict)
     signers: dict[str, tuple[Key, str, str]] = field(default_factory=dict)
     clients: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: who signs in at an issuer's authorization endpoint: name -> (subject, tenant)
+    people: dict[str, tuple[str, str]] = field(default_factory=dict)
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)
     port: int = 0
 
     def base(self, name: str) -> str:
@@ -83,10 +88,66 @@ class IdentityServer:
         headers = {"Cache-Control": self.cache_control.get(name, "public, max-age=600")}
         return JSONResponse(self.documents[name], headers=headers)
 
+    async def _discovery(self, request: Request) -> Response:
+        base = self.base(request.path_params["name"])
+        return JSONResponse(
+            {
+                "issuer": base,
+                "authorization_endpoint": f"{base}/authorize",
+                "token_endpoint": f"{base}/token",
+                "jwks_uri": f"{base}/jwks.json",
+                "code_challenge_methods_supported": ["S256"],
+            }
+        )
+
+    async def _authorize(self, request: Request) -> Response:
+        """OIDC authorization endpoint: the person of ``people[name]`` has signed in here and
+        consents at once; a code bound to the PKCE challenge goes back to the client."""
+        name, query = request.path_params["name"], request.query_params
+        if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+            return JSONResponse({"error": "invalid_request"}, status_code=400)
+        code = uuid.uuid4().hex
+        self.codes[code] = {
+            "name": name,
+            "challenge": query["code_challenge"],
+            "redirect_uri": query["redirect_uri"],
+            "client_id": query["client_id"],
+        }
+        target = f"{query['redirect_uri']}?code={code}&state={query['state']}"
+        return Response(status_code=302, headers={"location": target})
+
+    def _code_grant(self, form: dict[str, str]) -> Response:
+        grant = self.codes.pop(form.get("code", ""), None)
+        verifier = form.get("code_verifier", "")
+        challenge = b64(hashlib.sha256(verifier.encode()).digest())
+        if (
+            grant is None
+            or grant["redirect_uri"] != form.get("redirect_uri")
+            or grant["client_id"] != form.get("client_id")
+            or grant["challenge"] != challenge
+        ):
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        key, alg, issuer = self.signers[grant["name"]]
+        subject, tenant = self.people[grant["name"]]
+        now = int(time.time())
+        claims = {
+            "iss": issuer,
+            "sub": subject,
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + 300,
+            TENANT_CLAIM: tenant,
+        }
+        token = sign(key, claims, alg=alg)
+        return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": 300})
+
     async def _token(self, request: Request) -> Response:
-        # RFC 6749 §4.4 client credentials, client authenticated with HTTP Basic.
+        # RFC 6749 §4.4 client credentials, client authenticated with HTTP Basic; or §4.1
+        # authorization code with PKCE (RFC 7636) for a public client.
         name = request.path_params["name"]
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if form.get("grant_type") == "authorization_code":
+            return self._code_grant(form)
         scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
         client_id, _, secret = base64.b64decode(encoded or "Og==").decode().partition(":")
         if form.get("grant_type") != "client_credentials" or scheme != "Basic":
@@ -113,6 +174,8 @@ class IdentityServer:
             routes=[
                 Route("/{name}/jwks.json", self._jwks),
                 Route("/{name}/token", self._token, methods=["POST"]),
+                Route("/{name}/.well-known/openid-configuration", self._discovery),
+                Route("/{name}/authorize", self._authorize),
             ]
         )
 
