@@ -2,7 +2,7 @@
 walked over HTTP with the token the demo hands that person, against the demo's data.
 
 - northwind's lead auditor (Accountable for "verify and close") raises a finding at globex;
-- northwind's lead auditor, the planned verifier of globex's calibration CAPA, judges it
+- northwind's lead auditor, the planned verifier of globex's waste-manifest CAPA, judges it
   effective and the CAPA closes; globex reports the finding's CAPA implemented and she,
   the audit protocol's verifier, verifies the finding — with the demo's own RACI;
 - every partner sees initech's aggregate share on the network dashboard;
@@ -200,7 +200,7 @@ def test_the_lead_auditor_raises_a_finding_at_globex(demo: Demo) -> None:
 
 
 @pytest.mark.slow
-def test_the_planned_verifier_closes_the_calibration_capa(demo: Demo) -> None:
+def test_the_planned_verifier_closes_the_waste_manifest_capa(demo: Demo) -> None:
     capa = demo.capa("northwind-lea.hoffmann", "GX-CAPA-2026-02")
     assert capa is not None and capa["state"] == "EFFECTIVENESS_CHECK"
     # The owner never judges its own CAPA: refused, and the CAPA is unchanged.
@@ -218,7 +218,7 @@ def test_the_planned_verifier_closes_the_calibration_capa(demo: Demo) -> None:
 
     # The finding: globex reports its CAPA implemented; northwind, the protocol's verifier,
     # takes it into verification and records the result.
-    finding = demo.finding("northwind-lea.hoffmann", "GX-2026-02")
+    finding = demo.finding("northwind-lea.hoffmann", "GX-2026-03")
     assert finding["state"] == "CAPA_PLANNED"
     step = {"id": finding["id"], "process": SUPPLIER_QUALITY}
     done = demo.post("globex-maria.santos", TRANSITION, {**step, "target": "CAPA_IMPLEMENTED"})
@@ -244,7 +244,7 @@ def test_the_planned_verifier_closes_the_calibration_capa(demo: Demo) -> None:
     assert [e["reasonCode"] for e in closing["transitionFinding"]["errors"]] == [
         "EVIDENCE_REQUIRED"
     ]
-    assert demo.finding("northwind-lea.hoffmann", "GX-2026-02")["state"] == "VERIFICATION"
+    assert demo.finding("northwind-lea.hoffmann", "GX-2026-03")["state"] == "VERIFICATION"
 
 
 @pytest.mark.slow

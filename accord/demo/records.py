@@ -146,8 +146,8 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
                 actor="northwind/lea.hoffmann",
                 data=finding(ref, title, grade, clause, condition),
             )
-            if ref == "GX-2026-02":
-                calibration = raised_finding
+            if ref == "GX-2026-03":
+                manifests = raised_finding
         await finding_workflow.respond(
             session=s,
             finding=major,
@@ -194,7 +194,7 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
         await finding_workflow.transition(
             session=s, finding=major, target="capa_planned", actor="globex/maria.santos"
         )
-        await _calibration_capa(s, calibration, today)
+        await _manifest_capa(s, manifests, today)
         # Agreed once the fieldwork was done: from here on globex responds and plans,
         # northwind verifies and closes, under the supplier quality process.
         await audit_protocol.agree_protocol(
@@ -210,34 +210,34 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
         )
 
 
-async def _calibration_capa(s: AsyncSession, calibration: Finding, today: date) -> None:
-    """The calibration CAPA, done and due for its check by northwind's lead auditor."""
+async def _manifest_capa(s: AsyncSession, manifests: Finding, today: date) -> None:
+    """The waste-manifest CAPA, done and due for its check by northwind's lead auditor."""
     await finding_workflow.respond(
         session=s,
-        finding=calibration,
+        finding=manifests,
         actor="globex/maria.santos",
-        response="The calibration reminder pointed at a retired mailbox; CAPA raised.",
+        response="The carrier signed on its own copy only; CAPA raised.",
     )
     capa = await capa_service.create_capa(
         session=s,
         actor="globex/maria.santos",
         data={
             "reference": "GX-CAPA-2026-02",
-            "title": "Calibrate the torque wrenches and fix the reminder",
-            "finding_ids": [calibration.id],
-            "clause_keys": ["iso9001:2015/7.1.5.2"],
-            "containment": "The four wrenches were tagged out of use the same day.",
+            "title": "Countersigned waste manifests before every pick-up",
+            "finding_ids": [manifests.id],
+            "clause_keys": ["iso14001:2015/8.1"],
+            "containment": "The two carriers countersigned the open manifests the same week.",
             "root_cause": {
                 "method": "five_whys",
                 "whys": [
-                    {"why": "Why were they overdue?", "answer": "Nobody saw the reminder."},
-                    {"why": "Why not?", "answer": "It went to a retired shared mailbox."},
+                    {"why": "Why were signatures missing?", "answer": "Carriers signed copies."},
+                    {"why": "Why only copies?", "answer": "The gate had no signing step."},
                 ],
-                "root_cause": "Calibration reminders had no owner when the mailbox retired.",
+                "root_cause": "The pick-up procedure had no step for the carrier's signature.",
             },
             "actions": [
                 {
-                    "title": "Calibrate the four wrenches and route reminders to the QA lead",
+                    "title": "Add the carrier signature to the gate pick-up checklist",
                     "owner": "maria.santos",
                     "owner_tenant": "globex",
                     "due_at": today - timedelta(days=12),
@@ -247,7 +247,7 @@ async def _calibration_capa(s: AsyncSession, calibration: Finding, today: date) 
     )
     await capa_flows.approve_plan(session=s, capa=capa, actor="northwind/anna.keller")
     await finding_workflow.transition(
-        session=s, finding=calibration, target="capa_planned", actor="globex/maria.santos"
+        session=s, finding=manifests, target="capa_planned", actor="globex/maria.santos"
     )
     # Planned two weeks ago, due a week ago: northwind's lead auditor may judge it now.
     await capa_flows.plan_effectiveness_check(
