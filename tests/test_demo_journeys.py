@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from accord.demo import HOME_REGION, HOME_STORE, US_REGION, US_STORE
 from accord.demo.raci import REVIEW_PROCESS, SECURITY_OVERVIEW, SUPPLIER_QUALITY
+from tests.conftest import TEST_DATA_DIR
 from tests.factories.cli import accord, demo_env, free_port, start_demo, stop_demo
 from tests.factories.oidc import AUDIENCE, oidc_provider, password_token
 from tests.factories.review_api import BUNDLE, SIGN, Member, binding_of, signature
@@ -156,8 +159,11 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    data = tmp_path_factory.mktemp("journeys") / "data"
+def demo() -> Iterator[Demo]:
+    # Under the test data directory, not pytest's private temporary root: the embedded
+    # PostgreSQL runs as its own user and must reach its data directory.
+    data = TEST_DATA_DIR / f"journeys-{secrets.token_hex(4)}" / "data"
+    data.mkdir(parents=True)
     port = free_port()
     proc = start_demo(data, port, seconds=180)
     try:
@@ -167,6 +173,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             stop_demo(proc)
         except subprocess.TimeoutExpired:
             proc.communicate()
+        shutil.rmtree(data.parent, ignore_errors=True)
 
 
 def _finding(reference: str) -> dict[str, Any]:
