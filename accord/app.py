@@ -1,7 +1,8 @@
 """``create_app(settings)``: the Starlette application (health, readiness, GraphQL, pages).
 
-The lifespan opens what lives as long as the process: the runtime (unless one is given)
-and the policy engine, kept current across replicas by its LISTEN/NOTIFY listener.
+The lifespan opens what lives as long as the process: the telemetry (see
+``accord.platform.telemetry``), the runtime (unless one is given) and the policy engine,
+kept current across replicas by its LISTEN/NOTIFY listener.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from accord.platform.errors import AccordError
 from accord.platform.notifications import NotificationHub
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings
+from accord.platform.telemetry import Telemetry, activated, telemetry_from
+from accord.platform.telemetry import active as active_telemetry
+from accord.platform.telemetry_http import TracedRequests, metrics_endpoint
 from accord.policies.notify import open_policy_engine
 from accord.tenants.identity.middleware import AuthenticationMiddleware
 from accord.tenants.identity.service_tokens import OAUTH_PATH, token_endpoint
@@ -118,18 +122,31 @@ class BodySizeLimit:
         await refusal(message, 413, reason="BODY_TOO_LARGE")(scope, receive, send)
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlette:
-    """The ASGI app. With ``runtime`` given (tests, demo), it is used and not closed."""
+def create_app(
+    settings: Settings, *, runtime: Runtime | None = None, telemetry: Telemetry | None = None
+) -> Starlette:
+    """The ASGI app. With ``runtime`` given (tests, demo), it is used and not closed.
+
+    ``telemetry``: the process's active one, else what ``settings`` ask for (shut down with
+    the app); tests give their own.
+    """
+    owned = telemetry is None and active_telemetry() is None
+    telemetry = telemetry or active_telemetry() or telemetry_from(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            if owned:
+                stack.callback(telemetry.shutdown)
+            stack.enter_context(activated(telemetry))
             current = runtime
             if current is None:
-                current = await stack.enter_async_context(open_runtime(settings))
                 if settings.env != "prod":
-                    # In production the migrations Job loads the catalog; in dev, start-up does.
-                    await sync_catalog(current)
+                    # In production the migrations Job migrates and loads the catalog; in
+                    # dev, start-up does, as the migrator, before the API's runtime opens.
+                    async with open_runtime(settings) as migrator:
+                        await sync_catalog(migrator)
+                current = await stack.enter_async_context(open_runtime(settings, privileged=False))
             app.state.runtime = current
             app.state.policy_engine = await stack.enter_async_context(open_policy_engine(current))
             stores = current.stores
@@ -143,9 +160,17 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
                 await hub.close()
 
     cursors = CursorSigner(cursor_key(settings))
-    graphql = AccordGraphQL(_runtime, cursors=cursors, production=settings.env == "prod")
+    graphql = AccordGraphQL(
+        _runtime,
+        cursors=cursors,
+        production=settings.env == "prod",
+        traced=telemetry.enabled,
+    )
+    traced = [Middleware(TracedRequests, telemetry=telemetry)] if telemetry.enabled else []
+    metrics = [Route("/metrics", metrics_endpoint(telemetry))] if telemetry.prometheus else []
     app = Starlette(
         middleware=[
+            *traced,
             Middleware(BodySizeLimit),
             Middleware(AuthenticationMiddleware),
             Middleware(
@@ -158,6 +183,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *metrics,
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route(OAUTH_PATH, token_endpoint, methods=["POST"]),
             WebSocketRoute("/graphql", graphql),

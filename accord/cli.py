@@ -13,11 +13,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from accord.commands._support import JsonOption, err, load_settings, out, run
+from accord.commands._support import JsonOption, err, load_settings, out, run, with_api_runtime
 from accord.commands._support import with_synced_runtime as _with_runtime
 from accord.commands.agreements import agreement_app
 from accord.commands.audits import audits_app
 from accord.commands.catalog import catalog_app
+from accord.commands.db import db_app
 from accord.commands.eventlog import eventlog_app
 from accord.commands.gaps import gaps
 from accord.commands.identity import token
@@ -52,6 +53,7 @@ app.add_typer(store_app, name="store")
 app.add_typer(eventlog_app, name="eventlog")
 app.add_typer(audits_app, name="audits")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(db_app, name="db")
 app.add_typer(raci_app, name="raci")
 app.add_typer(authz_app, name="authz")
 app.add_typer(sync_app, name="sync")
@@ -134,6 +136,8 @@ def _serve(settings: Settings, runtime: Runtime, host: str, port: int) -> Awaita
             host=host,
             port=port,
             log_level=settings.log_level.lower(),
+            # In production uvicorn's records go through the root logger's JSON lines.
+            log_config=None if settings.env == "prod" else uvicorn.config.LOGGING_CONFIG,
             lifespan="on",
         )
     )
@@ -155,7 +159,7 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     async def serve_it(runtime: Runtime) -> None:
         await _serve(settings, runtime, h, p)
 
-    _with_runtime(serve_it)
+    with_api_runtime(serve_it)
 
 
 @app.command()
@@ -188,8 +192,10 @@ def demo(
             await sync_catalog(runtime)
             await seed_demo(runtime, say=_say)
             tokens = await demo_tokens(runtime)
-            if not serve_after:
-                return
+        if not serve_after:
+            return
+        # The API serves with its own login only; the migrator's stays with the seeding.
+        async with open_runtime(settings, privileged=False) as runtime:
             # soft_wrap: no line is broken (a printed command must survive copy and paste)
             # when stderr is not a terminal and rich would otherwise wrap at 80 columns.
             err.print(

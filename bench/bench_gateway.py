@@ -19,6 +19,10 @@ tokens. Each part is compared, in the same run, with what it would cost by hand:
   same app in the same server process (same authentication middleware, a tenant session,
   the same rows as JSON). Requests/s, and the server's CPU time per request (the client
   shares the 2 cores, so the server's CPU per request is the steadier ratio).
+* ``telemetry``: the listing with telemetry on (OTLP over HTTP to a collector stand-in on
+  loopback in this process, which reads and drops what it is sent) against the same
+  listing without it, two server processes, blocks of requests interleaved round by
+  round; the overhead is the difference in p50 latency and in server CPU per request.
 * ``memory``: the server's RSS with ``--memory-tenants`` registered tenants (tiny extra
   ones are provisioned, ~0.3 s each), each of which signs in and reads, measured in a
   fresh server process after each phase (sign-in only, own findings page, tenants list,
@@ -49,6 +53,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -115,7 +120,9 @@ EIGHT = (
     "response_due_at",
     "owner",
 )
-PARTS = ("listing", "dashboard", "byid", "memory")
+PARTS = ("listing", "dashboard", "byid", "telemetry", "memory")
+#: Telemetry's overhead on the listing may cost at most this (p50 latency, server CPU).
+TELEMETRY_BUDGET = 0.10
 
 
 # ============================================================================ the server
@@ -345,11 +352,22 @@ def serve(port: int, profile: bool, trace_memory: bool = False) -> None:
 class Server:
     """The app in a child process on a free loopback port."""
 
-    def __init__(self, profile: bool = False, trace_memory: bool = False) -> None:
+    def __init__(
+        self,
+        profile: bool = False,
+        trace_memory: bool = False,
+        telemetry_endpoint: str | None = None,
+    ) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        env = dict(os.environ)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k != "ACCORD_TELEMETRY_ENDPOINT" and not k.startswith("OTEL_")
+        }
+        if telemetry_endpoint:
+            env["ACCORD_TELEMETRY_ENDPOINT"] = telemetry_endpoint
         extra = os.environ.get("ACCORD_BENCH_PROFILER_PATH")  # e.g. a private pyinstrument
         if profile and extra:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (extra, env.get("PYTHONPATH")) if p)
@@ -544,6 +562,98 @@ async def bench_listing(
     result["ratio_p50"] = round(result["gateway_ms"]["p50"] / result["raw_ms"]["p50"], 2)
     if args.profile:
         result["profile"] = await profile_pass(server, client, "listing", gateway, args.requests)
+    return result
+
+
+# ============================================================================ telemetry
+
+
+class Collector:
+    """An OTLP/HTTP receiver stand-in on loopback: reads each export, answers 200, counts."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        counts = self.counts = {"/v1/traces": 0, "/v1/metrics": 0, "bytes": 0}
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                size = int(self.headers.get("Content-Length", "0"))
+                self.rfile.read(size)
+                counts[self.path] = counts.get(self.path, 0) + 1
+                counts["bytes"] += size
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def bench_telemetry(
+    args: argparse.Namespace,
+    network: seeding.Network,
+    plain: tuple[Server, httpx.AsyncClient],
+    traced: tuple[Server, httpx.AsyncClient],
+    collector: Collector,
+) -> dict[str, Any]:
+    variables = {"first": 50, "process": network.process}
+    token = token_for(seeding.bench_settings(), network.reader, seeding.READER_SUBJECT)
+    sides = {"off": plain, "on": traced}
+    rounds = max(2, args.telemetry_rounds)
+    per_round = max(5, args.requests // rounds)
+    console.print(
+        f"telemetry: listing without / with, {rounds} interleaved rounds of "
+        f"{per_round} requests each way …"
+    )
+    samples: dict[str, list[float]] = {"off": [], "on": []}
+    cpu = {"off": 0.0, "on": 0.0}
+    round_ratios = []
+    for _, client in sides.values():
+        for _ in range(args.warmup):
+            await gql(client, token, LISTING, variables)
+    for i in range(rounds):
+        order = ["off", "on"] if i % 2 == 0 else ["on", "off"]
+        this_round: dict[str, list[float]] = {}
+        for side in order:
+            server, client = sides[side]
+            cpu0 = server.cpu()
+            got, body = await timed(
+                lambda c=client: gql(c, token, LISTING, variables), 0, per_round
+            )
+            cpu[side] += server.cpu() - cpu0
+            assert len(body["data"]["findings"]["edges"]) == 50
+            samples[side].extend(got)
+            this_round[side] = got
+        round_ratios.append(
+            statistics.median(this_round["on"]) / statistics.median(this_round["off"])
+        )
+    # The traced server flushes what it buffered on shutdown; what arrived so far counts.
+    total = rounds * per_round
+    result: dict[str, Any] = {
+        "off_ms": quantiles(samples["off"]),
+        "on_ms": quantiles(samples["on"]),
+        "off_cpu_ms_per_request": round(cpu["off"] / total * 1000, 2),
+        "on_cpu_ms_per_request": round(cpu["on"] / total * 1000, 2),
+        "rounds": rounds,
+        "requests_per_round": per_round,
+        "round_p50_ratios": [round(r, 3) for r in round_ratios],
+        "collector": dict(collector.counts),
+    }
+    result["overhead_p50"] = round(result["on_ms"]["p50"] / result["off_ms"]["p50"] - 1, 3)
+    result["overhead_p95"] = round(result["on_ms"]["p95"] / result["off_ms"]["p95"] - 1, 3)
+    result["overhead_cpu"] = round(
+        result["on_cpu_ms_per_request"] / result["off_cpu_ms_per_request"] - 1, 3
+    )
     return result
 
 
@@ -972,6 +1082,32 @@ def report(results: dict[str, Any]) -> Table:
                 f"{part['bare']['server_cpu_ms_per_request']:.2f} ms)",
                 f"≥ {goal} {_mark(part['ratio_rps'] >= goal)}",
             )
+    otel = results.get("telemetry")
+    if otel:
+        budget = f"≤ {TELEMETRY_BUDGET:.0%}"
+        table.add_row(
+            "listing without telemetry (p50 / p95), interleaved with the next",
+            _fmt_ms(otel["off_ms"]),
+            "",
+        )
+        table.add_row(
+            "listing with telemetry, OTLP/HTTP to a loopback collector (p50 / p95)",
+            _fmt_ms(otel["on_ms"]),
+            "",
+        )
+        ratios = otel["round_p50_ratios"]
+        table.add_row(
+            "  tracing overhead, p50 (p95); per-round p50 ratios min–max",
+            f"{otel['overhead_p50']:+.1%} ({otel['overhead_p95']:+.1%}); "
+            f"{min(ratios):.3f}–{max(ratios):.3f}",
+            f"{budget} {_mark(otel['overhead_p50'] <= TELEMETRY_BUDGET)}",
+        )
+        table.add_row(
+            "  server CPU per request without / with",
+            f"{otel['off_cpu_ms_per_request']:.1f} / {otel['on_cpu_ms_per_request']:.1f} ms "
+            f"({otel['overhead_cpu']:+.1%})",
+            f"{budget} {_mark(otel['overhead_cpu'] <= TELEMETRY_BUDGET)}",
+        )
     memory = results.get("memory")
     if memory:
         table.add_row(
@@ -1091,11 +1227,29 @@ async def _http_parts(
                 results["byid"] = await bench_byid(
                     args, network, client, owner_token, conns, server
                 )
+            if "telemetry" in parts:
+                results["telemetry"] = await _telemetry_part(args, network, server, client)
             results["server_rss_mb"] = round(server.rss_mb()[0], 1)
     finally:
         server.stop()
         for conn in conns.values():
             await conn.close()
+
+
+async def _telemetry_part(
+    args: argparse.Namespace, network: seeding.Network, server: Server, client: httpx.AsyncClient
+) -> dict[str, Any]:
+    collector = Collector()
+    traced = Server(telemetry_endpoint=collector.url)
+    try:
+        await traced.ready()
+        async with httpx.AsyncClient(base_url=traced.url, timeout=120) as traced_client:
+            return await bench_telemetry(
+                args, network, (server, client), (traced, traced_client), collector
+            )
+    finally:
+        traced.stop()
+        collector.close()
 
 
 def main() -> None:
@@ -1113,6 +1267,9 @@ def main() -> None:
     parser.add_argument("--byid-requests", type=int, default=2000, help="per round (throughput)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating throughput rounds")
     parser.add_argument("--memory-tenants", type=int, default=1000)
+    parser.add_argument(
+        "--telemetry-rounds", type=int, default=10, help="interleaved rounds (telemetry)"
+    )
     parser.add_argument("--out", default=str(RESULTS / "gateway.json"), help="results (JSON)")
     parser.add_argument("--profile", action="store_true", help="profile the server (slow parts)")
     parser.add_argument(

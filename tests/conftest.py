@@ -20,13 +20,13 @@ from sqlalchemy import delete, text
 from accord.compliance.catalog.service import sync_catalog
 from accord.platform import clock
 from accord.platform.db import ensure_database, quote_ident
-from accord.platform.migrations.runner import lock_shared_objects
+from accord.platform.migrations.bootstrap import Login, bootstrap_store, with_login
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings, StoreConfig
 from accord.platform.stores import Store, upsert_store
 from accord.tenants.agreements import service as agreements
 from accord.tenants.models import Tenant, TenantStatus
-from accord.tenants.provisioning import create_tenant
+from accord.tenants.provisioning import create_tenant, drop_tenant_objects
 from tests.cleanup import delete_cascading
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,13 +36,30 @@ SECOND_STORE = "second"
 TEST_PREFIX = f"tst{secrets.token_hex(2)}_"
 
 
+#: The logins the tests' server is bootstrapped with (``ACCORD_TEST_DATABASE_URL`` is an
+#: admin's, used for nothing else); the product runs as them.
+TEST_APP_LOGIN = Login("accord_app", "accord-test-app-login")
+TEST_MIGRATOR_LOGIN = Login("accord_migrator", "accord-test-migrator-login")
+
+
 def test_database_url() -> str | None:
+    """The test server's admin URL (a superuser on CI), or None for embedded stores."""
     return os.environ.get("ACCORD_TEST_DATABASE_URL") or None
 
 
+def test_login_urls() -> tuple[str, str] | None:
+    """The URLs of the API's and the migrator's logins on the test server."""
+    admin = test_database_url()
+    if admin is None:
+        return None
+    return with_login(admin, TEST_APP_LOGIN), with_login(admin, TEST_MIGRATOR_LOGIN)
+
+
 def make_test_settings(**overrides: object) -> Settings:
+    logins = test_login_urls()
     values: dict[str, object] = {
-        "database_url": test_database_url(),
+        "database_url": logins[0] if logins else None,
+        "migrator_database_url": logins[1] if logins else None,
         "data_dir": TEST_DATA_DIR,
         "home_store": "home",
         "home_region": "test-1",
@@ -62,9 +79,9 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env["ACCORD_DATA_DIR"] = str(TEST_DATA_DIR)
     env["ACCORD_HOME_REGION"] = "test-1"
     env["ACCORD_STORES"] = '[{"name": "second", "region": "test-2", "url": "embedded:store2"}]'
-    url = test_database_url()
-    if url:
-        env["ACCORD_DATABASE_URL"] = url
+    logins = test_login_urls()
+    if logins:
+        env["ACCORD_DATABASE_URL"], env["ACCORD_MIGRATOR_DATABASE_URL"] = logins
     env.update(extra)
     return env
 
@@ -77,8 +94,10 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    if settings.database_url is not None:
-        await ensure_database(settings.database_url.get_secret_value())
+    admin = test_database_url()
+    if admin is not None:
+        await ensure_database(admin)
+        await bootstrap_store(admin, app=TEST_APP_LOGIN, migrator=TEST_MIGRATOR_LOGIN)
     async with open_runtime(settings) as rt:
         await sync_catalog(rt)
         yield rt
@@ -94,7 +113,9 @@ async def _drop_test_tenants(rt: Runtime) -> None:
     from sqlalchemy.exc import DBAPIError
 
     for store in rt.stores.names():
-        async with rt.stores.engine(store).connect() as conn:
+        if rt.stores.migrator_url(store) is None:
+            continue
+        async with rt.stores.migrator_engine(store).connect() as conn:
             schemas = list(
                 await conn.scalars(
                     text("select nspname from pg_namespace where nspname like :p"),
@@ -102,21 +123,13 @@ async def _drop_test_tenants(rt: Runtime) -> None:
                 )
             )
         for schema in schemas:
-            role = f"accord_{schema}"
-            async with rt.stores.engine(store).begin() as conn:
-                await conn.exec_driver_sql(f"DROP SCHEMA {quote_ident(conn, schema)} CASCADE")
-                exists = await conn.scalar(
-                    text("select exists (select 1 from pg_roles where rolname = :r)"), {"r": role}
-                )
-                if exists:
-                    await lock_shared_objects(conn)
-                    await conn.exec_driver_sql(f"DROP OWNED BY {quote_ident(conn, role)}")
-            if exists:
-                try:
-                    async with rt.stores.engine(store).begin() as conn:
-                        await conn.exec_driver_sql(f"DROP ROLE {quote_ident(conn, role)}")
-                except DBAPIError:
-                    pass
+            try:
+                async with rt.stores.migrator_engine(store).begin() as conn:
+                    await drop_tenant_objects(conn, schema=schema, role=f"accord_{schema}")
+            except DBAPIError:
+                # The role owns objects in another database (another run on the server).
+                async with rt.stores.migrator_engine(store).begin() as conn:
+                    await conn.exec_driver_sql(f"DROP SCHEMA {quote_ident(conn, schema)} CASCADE")
     async with rt.control_session() as session:
         await delete_cascading(
             session, "tenants", '"slug" like :p', TEST_PREFIX.replace("_", "\\_") + "%"

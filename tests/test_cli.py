@@ -12,6 +12,7 @@ from sqlalchemy import text
 from accord.demo import TRY_QUERY
 from accord.platform.runtime import Runtime
 from tests.conftest import SECOND_STORE, TenantFactory, subprocess_env, unique_slug
+from tests.factories.admin import admin_connection
 from tests.factories.cli import accord, demo_env, free_port, start_demo, stop_demo
 
 COMMANDS = {
@@ -150,7 +151,7 @@ async def test_eventlog_verify_names_the_broken_entry(
     runtime: Runtime, make_tenant: TenantFactory
 ) -> None:
     tenant = await make_tenant(label="brk")
-    async with runtime.stores.engine(tenant.store).begin() as conn:
+    async with admin_connection(tenant.store) as conn:
         await conn.execute(text("set local session_replication_role = replica"))
         await conn.execute(
             text(f"update \"t_{tenant.slug}\".event_log set actor = 'mallory' where seq = 1")
@@ -165,7 +166,7 @@ async def test_migrate_brings_every_tenant_schema_to_head(
 ) -> None:
     await make_tenant(label="mig")
     broken = await make_tenant(label="gone")
-    async with runtime.stores.engine(broken.store).begin() as conn:
+    async with runtime.stores.migrator_engine(broken.store).begin() as conn:
         await conn.exec_driver_sql(f'DROP SCHEMA "{broken.scope.schema}" CASCADE')
     result = accord("migrate")
     assert "tenant schema(s) at head" in result.stdout

@@ -35,11 +35,12 @@ CORE = {"records", "vocab"}
 #: Cycles between modules that remain, each with the reason it is still there. Every
 #: entry is the sorted list of a strongly connected component's modules.
 ALLOWED_MODULE_CYCLES: list[list[str]] = [
-    # GraphQL object types that refer to each other (a finding's CAPAs, a CAPA's finding
-    # and evidence, an evidence's CAPA): the schema is a graph, and strawberry.lazy with a
-    # resolver-local import is how its types close the loop.
+    # GraphQL object types that refer to each other (a finding's audit and CAPAs, an
+    # audit's findings, a CAPA's finding and evidence, an evidence's CAPA): the schema is a
+    # graph, and strawberry.lazy with a resolver-local import is how its types close the loop.
     [
         "accord.graphql.findings.types",
+        "accord.graphql.records.audits",
         "accord.graphql.records.capas",
         "accord.graphql.records.common",
         "accord.graphql.records.evidence",

@@ -7,7 +7,8 @@ exits 2 (1 when the code is INTERNAL); messages may span lines (a list of proble
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -16,8 +17,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from accord.platform.errors import AccordError, ErrorCode
+from accord.platform.logs import configure_logging
 from accord.platform.runtime import Runtime, open_runtime
 from accord.platform.settings import Settings, mask_url
+from accord.platform.telemetry import Telemetry, activated, telemetry_from
 
 T = TypeVar("T")
 
@@ -40,10 +43,12 @@ def exit_code(exc: AccordError) -> int:
 
 def load_settings() -> Settings:
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         err.print(f"[red]error[/red] BAD_USER_INPUT/BAD_SETTINGS: {escape(str(exc))}")
         raise typer.Exit(2) from exc
+    configure_logging(settings)
+    return settings
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -69,6 +74,12 @@ def with_runtime(fn: Callable[[Runtime], Awaitable[T]], *, migrate: bool | None 
     settings = load_settings()
 
     async def main() -> T:
+        # The command's traces and metrics (a sync run, a delivery, the server's requests).
+        telemetry = telemetry_from(settings)
+        with activated(telemetry), _shut_down(telemetry):
+            return await in_runtime()
+
+    async def in_runtime() -> T:
         async with open_runtime(settings, migrate=migrate) as runtime:
             try:
                 return await fn(runtime)
@@ -88,6 +99,14 @@ def with_runtime(fn: Callable[[Runtime], Awaitable[T]], *, migrate: bool | None 
     return run(main())
 
 
+@contextmanager
+def _shut_down(telemetry: Telemetry) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        telemetry.shutdown()
+
+
 def network_of(settings: Settings) -> str:
     """Where a command's network lives, for messages: data dir or server, never a password."""
     if settings.database_url is None:
@@ -95,6 +114,23 @@ def network_of(settings: Settings) -> str:
     else:
         where = mask_url(settings.database_url.get_secret_value())
     return f"{where}, data dir {settings.data_dir}"
+
+
+def with_api_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run ``fn`` with the API's runtime (its logins only, never the migrator's); in dev,
+    the stores are migrated and the catalog loaded first, as the migrator."""
+    from accord.compliance.catalog.service import sync_catalog
+
+    settings = load_settings()
+
+    async def main() -> T:
+        if settings.env != "prod":
+            async with open_runtime(settings) as migrator:
+                await sync_catalog(migrator)
+        async with open_runtime(settings, privileged=False) as runtime:
+            return await fn(runtime)
+
+    return run(main())
 
 
 def with_synced_runtime(fn: Callable[[Runtime], Awaitable[T]], *, migrate: bool | None = None) -> T:

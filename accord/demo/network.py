@@ -12,8 +12,11 @@ from sqlalchemy.engine import make_url
 
 from accord.demo.records import seed_story
 from accord.platform.db import ensure_database
+from accord.platform.embedded import APP_LOGIN, MIGRATOR_LOGIN
 from accord.platform.eventlog import append_event
+from accord.platform.migrations.bootstrap import Login, bootstrap_store, with_login
 from accord.platform.runtime import Runtime
+from accord.platform.secrets import local_passwords
 from accord.platform.settings import Settings, StoreConfig
 from accord.tenants import service as tenant_service
 from accord.tenants.identity.devissuer import DevIssuer, register_dev_issuer
@@ -81,8 +84,10 @@ PARTNERS = (
 async def demo_settings(base: Settings) -> Settings:
     """Settings of the demo network: two stores, embedded unless a server URL is given.
 
-    With a URL, two databases on that server named after its database (``accord`` →
-    ``accord_demo_eu`` and ``accord_demo_us``) play the two stores. Either way the demo's
+    With a URL (an admin login's: it creates databases and logins), two databases on that
+    server named after its database (``accord`` → ``accord_demo_eu`` and
+    ``accord_demo_us``) play the two stores, bootstrapped for the API's and the migrator's
+    logins (passwords generated into the demo's data directory). Either way the demo's
     data directory is ``<data_dir>/demo``.
     """
     if base.database_url is None:
@@ -98,15 +103,28 @@ async def demo_settings(base: Settings) -> Settings:
     prefix = server.database or "accord"
     eu_url = server.set(database=f"{prefix}_demo_eu").render_as_string(hide_password=False)
     us_url = server.set(database=f"{prefix}_demo_us").render_as_string(hide_password=False)
+    data_dir = base.data_dir / "demo"
+    passwords = local_passwords(data_dir / "server.logins.json", (APP_LOGIN, MIGRATOR_LOGIN))
+    app = Login(APP_LOGIN, passwords[APP_LOGIN])
+    migrator = Login(MIGRATOR_LOGIN, passwords[MIGRATOR_LOGIN])
     for url in (eu_url, us_url):
         await ensure_database(url)
+        await bootstrap_store(url, app=app, migrator=migrator)
     return base.model_copy(
         update={
-            "database_url": SecretStr(eu_url),
-            "data_dir": base.data_dir / "demo",
+            "database_url": SecretStr(with_login(eu_url, app)),
+            "migrator_database_url": SecretStr(with_login(eu_url, migrator)),
+            "data_dir": data_dir,
             "home_store": HOME_STORE,
             "home_region": HOME_REGION,
-            "stores": [StoreConfig(name=US_STORE, region=US_REGION, url=us_url)],
+            "stores": [
+                StoreConfig(
+                    name=US_STORE,
+                    region=US_REGION,
+                    url=SecretStr(with_login(us_url, app)),
+                    migrator_url=SecretStr(with_login(us_url, migrator)),
+                )
+            ],
         }
     )
 

@@ -40,10 +40,11 @@ class AccordGraphQL(GraphQL[Context, None]):
         *,
         cursors: CursorSigner,
         production: bool,
+        traced: bool = False,
     ) -> None:
         # No batching (the schema has no batching_config): a JSON array body is refused.
         super().__init__(
-            schema_for(production=production),
+            schema_for(production=production, traced=traced),
             graphql_ide=None if production else "graphiql",
             # Queries over GET are fine; a mutation never rides a GET (CSRF, caches, logs).
             allow_queries_via_get=True,

@@ -16,6 +16,7 @@ from accord.compliance.sharing.dashboard import Dashboard, network_dashboard
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.errors import tenant_errors
+from accord.graphql.listing import require_known_process
 from accord.platform import clock
 
 
@@ -78,6 +79,7 @@ class DashboardQueries:
     ) -> NetworkDashboard:
         context = info.context
         principal, _ = require_tenant(context)
+        await require_known_process(context, process)
         board = await network_dashboard(
             context.runtime,
             authorizer=context.authorizer,

@@ -17,11 +17,25 @@ from graphql import (
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLType,
+    get_named_type,
 )
 
 from accord.graphql.pagination import MAX_PAGE
 
 _PAGE = f"at most {MAX_PAGE}"
+
+#: The generic classes of failure, for a domain's ``…ErrorCode`` enum.
+ERROR_CLASSES: dict[str, str] = {
+    "UNAUTHENTICATED": "No valid credentials: sign in.",
+    "FORBIDDEN": "Signed in, but not allowed to do this (see the reason).",
+    "NOT_FOUND": "No such record, or none you may see: ids probe nothing.",
+    "BAD_USER_INPUT": "The input is malformed or breaks a rule; `field` names it.",
+    "CONFLICT": "The record's state does not allow this now (see the reason).",
+    "TENANT_UNAVAILABLE": "The owner's store could not be reached; retry later.",
+    "RATE_LIMITED": "Too many requests; retry later.",
+    "INTERNAL": "A bug: quote the trace id when reporting it.",
+}
 
 #: Descriptions of arguments by name, wherever they appear.
 ARGUMENTS: dict[str, str] = {
@@ -31,8 +45,8 @@ ARGUMENTS: dict[str, str] = {
     "filter": "Only records matching every condition given; leave it out for all.",
     "orderBy": "The sort order; see the order enum for each value's direction. Ties are "
     "broken by owner, then id, in the same direction.",
-    "process": "The business process (RACI matrix) the action is taken under; leave it out "
-    "for the organisation's baseline rights. Decides what the RACI allows.",
+    "process": "The business process (RACI matrix) this is done under: it decides what the "
+    "RACI allows. Leave it out for the organisation's baseline rights.",
     "id": "The record's global id (from its `id` field).",
     "input": "The operation's input; `errors[].field` names any field of it to fix.",
     "tenant": "An organisation's slug.",
@@ -50,6 +64,7 @@ ARGUMENTS: dict[str, str] = {
     "instanceId": "A connector instance's id.",
     "capaId": "The CAPA's global id.",
     "actionId": "The CAPA action's id.",
+    "includeRevoked": "Whether revoked keys are listed too (default: only valid and retiring).",
 }
 
 #: Descriptions of fields by name, on any type that does not describe its own.
@@ -185,6 +200,16 @@ FIELDS: dict[str, str] = {
     "instanceName": "The connector instance's name.",
     "legalName": "The organisation's legal name.",
     "region": "Where the organisation's data is stored.",
+    "serviceAccount": "The service account created; null when refused.",
+    "jwksUri": "Where the identity provider publishes its signing keys (JWKS).",
+    "algorithms": "The token signature algorithms accepted from it.",
+    "displayName": "The member's name as shown.",
+    "email": "The member's e-mail address.",
+    "identityProvider": "The identity provider registered; null when refused.",
+    "removedIssuer": "The issuer removed; null when refused.",
+    "removedSubject": "The member removed; null when refused.",
+    "retired": "The key the new one replaces (now RETIRING); null when there was none.",
+    "signingKey": "The signing key; null when refused.",
 }
 
 #: ``…At``/``…By``/``…Tenant``/``…Id`` fields: a sentence from the name.
@@ -406,6 +431,11 @@ COORDINATES: dict[str, str] = {
     "RiskTreatment.REDUCE": "Lower its likelihood or impact.",
     "RiskTreatment.TRANSFER": "Pass it to another party (insurance, contract).",
     "RiskTreatment.ACCEPT": "Live with it.",
+    # identity
+    "SigningKeyState": "Whether a member's signing key may sign: VALID → RETIRING → REVOKED.",
+    "SigningKeyState.VALID": "Signs. Moves to RETIRING when a new key replaces it.",
+    "SigningKeyState.RETIRING": "Replaced; still verifies what it signed, signs no more.",
+    "SigningKeyState.REVOKED": "Withdrawn: signatures by it no longer count (final).",
     # sync
     "SyncRunStatus": "Where a connector sync run stands.",
     "SyncRunStatus.RUNNING": "Under way.",
@@ -419,9 +449,15 @@ def _words(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
 
 
-def _field_description(name: str) -> str | None:
+def _field_description(name: str, type_: GraphQLType) -> str | None:
     if name in FIELDS:
         return FIELDS[name]
+    day = re.match(r"^(\w+)At$", name)
+    if day and get_named_type(type_).name == "Date":  # a day, though named like a time
+        words = _words(day.group(1))
+        if words.endswith("due"):
+            words = (words.removesuffix("due").strip() or "it") + " is due"
+        return f"The day {words} (a calendar date, no time of day)."
     for pattern, template in _SUFFIXES:
         found = pattern.match(name)
         if found:
@@ -450,7 +486,7 @@ def describe(schema: GraphQLSchema) -> None:
                 if not field.description:
                     field.description = COORDINATES.get(
                         f"{name}.{field_name}"
-                    ) or _field_description(field_name)
+                    ) or _field_description(field_name, field.type)
                 for arg_name, arg in field.args.items():
                     if not arg.description:
                         arg.description = ARGUMENTS.get(arg_name)
@@ -459,8 +495,10 @@ def describe(schema: GraphQLSchema) -> None:
                 if not input_field.description:
                     input_field.description = COORDINATES.get(
                         f"{name}.{field_name}"
-                    ) or _field_description(field_name)
+                    ) or _field_description(field_name, input_field.type)
         elif isinstance(named, GraphQLEnumType):
             for value_name, value in named.values.items():
                 if not value.description:
-                    value.description = COORDINATES.get(f"{name}.{value_name}")
+                    value.description = COORDINATES.get(f"{name}.{value_name}") or (
+                        ERROR_CLASSES.get(value_name) if name.endswith("ErrorCode") else None
+                    )

@@ -5,7 +5,9 @@
 * Partial failures collected on the context (an owner that could not be read) are
   appended to ``errors`` while the data is still returned.
 * Anything else is a bug: the client sees ``INTERNAL`` and a trace id, the log gets the
-  real exception under the same id.
+  real exception under the same id. The trace id is the OpenTelemetry trace's when the
+  request is traced (the request id then rides along as ``requestId``), else the request
+  id.
 * Expected failures of a mutation are data, not errors: its payload's
   ``errors: [XError!]!``, each with the generic class (``code``) and the domain's precise,
   typed reason (``reasonCode``); every domain's error type is declared here.
@@ -37,6 +39,7 @@ from accord.graphql.reasons import (
     JOINT_AUDIT,
     MANAGEMENT_REVIEW,
 )
+from accord.platform import telemetry
 from accord.platform.errors import AccordError, ErrorCode
 
 log = logging.getLogger("accord.graphql")
@@ -63,10 +66,18 @@ def public_error(
         extensions = dict(error.extensions or {})
         extensions.setdefault("code", ErrorCode.BAD_USER_INPUT.value)
     else:
-        trace = _trace_id(context)
-        log.error("Unexpected error in GraphQL (trace %s)", trace, exc_info=original)
+        request_id = _trace_id(context)
+        trace = telemetry.current_trace_id() or request_id
+        log.error(
+            "Unexpected error in GraphQL (trace %s, request %s)",
+            trace,
+            request_id,
+            exc_info=original,
+        )
         message = f"Internal error. Quote trace id {trace} when reporting it."
         extensions = {"code": ErrorCode.INTERNAL.value, "traceId": trace}
+        if trace != request_id:
+            extensions["requestId"] = request_id
     return GraphQLError(
         message,
         nodes=error.nodes,

@@ -31,6 +31,13 @@ from accord.compliance.incidents.webhooks.service import (
 from accord.graphql.auth import require_tenant
 from accord.graphql.context import Context
 from accord.graphql.errors import IncidentError
+from accord.graphql.findings.types import SeverityEnum
+from accord.graphql.records.incidents import (
+    SEVERITY_DEPRECATED,
+    SEVERITY_LEVEL,
+    SEVERITY_LEVELS,
+    SEVERITY_NUMBER,
+)
 from accord.platform.errors import AccordError, ErrorCode, Forbidden
 from accord.platform.notifications import NotificationHub
 from accord.policies.schemas import Resource
@@ -55,7 +62,9 @@ class IncidentNotificationEventType:
     notification_id: uuid.UUID = strawberry.field(description="The notifying partner's id.")
     owner: str = strawberry.field(description="The organisation that had the incident.")
     incident_reference: str
-    severity: int = strawberry.field(description="1 (most severe) to 4.")
+    severity: int = strawberry.field(
+        description=SEVERITY_NUMBER, deprecation_reason=SEVERITY_DEPRECATED
+    )
     occurred_at: datetime
     reported_at: datetime
     due_by: datetime = strawberry.field(description="When the owner had to notify you by.")
@@ -63,6 +72,10 @@ class IncidentNotificationEventType:
     late: bool = strawberry.field(description="Received after due_by.")
     channel: ChannelEnum
     seq: int = strawberry.field(description="Position in your event log.")
+
+    @strawberry.field(description=SEVERITY_LEVEL)
+    def severity_level(self) -> SeverityEnum:
+        return SEVERITY_LEVELS[self.severity]
 
 
 def _hub(context: Context) -> NotificationHub:

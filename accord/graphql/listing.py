@@ -22,7 +22,8 @@ from accord.graphql.context import Context
 from accord.graphql.errors import tenant_errors
 from accord.graphql.pagination import PageInfo, check_first
 from accord.graphql.relay import GlobalId
-from accord.platform.errors import AccordError, ErrorCode, NotFound
+from accord.platform.errors import AccordError, BadInput, ErrorCode, NotFound
+from accord.policies import service as policy_service
 
 E = TypeVar("E")
 Info = strawberry.Info[Context, None]
@@ -33,6 +34,21 @@ Process = Annotated[
 ]
 #: The by-id read's order: any order does for one row; this one every summary owner allows.
 BY_ID = Ordering("created_at", descending=True)
+
+
+async def require_known_process(context: Context, process: str | None) -> None:
+    """Refuse a ``process`` no RACI matrix governs (UNKNOWN_PROCESS): a misspelt process
+    would otherwise read as the baseline rights, silently returning fewer records."""
+    if process is None:
+        return
+    async with context.runtime.control_session() as session:
+        known = await policy_service.governs(session=session, process=process)
+    if not known:
+        raise BadInput(
+            f"No RACI matrix governs process {process!r}.",
+            reason="UNKNOWN_PROCESS",
+            field="process",
+        )
 
 
 async def connection_page(
@@ -56,6 +72,7 @@ async def connection_page(
     context = info.context
     principal, _ = require_tenant(context)
     check_first(first)
+    await require_known_process(context, process)
     fingerprint = context.cursors.fingerprint(
         *query, record_type, principal.tenant, principal.subject, process
     )
@@ -97,6 +114,7 @@ async def find_record(
     """One record by its global id, at the level the caller may see it, or NOT_FOUND."""
     context = info.context
     principal, _ = require_tenant(context)
+    await require_known_process(context, process)
     page = await list_records(
         context.runtime,
         authorizer=context.authorizer,

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 #: What each reason means.
 DESCRIPTIONS: dict[str, str] = {
+    "POLICY_MODEL_INVALID": "The deployed Casbin policy model cannot be read.",
+    "POLICY_MODEL_INCOMPATIBLE": (
+        "The deployed Casbin policy model changes a definition Accord's rules are compiled for."
+    ),
     "AUDIT_NOT_STARTED": "The audit has not started yet.",
     "PLAN_NOT_APPROVED": "The CAPA plan is not approved yet.",
     "CHECK_UNDER_WAY": "The effectiveness check is planned already.",
@@ -339,6 +343,7 @@ DESCRIPTIONS: dict[str, str] = {
 
 COMMON: frozenset[str] = frozenset(
     {
+        "UNKNOWN_PROCESS",
         "ACTION_DENIED",
         "AUDIT_NOT_FOUND",
         "BAD_CLAUSE_KEY",
@@ -502,6 +507,8 @@ _AUDITS: frozenset[str] = frozenset(
 )
 MANAGEMENT_REVIEW: frozenset[str] = frozenset(
     {
+        "POLICY_MODEL_INCOMPATIBLE",
+        "POLICY_MODEL_INVALID",
         "ACTION_CLOSED",
         "ALG_KEY_MISMATCH",
         "ALG_NOT_ALLOWED",
@@ -658,8 +665,9 @@ IDENTITY: frozenset[str] = frozenset(
     }
 )
 
-# A finding of a joint audit follows the audit's protocol, a CAPA on it too, and an audit's
-# finding is a finding: each domain's mutations reach the other's rules.
+# A finding of a joint audit follows the audit's protocol, a CAPA moves its findings
+# through their workflow, and an audit's finding is a finding: each domain's mutations
+# reach the others' rules (``compliance/workflow``).
 FINDING = _FINDINGS | _AUDITS
-CAPA = _CAPAS | _AUDITS
+CAPA = _CAPAS | _AUDITS | _FINDINGS
 JOINT_AUDIT = _AUDITS | _FINDINGS

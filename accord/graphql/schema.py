@@ -49,6 +49,7 @@ from accord.graphql.reviews.mutations import ReviewMutations
 from accord.graphql.reviews.queries import ReviewBundleQueries
 from accord.graphql.subscriptions import Subscription as RecordSubscriptions
 from accord.graphql.tenants import TenantQueries
+from accord.graphql.tracing import AccordTracing, trace_root_fields
 from accord.graphql.transfers import (
     TransferQueries,
 )
@@ -96,20 +97,25 @@ Subscription = merge_types("Subscription", (RecordSubscriptions, IncidentSubscri
 
 
 @cache
-def schema_for(*, production: bool) -> AccordSchema:
+def schema_for(*, production: bool, traced: bool = False) -> AccordSchema:
     """The schema with its limits (those of the mutations' inputs declared in their
-    descriptions); in production also without introspection or hints."""
+    descriptions); in production also without introspection or hints. ``traced``: its
+    operations and resolvers become spans of the active telemetry."""
     errors: Callable[[], SchemaExtension] = AccordProductionErrors if production else AccordErrors
+    # First, so that its end sees the errors as the caller will (with their codes).
+    tracing: list[Callable[[], SchemaExtension]] = [AccordTracing] if traced else []
     built = AccordSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[FindingType],
-        extensions=[*limit_extensions(production=production), SignedInOnly, errors],
+        extensions=[*tracing, *limit_extensions(production=production), SignedInOnly, errors],
         config=StrawberryConfig(scalar_map=RECORD_SCALARS),
     )
     declare_limits(built._schema)
     describe(built._schema)  # after the limits: they are read from own descriptions only
+    if traced:
+        trace_root_fields(built._schema)
     return built
 
 

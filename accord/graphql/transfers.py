@@ -55,7 +55,9 @@ class FindingTransferStateEnum(Enum):
     description="A two-party agreed move of a finding from its owner to another organisation.",
 )
 class FindingTransferType:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="Opaque global id (FindingTransfer, named by the sending organisation)."
+    )
     finding_id: strawberry.ID = strawberry.field(
         description="The finding's global id under its current owner."
     )
@@ -83,7 +85,7 @@ class FindingTransferType:
     def from_model(cls, transfer: FindingTransfer) -> FindingTransferType:
         owner = transfer_service.current_owner(transfer)
         return cls(
-            id=strawberry.ID(str(transfer.id)),
+            id=GlobalId("FindingTransfer", transfer.from_tenant, transfer.id).encode(),
             finding_id=GlobalId("Finding", owner, transfer.finding_id).encode(),
             finding_reference=transfer.finding_reference,
             from_tenant=transfer.from_tenant,
@@ -116,10 +118,13 @@ def _refused(exc: AccordError) -> FindingTransferPayload:
 
 
 def _transfer_id(value: str) -> uuid.UUID:
+    """The transfer a ``FindingTransfer.id`` names; the raw UUIDs 0.1.0 returned are still
+    taken (deprecated)."""
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise BadInput("Not a transfer id.", reason="BAD_ID", field="id") from None
+        pass
+    return GlobalId.decode(value, expected="FindingTransfer").record_id
 
 
 async def _clear(

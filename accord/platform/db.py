@@ -4,6 +4,10 @@ One model set serves every tenant: tenant tables are declared in the placeholder
 ``tenant`` and bound per transaction with ``schema_translate_map``. A tenant transaction
 also switches to the tenant's NOLOGIN role with a transaction-local setting, so even a
 bug cannot read another tenant's schema and nothing outlives the transaction.
+
+Each store is reached by two logins (see ``docs/database-security.md``): the API's login,
+for the control plane and tenant transactions, and the migrator's, for provisioning and
+migrations, held only by processes that do those (``migrator_engine``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.util import await_only, greenlet_spawn
 
-from accord.platform.errors import NotFound, StoreUnavailable
+from accord.platform import telemetry
+from accord.platform.errors import AccordError, ErrorCode, NotFound, StoreUnavailable
 from accord.platform.naming import role_name, schema_name
 from accord.platform.settings import async_url, mask_url
 
@@ -36,6 +41,9 @@ CONTROL_SCHEMA = "accord"
 TENANT_SCHEMA_PLACEHOLDER = "tenant"
 #: The NOLOGIN role a federated read runs as (created and granted by the migration runner).
 FEDERATION_ROLE = "accord_federation"
+#: The NOLOGIN, NOINHERIT group of the API's logins: privileges on the control plane, and
+#: the tenant roles and the federation role it may switch to (never inherits theirs).
+API_GROUP = "accord_api"
 
 _NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -141,31 +149,38 @@ class StoreRegistry:
 
     def __init__(self, *, pool_size: int = 5, max_overflow: int = 10) -> None:
         self._urls: dict[str, str] = {}
+        self._migrator_urls: dict[str, str] = {}
         self._engines: dict[str, AsyncEngine] = {}
+        self._migrator_engines: dict[str, AsyncEngine] = {}
         self._tenant_engines: dict[str, AsyncEngine] = {}
         self._scoped: dict[tuple[str, str], AsyncEngine] = {}
         self._pool_size = pool_size
         self._max_overflow = max_overflow
 
-    def register(self, name: str, url: str) -> None:
+    def register(self, name: str, url: str, *, migrator_url: str | None = None) -> None:
+        """Reach ``name`` at ``url`` (the API's login) and, in a process that provisions or
+        migrates, at ``migrator_url`` (the migrator's login)."""
         url = async_url(url)
-        if self._urls.get(name) == url:
+        migrator = async_url(migrator_url) if migrator_url is not None else None
+        if self._urls.get(name) == url and self._migrator_urls.get(name) == migrator:
             return
         self._urls[name] = url
+        if migrator is None:
+            self._migrator_urls.pop(name, None)
+        else:
+            self._migrator_urls[name] = migrator
         for engine in self._drop_engines(name):
             asyncio.get_running_loop().create_task(engine.dispose())
 
     def _drop_engines(self, name: str) -> list[AsyncEngine]:
         self._scoped = {k: v for k, v in self._scoped.items() if k[0] != name}
-        return [
-            e
-            for e in (self._engines.pop(name, None), self._tenant_engines.pop(name, None))
-            if e is not None
-        ]
+        pools = (self._engines, self._tenant_engines, self._migrator_engines)
+        return [e for e in (pool.pop(name, None) for pool in pools) if e is not None]
 
     async def forget(self, name: str) -> None:
         """Stop using ``name`` (its pooled connections are closed)."""
         self._urls.pop(name, None)
+        self._migrator_urls.pop(name, None)
         for engine in self._drop_engines(name):
             await engine.dispose()
 
@@ -180,7 +195,39 @@ class StoreRegistry:
                 f"No store named '{name}'.", reason="UNKNOWN_STORE", field="store"
             ) from None
 
+    def migrator_url(self, name: str) -> str | None:
+        self.url(name)
+        return self._migrator_urls.get(name)
+
+    def migrator_engine(self, name: str) -> AsyncEngine:
+        """The store as its migrator login: creating, migrating and dropping schemas and
+        roles. Only a process given the migrator's URL has one."""
+        url = self.migrator_url(name)
+        if url is None:
+            raise AccordError(
+                f"Store '{name}' has no migrator login in this process; provisioning and "
+                "migrations run where ACCORD_MIGRATOR_DATABASE_URL (or the store's "
+                "migrator_url) is set, e.g. `accord migrate`.",
+                reason="MIGRATOR_UNAVAILABLE",
+                code=ErrorCode.INTERNAL,
+            )
+        engine = self._migrator_engines.get(name)
+        if engine is None:
+            engine = create_async_engine(
+                url, pool_pre_ping=True, hide_parameters=True, pool_size=2, max_overflow=2
+            )
+            self._migrator_engines[name] = engine
+        return engine
+
+    @asynccontextmanager
+    async def migrator_session(self, store: str) -> AsyncIterator[AsyncSession]:
+        """A transaction on ``store`` as the migrator login; commits on success."""
+        session = AsyncSession(self.migrator_engine(store), expire_on_commit=False)
+        async with session, session.begin():
+            yield session
+
     def engine(self, name: str) -> AsyncEngine:
+        """The store as the API's login: the control plane (never tenant schemas)."""
         engine = self._engines.get(name)
         if engine is None:
             engine = create_async_engine(
@@ -192,6 +239,7 @@ class StoreRegistry:
                 pool_reset_on_return="rollback",
             )
             self._engines[name] = engine
+            telemetry.watch_engine(engine.sync_engine, store=name, pool="control")
         return engine
 
     def _base_tenant_engine(self, store: str) -> AsyncEngine:
@@ -208,6 +256,7 @@ class StoreRegistry:
                 pool_reset_on_return=None,
             )
             event.listen(base.sync_engine, "checkin", _drop_unless_idle)
+            telemetry.watch_engine(base.sync_engine, store=store, pool="tenant")
             self._tenant_engines[store] = base
         return base
 
@@ -315,9 +364,14 @@ class StoreRegistry:
             yield session
 
     async def dispose(self) -> None:
-        engines = [*self._engines.values(), *self._tenant_engines.values()]
+        engines = [
+            *self._engines.values(),
+            *self._tenant_engines.values(),
+            *self._migrator_engines.values(),
+        ]
         self._engines.clear()
         self._tenant_engines.clear()
+        self._migrator_engines.clear()
         self._scoped.clear()
         await asyncio.gather(*(e.dispose() for e in engines))
 

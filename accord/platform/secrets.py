@@ -8,8 +8,10 @@ processes starting together never write two different keys); in prod it is requi
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -75,3 +77,23 @@ def local_key(path: Path, *, size: int) -> bytes:
             code=ErrorCode.INTERNAL,
         )
     return key
+
+
+def local_passwords(path: Path, logins: Sequence[str]) -> dict[str, str]:
+    """The generated password of each of ``logins`` kept in ``path`` (a data directory's
+    own, 0600), made on first use."""
+    if not path.exists():
+        generated = {login: secrets.token_urlsafe(24) for login in logins}
+        write_private_once(path, json.dumps(generated, indent=2).encode())
+    try:
+        passwords = json.loads(path.read_text())
+        if isinstance(passwords, dict) and set(logins) <= set(passwords):
+            return {str(k): str(v) for k, v in passwords.items()}
+    except (OSError, ValueError):
+        pass
+    raise AccordError(
+        f"{path} does not hold the passwords of {', '.join(logins)}; restore it, or start "
+        "the server it belongs to afresh.",
+        reason="LOGINS_FILE_BROKEN",
+        code=ErrorCode.INTERNAL,
+    )

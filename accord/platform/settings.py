@@ -20,7 +20,7 @@ from accord.platform.errors import BadInput
 _STORE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 #: A data directory's own settings (``accord demo`` writes one): the network it belongs to.
 DATA_DIR_SETTINGS = "settings.json"
-DATA_DIR_KEYS = ("database_url", "home_store", "home_region", "stores")
+DATA_DIR_KEYS = ("database_url", "migrator_database_url", "home_store", "home_region", "stores")
 
 
 class StoreConfig(BaseModel):
@@ -29,6 +29,11 @@ class StoreConfig(BaseModel):
     name: str = Field(pattern=_STORE_NAME_PATTERN)
     region: str = Field(min_length=1, max_length=64)
     url: SecretStr
+    migrator_url: SecretStr | None = Field(
+        default=None,
+        description="The migrator login on this store (provisioning, migrations); "
+        "unset in the API's environment.",
+    )
 
 
 class Settings(BaseSettings):
@@ -38,7 +43,13 @@ class Settings(BaseSettings):
 
     database_url: SecretStr | None = Field(
         default=None,
-        description="Home store (control plane). Unset: an embedded PostgreSQL under data_dir.",
+        description="Home store (control plane) as the API's login. Unset: an embedded "
+        "PostgreSQL under data_dir.",
+    )
+    migrator_database_url: SecretStr | None = Field(
+        default=None,
+        description="Home store as the migrator login (provisioning, migrations); never "
+        "given to the API process. Unset with an embedded store: its own migrator login.",
     )
     home_store: str = Field(default="home", pattern=_STORE_NAME_PATTERN)
     home_region: str = "local"
@@ -50,7 +61,12 @@ class Settings(BaseSettings):
     env: Literal["dev", "prod"] = "dev"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     telemetry_endpoint: str | None = Field(
-        default=None, description="OTLP endpoint; unset means no telemetry is exported."
+        default=None,
+        description="OTLP/HTTP endpoint (e.g. http://collector:4318); unset, and no "
+        "OTEL_EXPORTER_OTLP_*ENDPOINT variable set, means no traces or metrics are exported.",
+    )
+    telemetry_prometheus: bool = Field(
+        default=False, description="Serve the metrics on /metrics in Prometheus' text format."
     )
     pool_size: int = Field(default=5, ge=1, le=100)
     pool_max_overflow: int = Field(default=10, ge=0, le=200)
@@ -105,16 +121,31 @@ class Settings(BaseSettings):
                 if self.database_url
                 else f"(embedded PostgreSQL under {self.data_dir / 'postgres'})"
             ),
+            "migrator_database_url": (
+                mask_url(self.migrator_database_url.get_secret_value())
+                if self.migrator_database_url
+                else None
+            ),
             "home_store": self.home_store,
             "home_region": self.home_region,
             "stores": [
-                {"name": s.name, "region": s.region, "url": mask_url(s.url.get_secret_value())}
+                {
+                    "name": s.name,
+                    "region": s.region,
+                    "url": mask_url(s.url.get_secret_value()),
+                    **(
+                        {"migrator_url": mask_url(s.migrator_url.get_secret_value())}
+                        if s.migrator_url
+                        else {}
+                    ),
+                }
                 for s in self.stores
             ],
             "data_dir": str(self.data_dir),
             "env": self.env,
             "log_level": self.log_level,
             "telemetry_endpoint": self.telemetry_endpoint,
+            "telemetry_prometheus": self.telemetry_prometheus,
             "pool_size": self.pool_size,
             "pool_max_overflow": self.pool_max_overflow,
             "rate_limit_per_second": self.rate_limit_per_second,
@@ -157,12 +188,19 @@ def write_data_dir_settings(settings: Settings) -> Path:
         "home_store": settings.home_store,
         "home_region": settings.home_region,
         "stores": [
-            {"name": s.name, "region": s.region, "url": s.url.get_secret_value()}
+            {
+                "name": s.name,
+                "region": s.region,
+                "url": s.url.get_secret_value(),
+                **({"migrator_url": s.migrator_url.get_secret_value()} if s.migrator_url else {}),
+            }
             for s in settings.stores
         ],
     }
     if settings.database_url is not None:
         values["database_url"] = settings.database_url.get_secret_value()
+    if settings.migrator_database_url is not None:
+        values["migrator_database_url"] = settings.migrator_database_url.get_secret_value()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / DATA_DIR_SETTINGS
     path.touch(mode=0o600, exist_ok=True)

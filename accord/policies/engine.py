@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from accord.platform import telemetry
 from accord.policies import explain
 from accord.policies.baseline import baseline_rules, hierarchy_links
 from accord.policies.compile import CompiledRule
@@ -192,13 +193,22 @@ class PolicyEngine:
         )
 
 
+#: A decision as telemetry records it: allowed, action, record type, owner.
+Decided = tuple[bool, str, str, str]
+
+
 class RequestAuthorizer:
-    """One request's decisions, memoised while the engine's policy version holds."""
+    """One request's decisions, memoised while the engine's policy version holds.
+
+    While telemetry is active, ``decided`` lists the request's decisions; the GraphQL
+    operation's span records them as events when it ends (``graphql.tracing``).
+    """
 
     def __init__(self, engine: PolicyEngine) -> None:
         self._engine = engine
         self._version = engine.version
         self._memo: dict[tuple[str | None, str, frozenset[str], str, Resource], Decision] = {}
+        self.decided: list[Decided] | None = [] if telemetry.active() is not None else None
 
     def authorize(self, principal: Actor, action: str, resource: Resource) -> Decision:
         if self._version != self._engine.version:
@@ -209,4 +219,8 @@ class RequestAuthorizer:
         if decision is None:
             decision = self._engine.authorize(principal, action, resource)
             self._memo[key] = decision
+            if self.decided is not None:
+                self.decided.append(
+                    (decision.allowed, action, resource.record_type, resource.owner)
+                )
         return decision

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 import psycopg
 from psycopg import sql
 
+from accord.platform import telemetry
 from accord.platform.notifications import libpq_dsn
 from accord.platform.runtime import Runtime
 from accord.policies import service
@@ -90,6 +91,11 @@ class PolicyListener:
         async with self._runtime.control_session() as session:
             await service.reload(session=session, engine=self._engine, domains=domains)
         self.reloads += 1
+        metrics = telemetry.instruments()
+        if metrics is not None:
+            metrics.policy_reloads.add(
+                1, {"accord.reload": "all" if domains is None else "domains"}
+            )
 
 
 @asynccontextmanager

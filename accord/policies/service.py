@@ -118,6 +118,12 @@ async def get_matrix(*, session: AsyncSession, name: str) -> RaciMatrix:
     return row
 
 
+async def governs(*, session: AsyncSession, process: str) -> bool:
+    """Whether a RACI matrix governs ``process``."""
+    found = await session.scalar(select(RaciMatrix.name).where(RaciMatrix.process == process))
+    return found is not None
+
+
 async def list_matrices(*, session: AsyncSession) -> Sequence[RaciMatrix]:
     return (await session.scalars(select(RaciMatrix).order_by(RaciMatrix.name))).all()
 

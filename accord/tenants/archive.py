@@ -148,7 +148,7 @@ async def export_tenant(runtime: Runtime, *, slug: str, directory: Path) -> Expo
         tenant = await tenant_service.get(session=session, slug=slug)
         if tenant.status == TenantStatus.OFFBOARDED:
             raise Conflict(f"Tenant '{slug}' is already offboarded.", reason="TENANT_OFFBOARDED")
-    async with runtime.stores.engine(tenant.store).connect() as conn:
+    async with runtime.stores.migrator_engine(tenant.store).connect() as conn:
         snap = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with snap.begin():
             await snap.execute(select(func.set_config("transaction_read_only", "on", True)))

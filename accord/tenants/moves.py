@@ -38,7 +38,7 @@ from accord.platform.db import FEDERATION_ROLE, TenantScope, quote_ident
 from accord.platform.errors import AccordError, Conflict, ErrorCode
 from accord.platform.eventlog import EventLogEntry, append_event, verify_chain
 from accord.platform.migrations.ownership import SCHEMA_OWNER, ensure_schema_owner
-from accord.platform.migrations.runner import lock_shared_objects, upgrade_tenant
+from accord.platform.migrations.runner import let_api_enter, lock_shared_objects, upgrade_tenant
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service
 from accord.tenants.archive import (
@@ -123,7 +123,7 @@ async def _move(
     runtime: Runtime, tenant: Tenant, store: str, work: Path, actor: str, on_step: Step
 ) -> MoveResult:
     source, target = tenant.scope, TenantScope(slug=tenant.slug, store=store)
-    async with runtime.stores.engine(source.store).connect() as src, src.begin():
+    async with runtime.stores.migrator_engine(source.store).connect() as src, src.begin():
         s = quote_ident(src, source.schema)
         tables = [
             f"{s}.{quote_ident(src, t)}"
@@ -135,7 +135,7 @@ async def _move(
         exported = await _export_into(src, tenant, work / "source")
         switched = False
         try:
-            async with runtime.stores.engine(store).begin() as tgt:
+            async with runtime.stores.migrator_engine(store).begin() as tgt:
                 await _create_copy_objects(tgt, target)
                 await load_export(tgt, target, exported.directory)
             on_step(f"verifying the copy on {store}")
@@ -145,7 +145,7 @@ async def _move(
                 jurisdiction=tenant.jurisdiction,
                 store=store,
             )
-            async with runtime.stores.engine(store).connect() as tgt, tgt.begin():
+            async with runtime.stores.migrator_engine(store).connect() as tgt, tgt.begin():
                 copied = await _export_into(tgt, copy, work / "target")
             _compare(exported.directory, copied.directory)
             async with runtime.stores.tenant_session(target) as session:
@@ -232,11 +232,7 @@ async def _create_copy_objects(conn: AsyncConnection, scope: TenantScope) -> Non
     )
     if not has_role:
         await conn.exec_driver_sql(f"CREATE ROLE {role} NOLOGIN")
-    is_superuser = await conn.scalar(
-        text("select rolsuper from pg_roles where rolname = current_user")
-    )
-    if not is_superuser:
-        await conn.exec_driver_sql(f"GRANT {role} TO CURRENT_USER")
+    await let_api_enter(conn, scope.role)
     await ensure_schema_owner(conn)
     await conn.exec_driver_sql(
         f"CREATE SCHEMA {schema} AUTHORIZATION {quote_ident(conn, SCHEMA_OWNER)}"
@@ -253,7 +249,7 @@ async def _revoke_writes(conn: AsyncConnection, scope: TenantScope) -> None:
 
 
 async def _schema_exists(runtime: Runtime, scope: TenantScope) -> bool:
-    async with runtime.stores.engine(scope.store).connect() as conn:
+    async with runtime.stores.migrator_engine(scope.store).connect() as conn:
         return bool(
             await conn.scalar(
                 text("select exists (select 1 from pg_namespace where nspname = :s)"),
@@ -263,7 +259,7 @@ async def _schema_exists(runtime: Runtime, scope: TenantScope) -> bool:
 
 
 async def _drop_schema_and_role(runtime: Runtime, scope: TenantScope) -> None:
-    async with runtime.stores.engine(scope.store).begin() as conn:
+    async with runtime.stores.migrator_engine(scope.store).begin() as conn:
         schema = quote_ident(conn, scope.schema)
         await _retrying(conn, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     await _drop_role(runtime, scope)
@@ -296,7 +292,7 @@ async def _retrying(conn: AsyncConnection, statement: str) -> None:
 async def _drop_role(runtime: Runtime, scope: TenantScope) -> None:
     """Drop the tenant role's grants in this store's database, and the role itself unless
     it still holds grants elsewhere on the server (another store in the same server)."""
-    async with runtime.stores.engine(scope.store).begin() as conn:
+    async with runtime.stores.migrator_engine(scope.store).begin() as conn:
         role = quote_ident(conn, scope.role)
         exists = await conn.scalar(
             text("select exists (select 1 from pg_roles where rolname = :r)"), {"r": scope.role}
@@ -304,6 +300,8 @@ async def _drop_role(runtime: Runtime, scope: TenantScope) -> None:
         if not exists:
             return
         await lock_shared_objects(conn)
+        # DROP OWNED BY takes the role's privileges; the migrator created it.
+        await conn.exec_driver_sql(f"GRANT {role} TO CURRENT_USER")
         await conn.exec_driver_sql(f"DROP OWNED BY {role}")
         await conn.exec_driver_sql("SAVEPOINT drop_role")
         try:
@@ -353,7 +351,7 @@ async def _last_move(runtime: Runtime, tenant: Tenant) -> EventLogEntry | None:
 
 
 async def _holds_entry(runtime: Runtime, scope: TenantScope, entry_hash: str) -> bool:
-    async with runtime.stores.engine(scope.store).connect() as conn:
+    async with runtime.stores.migrator_engine(scope.store).connect() as conn:
         table = f"{quote_ident(conn, scope.schema)}.event_log"
         return bool(
             await conn.scalar(
@@ -374,7 +372,7 @@ async def _check_unchanged(
     )
     snapshot = runtime.settings.data_dir / "moves" / f"check-{secrets.token_hex(4)}"
     try:
-        async with runtime.stores.engine(scope.store).connect() as conn, conn.begin():
+        async with runtime.stores.migrator_engine(scope.store).connect() as conn, conn.begin():
             found = await _export_into(conn, stray, snapshot)
     finally:
         shutil.rmtree(snapshot, ignore_errors=True)

@@ -21,7 +21,7 @@ from accord.platform.db import TENANT_SCHEMA_PLACEHOLDER, TenantScope, quote_ide
 from accord.platform.errors import AccordError, Conflict
 from accord.platform.eventlog import append_event
 from accord.platform.migrations.ownership import SCHEMA_OWNER, ensure_schema_owner
-from accord.platform.migrations.runner import lock_shared_objects, upgrade_tenant
+from accord.platform.migrations.runner import let_api_enter, lock_shared_objects, upgrade_tenant
 from accord.platform.naming import validate_slug
 from accord.platform.runtime import Runtime
 from accord.tenants import service as tenant_service
@@ -52,6 +52,7 @@ async def create_tenant(
     tenant_service.validate_jurisdiction(jurisdiction)
     runtime.stores.url(store)
     await runtime.stores.ping(store)
+    runtime.stores.migrator_engine(store)  # before anything is written
 
     async with runtime.control_session() as session:
         existing = await tenant_service.find(session=session, slug=slug)
@@ -96,7 +97,7 @@ async def create_tenant(
     try:
         if leftover_store is not None:
             await _drop_tenant_objects(runtime, TenantScope(slug=slug, store=leftover_store))
-        async with runtime.stores.engine(store).begin() as conn:
+        async with runtime.stores.migrator_engine(store).begin() as conn:
             await _create_tenant_objects(conn, scope)
             if seed is not None:
                 await seed(conn, scope)
@@ -120,12 +121,8 @@ async def create_tenant(
 async def _create_tenant_objects(conn: AsyncConnection, scope: TenantScope) -> None:
     role, schema = quote_ident(conn, scope.role), quote_ident(conn, scope.schema)
     await conn.exec_driver_sql(f"CREATE ROLE {role} NOLOGIN")
-    is_superuser = await conn.scalar(
-        text("select rolsuper from pg_roles where rolname = current_user")
-    )
-    if not is_superuser:
-        # Accord's own login must be able to SET ROLE to the tenant role.
-        await conn.exec_driver_sql(f"GRANT {role} TO CURRENT_USER")
+    # The API's logins switch to the tenant role; the migrator's login never does.
+    await let_api_enter(conn, scope.role)
     # Owned by the owner role, not the tenant's: an owner may drop what it does not own.
     await ensure_schema_owner(conn)
     owner = quote_ident(conn, SCHEMA_OWNER)
@@ -154,17 +151,29 @@ async def _record(
 
 
 async def _drop_tenant_objects(runtime: Runtime, scope: TenantScope) -> None:
-    async with runtime.stores.engine(scope.store).begin() as conn:
-        role, schema = quote_ident(conn, scope.role), quote_ident(conn, scope.schema)
-        await conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        role_exists = await conn.scalar(
-            text("select exists (select 1 from pg_roles where rolname = :r)"), {"r": scope.role}
-        )
-        if role_exists:
-            # DROP OWNED BY also revokes the role's privileges on the database itself.
-            await lock_shared_objects(conn)
-            await conn.exec_driver_sql(f"DROP OWNED BY {role}")
-            await conn.exec_driver_sql(f"DROP ROLE {role}")
+    async with runtime.stores.migrator_engine(scope.store).begin() as conn:
+        await drop_tenant_objects(conn, schema=scope.schema, role=scope.role)
+
+
+async def drop_tenant_objects(conn: AsyncConnection, *, schema: str, role: str) -> None:
+    """Drop a tenant's schema and role, and whatever the role owns or was granted here.
+
+    The migrator becomes a member of the role for the rest of the transaction (it may: it
+    created the role): a schema left by a crash or from before the owner role may still be
+    the role's, and ``DROP OWNED BY`` takes the role's privileges. ``DROP OWNED BY`` also
+    revokes the role's privileges on the database itself, hence the lock.
+    """
+    s, r = quote_ident(conn, schema), quote_ident(conn, role)
+    role_exists = await conn.scalar(
+        text("select exists (select 1 from pg_roles where rolname = :r)"), {"r": role}
+    )
+    if role_exists:
+        await lock_shared_objects(conn)
+        await conn.exec_driver_sql(f"GRANT {r} TO CURRENT_USER")
+    await conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {s} CASCADE")
+    if role_exists:
+        await conn.exec_driver_sql(f"DROP OWNED BY {r}")
+        await conn.exec_driver_sql(f"DROP ROLE {r}")
 
 
 async def _undo(runtime: Runtime, scope: TenantScope) -> None:
@@ -275,7 +284,7 @@ async def migrate_all(
                 )
                 if live in (None, TenantStatus.OFFBOARDED):
                     continue
-                async with runtime.stores.engine(tenant.store).begin() as conn:
+                async with runtime.stores.migrator_engine(tenant.store).begin() as conn:
                     await upgrade_tenant(conn, schema=tenant.scope.schema, role=tenant.scope.role)
         except AccordError as exc:
             if on_failure is None:

@@ -787,7 +787,7 @@ def _compare(sync: Connection, schema: str) -> list[Any]:
 async def test_t0012_creates_exactly_what_the_protocol_models_declare(
     runtime: Runtime, tenant: Tenant
 ) -> None:
-    async with runtime.stores.engine(tenant.store).connect() as conn:
+    async with runtime.stores.migrator_engine(tenant.store).connect() as conn:
         diff = await conn.run_sync(_compare, tenant.scope.schema)
     assert diff == []
 

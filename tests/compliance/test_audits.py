@@ -255,7 +255,7 @@ def _model_checks() -> dict[str, set[str]]:
 async def test_the_migration_creates_exactly_what_the_models_declare(
     runtime: Runtime, tenant: Tenant
 ) -> None:
-    async with runtime.stores.engine(tenant.store).connect() as conn:
+    async with runtime.stores.migrator_engine(tenant.store).connect() as conn:
         diff, checks = await conn.run_sync(_compare, f"t_{tenant.slug}")
     assert diff == []
     assert checks == _model_checks()

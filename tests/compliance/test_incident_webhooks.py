@@ -57,6 +57,7 @@ from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory, make_test_settings, subprocess_env
 from tests.connectors.fake_sap import ServerThread, free_port
 from tests.factories.sharing import grant
+from tests.factories.telemetry import recording
 
 ACTOR = "user:ciaran.walsh"
 SECRET = "whsec-" + "k" * 32
@@ -385,6 +386,38 @@ async def test_503_twice_then_200_is_delivered_after_retries(
     assert mine["notifications"][0].notified_at == outcome.notified_at
     delivered = next(e for e in mine["events"] if e.action == "incident.notification_delivered")
     assert delivered.change["attempts"] == 3
+
+
+async def test_a_delivery_is_one_span_with_its_retries_as_events(
+    runtime: Runtime, pair: tuple[Tenant, Tenant], receiver: tuple[Receiver, str]
+) -> None:
+    owner, partner = pair
+    app, url = receiver
+    app.script = [503, 200]
+    await webhook(runtime, partner, url)
+    data = incident(severity=1)
+    await report(runtime, owner, data)
+
+    with recording(runtime.settings) as recorded:
+        [outcome] = await webhook_flows.deliver_pending(runtime, owners=[owner.slug], policy=FAST)
+        assert outcome.status == OutcomeStatus.DELIVERED
+        [delivery] = recorded.spans("webhook.delivery")
+        assert (
+            dict(delivery.attributes or {}).items()
+            >= {
+                "accord.tenant": owner.slug,
+                "accord.partner": partner.slug,
+                "accord.attempts": 2,
+                "accord.delivered": True,
+                "http.response.status_code": 200,
+            }.items()
+        )
+        assert [(e.name, dict(e.attributes or {})) for e in delivery.events] == [
+            ("webhook.retry", {"accord.attempt": 1, "accord.reason": "HTTP_503"})
+        ]
+        exported = recorded.exported_text()
+        for forbidden in (url, SECRET, data["title"], data["description"]):
+            assert forbidden not in exported
 
 
 async def test_a_target_that_times_out_fails_with_a_code_and_changes_nothing(
@@ -870,7 +903,7 @@ async def test_the_migrations_create_what_the_models_declare(
         ReceivedIncidentNotification.__table__,
     )
     mine = {"webhook_deliveries", "received_incident_notifications"}
-    async with runtime.stores.engine(owner.store).connect() as conn:
+    async with runtime.stores.migrator_engine(owner.store).connect() as conn:
         drift = await conn.run_sync(_drift, f"t_{owner.slug}", tenant_tables, mine)
     assert drift == []
     control_tables = (Store.__table__, Tenant.__table__, WebhookEndpoint.__table__)

@@ -807,7 +807,7 @@ async def test_content_changed_behind_the_frozen_guard_is_not_signed(
     review_id = await frozen_review(runtime, scene, title="Changed behind the guard")
     attempt = await signed_by(runtime, scene, review_id, "dana")
     table = f'"t_{scene.owner.slug}".management_reviews'
-    async with runtime.stores.engine(scene.owner.store).begin() as conn:
+    async with runtime.stores.migrator_engine(scene.owner.store).begin() as conn:
         await conn.execute(text(f"alter table {table} disable trigger frozen_review_guard"))
         changed = await conn.execute(
             text(f"update {table} set minutes = 'Rewritten after freezing.' where id = :id"),
@@ -878,7 +878,7 @@ async def test_migration_creates_exactly_what_the_model_declares(
         }
         return compare_metadata(context, declared), checks
 
-    async with runtime.stores.engine(scene.owner.store).connect() as conn:
+    async with runtime.stores.migrator_engine(scene.owner.store).connect() as conn:
         differences, checks = await conn.run_sync(compare)
     assert differences == []
     assert checks == {"ck_review_signatures_alg", "ck_review_signatures_superseded"}

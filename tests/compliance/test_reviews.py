@@ -588,7 +588,7 @@ async def test_migration_creates_exactly_what_the_models_declare(
         }
         return compare_metadata(context, declared), checks
 
-    async with runtime.stores.engine(shared.store).connect() as conn:
+    async with runtime.stores.migrator_engine(shared.store).connect() as conn:
         differences, checks = await conn.run_sync(compare)
     assert differences == []
     for model in MODELS:

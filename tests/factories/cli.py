@@ -41,6 +41,7 @@ def demo_env(data_dir: Path) -> dict[str, str]:
     env = subprocess_env(ACCORD_DATA_DIR=str(data_dir))
     env.pop("ACCORD_STORES")
     env.pop("ACCORD_DATABASE_URL", None)
+    env.pop("ACCORD_MIGRATOR_DATABASE_URL", None)
     return env
 
 

@@ -30,7 +30,7 @@ async def _schema(runtime: Runtime, store: str, schema: str) -> dict[str, tuple[
         "WHERE table_schema = :schema AND table_type = 'BASE TABLE' ORDER BY table_name"
     )
     out: dict[str, tuple[int, str]] = {}
-    async with runtime.stores.engine(store).connect() as conn:
+    async with runtime.stores.migrator_engine(store).connect() as conn:
         tables = (await conn.execute(tables_sql, {"schema": schema})).scalars().all()
         for table in tables:
             if table in VOLATILE and schema == "accord":

@@ -227,6 +227,10 @@ async def test_a_joint_audit_closes_by_the_agreed_protocol(
         (datetime.now(UTC) - timedelta(hours=2)).date() + timedelta(days=10)
     )
     fid = observation["id"]
+    linked = await api.post(
+        "query($id: ID!) { finding(id: $id) { audit { id } } }", {"id": fid}, token=net.li
+    )
+    assert linked["data"]["finding"]["audit"] == {"id": aid}, linked
     assert await refusals(api, audited, audit_record) == [
         ("audit.refused", f"user:{lead}/maria", "REPRESENTATIVE_NOT_AUDITEE"),
         ("audit.refused", f"user:{observer}/priya", "ACTION_DENIED"),

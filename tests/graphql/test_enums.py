@@ -16,6 +16,7 @@ from accord.graphql.findings.types import (
     SeverityEnum,
     VerificationResultEnum,
 )
+from accord.graphql.permissions import RecordActionEnum
 from accord.platform.errors import ErrorCode
 from accord.policies.vocab import ACTIONS
 
@@ -32,6 +33,10 @@ from accord.policies.vocab import ACTIONS
 )
 def test_mirrors_match(mirror: type[Enum], domain: type[Enum]) -> None:
     assert [(m.name, m.value) for m in mirror] == [(d.name, d.value) for d in domain]
+
+
+def test_the_record_actions_are_the_policy_actions() -> None:
+    assert [a.value for a in RecordActionEnum] == list(ACTIONS)
 
 
 def test_every_target_state_has_a_known_action() -> None:

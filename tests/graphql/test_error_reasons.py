@@ -33,6 +33,7 @@ DOMAINS = {
         FINDING,
         (
             "compliance/findings",
+            "compliance/workflow",
             "compliance/audits",
             "compliance/catalog",
             "graphql/findings",
@@ -41,11 +42,23 @@ DOMAINS = {
     ),
     "CapaErrorReason": (
         CAPA,
-        ("compliance/capa", "compliance/evidence", "compliance/audits", "graphql/capas"),
+        (
+            "compliance/capa",
+            "compliance/evidence",
+            "compliance/workflow",
+            "compliance/audits",
+            "graphql/capas",
+        ),
     ),
     "JointAuditErrorReason": (
         JOINT_AUDIT,
-        ("compliance/audits", "compliance/findings", "compliance/catalog", "graphql/audits"),
+        (
+            "compliance/audits",
+            "compliance/findings",
+            "compliance/workflow",
+            "compliance/catalog",
+            "graphql/audits",
+        ),
     ),
     "ManagementReviewErrorReason": (
         MANAGEMENT_REVIEW,

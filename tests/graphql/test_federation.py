@@ -284,12 +284,12 @@ async def test_each_grantor_logs_what_it_returned(api: Api, network: Network) ->
 
 async def test_a_store_that_is_down_costs_only_its_tenants(api: Api, network: Network) -> None:
     runtime = api.runtime
-    url = runtime.stores.url(SECOND_STORE)
+    url, migrator_url = runtime.stores.url(SECOND_STORE), runtime.stores.migrator_url(SECOND_STORE)
     runtime.stores.register(SECOND_STORE, "postgresql://postgres@127.0.0.1:9/nowhere")
     try:
         body = await listing(api, network, 50)
     finally:
-        runtime.stores.register(SECOND_STORE, url)
+        runtime.stores.register(SECOND_STORE, url, migrator_url=migrator_url)
     down = {t for t, s in network.stores.items() if s == SECOND_STORE}
     seen = {e["node"]["tenant"] for e in body["data"]["findings"]["edges"]}
     assert seen == set(network.levels) - down

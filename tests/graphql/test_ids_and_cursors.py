@@ -21,6 +21,7 @@ from tests.graphql.conftest import Api, Partners, raise_findings
 
 FINDING = "query($id: ID!) { finding(id: $id) { id tenant level title } }"
 NODE = "query($id: ID!) { node(id: $id) { id ... on Finding { reference } } }"
+NODES = "query($ids: [ID!]!, $p: String) { nodes(ids: $ids, process: $p) { id } }"
 
 
 def error_of(body: dict[str, Any]) -> tuple[str, str]:
@@ -56,6 +57,29 @@ async def test_bad_ids_are_bad_input_and_unknown_ones_not_found(
     assert body["data"]["finding"]["id"] == good and body["data"]["finding"]["level"] == "FULL"
     node = await api.post(NODE, {"id": good}, token=token)
     assert node["data"]["node"]["id"] == good
+
+
+async def test_node_is_null_for_what_there_is_none_of_or_you_may_not_see(
+    api: Api, partners: Partners
+) -> None:
+    ours = global_id(f"Finding:{partners.initech.slug}:{uuid.uuid4()}")
+    theirs = global_id(f"Finding:{partners.meridian.slug}:{partners.meridian_findings[0]}")
+    unknown_type = global_id(f"Nothing:{partners.meridian.slug}:{uuid.uuid4()}")
+    outsider = await api.sign_in(partners.initech, "ivan", "quality_manager")
+    for missing in (ours, theirs, unknown_type):
+        body = await api.post(NODE, {"id": missing}, token=outsider)
+        assert body == {"data": {"node": None}}, missing
+    malformed = await api.post(NODE, {"id": "garbage!!"}, token=outsider)
+    assert error_of(malformed) == ("BAD_USER_INPUT", "BAD_ID")
+
+    reader = await api.sign_in(partners.northwind, "nadia", "quality_manager")
+    asked = {"ids": [theirs, ours, theirs], "p": partners.process}
+    body = await api.post(NODES, asked, token=reader)
+    assert body == {"data": {"nodes": [{"id": theirs}, None, {"id": theirs}]}}
+    body = await api.post(NODES, {"ids": [theirs]}, token=outsider)
+    assert body == {"data": {"nodes": [None]}}
+    too_many = await api.post(NODES, {"ids": [theirs] * 101, "p": None}, token=reader)
+    assert error_of(too_many) == ("BAD_USER_INPUT", "TOO_MANY")
 
 
 async def test_a_foreign_finding_is_not_found_without_an_agreement(
@@ -181,3 +205,21 @@ def test_production_never_uses_a_data_directory_key(settings: Settings, tmp_path
     prod = settings.model_copy(update={"env": "prod", "data_dir": tmp_path})
     assert cursor_key(prod, environ={}) != cursor_key(prod, environ={})
     assert not (tmp_path / CURSOR_KEY_FILE).exists()
+
+
+async def test_a_process_no_matrix_governs_is_refused_not_read_as_no_rights(
+    api: Api, partners: Partners
+) -> None:
+    reader = await api.sign_in(partners.northwind, "nadia", "quality_manager")
+    theirs = global_id(f"Finding:{partners.meridian.slug}:{partners.meridian_findings[0]}")
+    misspelt = partners.process + "-typo"
+    reads = (
+        ("query($p: String) { findings(process: $p) { edges { cursor } } }", {}),
+        ("query($p: String) { findingAggregates(process: $p) { groups { __typename } } }", {}),
+        ("query($id: ID!, $p: String) { finding(id: $id, process: $p) { id } }", {"id": theirs}),
+    )
+    for query, variables in reads:
+        known = await api.post(query, {**variables, "p": partners.process}, token=reader)
+        assert "errors" not in known, known
+        body = await api.post(query, {**variables, "p": misspelt}, token=reader)
+        assert error_of(body) == ("BAD_USER_INPUT", "UNKNOWN_PROCESS"), query

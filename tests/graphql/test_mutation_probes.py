@@ -79,8 +79,8 @@ class Record:
 
     @property
     def gid(self) -> str:
-        if self.kind == "Transfer":
-            return str(self.id)
+        if self.kind == "Transfer":  # named by its sender, the owner here
+            return global_id(f"FindingTransfer:{self.owner}:{self.id}")
         return global_id(f"{self.kind}:{self.owner}:{self.id}")
 
     @property
@@ -341,7 +341,7 @@ async def test_a_mutation_on_a_record_the_caller_may_not_see_learns_and_changes_
     hidden = []
     for record in pool.records:
         if record.kind == "Transfer":
-            seen = str(record.id) in listed
+            seen = record.gid in listed
         else:
             seen = await visible(api, token, record, process)
         if not seen:

@@ -29,6 +29,9 @@ mutation($id: ID!, $target: FindingState!, $reason: String) {
 }
 """
 STATE = "query($id: ID!) { finding(id: $id) { state response } }"
+ALLOWED = """
+query($id: ID!, $p: String) { finding(id: $id, process: $p) { allowedActions(process: $p) } }
+"""
 HISTORY = "query($id: ID!) { history(id: $id) { seq actor action change } }"
 
 
@@ -83,6 +86,13 @@ async def test_a_user_without_the_right_is_refused_and_nothing_changes(
     [finding] = await raise_findings(api.runtime, tenant.slug, 1)
     gid = global_id(f"Finding:{tenant.slug}:{finding}")
     viewer = await api.sign_in(tenant, "vic", "viewer")
+    manager = await api.sign_in(tenant, "qm", "quality_manager")
+    # What the page may offer is what the gate allows: the viewer reads, the manager responds.
+    offered = await api.post(ALLOWED, {"id": gid}, token=viewer)
+    assert "RESPOND" not in offered["data"]["finding"]["allowedActions"]
+    assert "READ" in offered["data"]["finding"]["allowedActions"]
+    managed = await api.post(ALLOWED, {"id": gid}, token=manager)
+    assert "RESPOND" in managed["data"]["finding"]["allowedActions"]
     refused = payload(
         await api.post(RESPOND, {"id": gid, "response": "done"}, token=viewer), "respondToFinding"
     )
@@ -97,6 +107,8 @@ async def test_a_user_without_the_right_is_refused_and_nothing_changes(
     theirs = global_id(f"Finding:{partners.meridian.slug}:{partners.meridian_findings[0]}")
     reader = await api.sign_in(partners.northwind, "nadia", "quality_manager")
     variables = {"id": theirs, "response": "x", "process": partners.process}
+    shown = await api.post(ALLOWED, {"id": theirs, "p": partners.process}, token=reader)
+    assert "RESPOND" not in shown["data"]["finding"]["allowedActions"]
     cross = payload(await api.post(RESPOND, variables, token=reader), "respondToFinding")
     assert [(e["code"], e["reason"]) for e in cross["errors"]] == [("FORBIDDEN", "ACTION_DENIED")]
     # Without an agreement the finding does not exist for the caller.

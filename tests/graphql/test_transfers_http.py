@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, text
 
 from accord.compliance.workflow.transfers import service as transfer_service
+from accord.graphql.relay import GlobalId
 from accord.platform.eventlog import EventLogEntry, verify_chain
 from accord.platform.runtime import Runtime
 from accord.policies import service as policy_service
@@ -109,6 +110,7 @@ async def test_both_organisations_agree_and_the_finding_moves_store(
     assert transfer["senderAgreedBy"] == f"user:{buyer.slug}/qm"
     assert transfer["receiverAgreedBy"] is None and transfer["reason"] == reason
     tid = {"id": transfer["id"]}
+    assert GlobalId.decode(transfer["id"], expected="FindingTransfer").tenant == buyer.slug
 
     # Accepted by one side only: the proposer itself, a third organisation, or a member of
     # the receiver whose role may not take findings over.
@@ -202,9 +204,10 @@ async def test_the_receiver_asks_and_the_owner_declines_or_the_asker_withdraws(
     again = payload(
         await api.post(PROPOSE, ask(second), token=supplier_qm), "proposeFindingTransfer"
     )
+    # The raw UUID 0.1.0 returned as the id is still taken (deprecated).
+    raw = str(GlobalId.decode(again["transfer"]["id"], expected="FindingTransfer").record_id)
     withdrawn = payload(
-        await api.post(DECLINE, {"id": again["transfer"]["id"]}, token=supplier_qm),
-        "declineFindingTransfer",
+        await api.post(DECLINE, {"id": raw}, token=supplier_qm), "declineFindingTransfer"
     )
     assert withdrawn["transfer"]["state"] == "CANCELLED"
     late = payload(
@@ -257,7 +260,7 @@ async def test_a_stranger_asking_for_a_finding_learns_nothing_and_changes_nothin
     stranger = await make_tenant(SECOND_STORE, label="hstr")
     open_finding, closed_finding = await raise_findings(api.runtime, owner.slug, 2)
     scope = owner.scope
-    async with api.runtime.stores.engine(scope.store).begin() as conn:
+    async with api.runtime.stores.migrator_engine(scope.store).begin() as conn:
         await conn.execute(
             text(
                 f"UPDATE \"{scope.schema}\".findings SET state = 'closed', closed_at = raised_at, "

@@ -25,6 +25,7 @@ from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
 from accord.tenants.provisioning import create_tenant, migrate_all
 from tests.conftest import SECOND_STORE, unique_slug
+from tests.factories.admin import admin_connection
 
 STORES = ("home", SECOND_STORE)
 APPEND_ONLY = ("event_log", "access_log", "webhook_deliveries")
@@ -140,7 +141,7 @@ async def attempt(
 
 async def _as_migrator(runtime: Runtime, tenant: Tenant, statement: str) -> DBAPIError | None:
     try:
-        async with runtime.stores.engine(tenant.store).begin() as conn:
+        async with runtime.stores.migrator_engine(tenant.store).begin() as conn:
             await conn.execute(text(_sql(statement, tenant)))
     except DBAPIError as exc:
         return exc
@@ -267,8 +268,9 @@ async def as_provisioned_before_the_owner_role(runtime: Runtime, tenant: Tenant)
     script = _tenant_script()
     before = script.get_revision("t0016")
     assert before is not None
-    async with runtime.stores.engine(tenant.store).begin() as conn:
+    async with runtime.stores.migrator_engine(tenant.store).begin() as conn:
         s, r = f'"{tenant.scope.schema}"', f'"{tenant.scope.role}"'
+        await conn.exec_driver_sql(f"GRANT {r} TO CURRENT_USER")
         await conn.exec_driver_sql(f"ALTER SCHEMA {s} OWNER TO {r}")
         objects = await conn.execute(
             text(
@@ -298,6 +300,7 @@ async def as_provisioned_before_the_owner_role(runtime: Runtime, tenant: Tenant)
         parents = before.down_revision
         for revision in (parents,) if isinstance(parents, str) else parents or ():
             await conn.exec_driver_sql(f"INSERT INTO {s}.alembic_version VALUES ('{revision}')")
+        await conn.exec_driver_sql(f"REVOKE {r} FROM CURRENT_USER")
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -359,3 +362,106 @@ async def test_migrate_runs_no_code_a_tenant_planted_before_the_takeover(
     refused = failures[tenant.slug]
     assert refused.reason == "TENANT_SCHEMA_TAMPERED"
     assert "planted_version()" in refused.message and "alembic_version" in refused.message
+
+
+#: What the API's login itself (outside any tenant role) tries, and the SQLSTATE refusing it.
+APP_LOGIN_ATTACKS: dict[str, tuple[str, str]] = {
+    "run a program": ("COPY (SELECT 1) TO PROGRAM 'id'", INSUFFICIENT_PRIVILEGE),
+    "read a server file": ("SELECT pg_read_file('PG_VERSION')", INSUFFICIENT_PRIVILEGE),
+    "bypass triggers": ("SET session_replication_role = replica", INSUFFICIENT_PRIVILEGE),
+    "become the owner role": (f"SET ROLE {SCHEMA_OWNER}", INSUFFICIENT_PRIVILEGE),
+    "read a tenant schema directly": ("SELECT count(*) FROM {s}.event_log", INSUFFICIENT_PRIVILEGE),
+    "write a tenant's event log directly": (
+        "DELETE FROM {s}.event_log",
+        INSUFFICIENT_PRIVILEGE,
+    ),
+    "disable a guard trigger": (
+        "ALTER TABLE {s}.event_log DISABLE TRIGGER append_only_guard",
+        INSUFFICIENT_PRIVILEGE,
+    ),
+    "create a role": ("CREATE ROLE planted LOGIN", INSUFFICIENT_PRIVILEGE),
+    "give itself more": ("ALTER ROLE CURRENT_USER CREATEDB CREATEROLE", INSUFFICIENT_PRIVILEGE),
+    "join the owner role": (f"GRANT {SCHEMA_OWNER} TO CURRENT_USER", INSUFFICIENT_PRIVILEGE),
+    "create a schema": ("CREATE SCHEMA planted", INSUFFICIENT_PRIVILEGE),
+    "write the catalog's version": (
+        "UPDATE catalog.alembic_version SET version_num = 'k0001'",
+        INSUFFICIENT_PRIVILEGE,
+    ),
+    "write the catalog": ("DELETE FROM catalog.standards", INSUFFICIENT_PRIVILEGE),
+}
+
+
+@pytest.mark.parametrize("name", list(APP_LOGIN_ATTACKS))
+async def test_the_api_login_holds_no_power_of_its_own(
+    runtime: Runtime, victim: Tenant, name: str
+) -> None:
+    statement, sqlstate = APP_LOGIN_ATTACKS[name]
+    with pytest.raises(DBAPIError) as refused:
+        async with runtime.stores.engine(victim.store).begin() as conn:
+            await conn.execute(text(_sql(statement, victim)))
+    assert getattr(refused.value.orig, "sqlstate", None) == sqlstate
+    await assert_guards_hold(runtime, victim)
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_the_api_login_is_a_login_of_its_own(runtime: Runtime, store: str) -> None:
+    """Not a superuser, no CREATEROLE/CREATEDB, SCRAM-hashed, a member of nothing but the
+    NOINHERIT API group; and the migrator's login is not a superuser either."""
+    async with runtime.stores.engine(store).connect() as conn:
+        me = (
+            await conn.execute(
+                text(
+                    "select rolname, rolsuper, rolcreaterole, rolcreatedb, rolreplication, "
+                    "rolbypassrls from pg_roles where rolname = current_user"
+                )
+            )
+        ).one()
+        groups = set(
+            await conn.scalars(
+                text(
+                    "select r.rolname from pg_auth_members m join pg_roles r on r.oid = m.roleid "
+                    "where m.member = (select oid from pg_roles where rolname = current_user)"
+                )
+            )
+        )
+        api_inherits = await conn.scalar(
+            text("select rolinherit from pg_roles where rolname = 'accord_api'")
+        )
+    assert me[1:] == (False, False, False, False, False)
+    assert groups == {"accord_api"}
+    assert api_inherits is False
+    async with runtime.stores.migrator_engine(store).connect() as conn:
+        migrator = (
+            await conn.execute(
+                text(
+                    "select rolname, rolsuper, rolcreatedb, rolcreaterole from pg_roles "
+                    "where rolname = current_user"
+                )
+            )
+        ).one()
+    assert migrator[0] != me[0]
+    assert migrator[1:] == (False, False, True)
+    async with admin_connection(store) as conn:
+        hashes = set(
+            await conn.scalars(
+                text("select left(rolpassword, 14) from pg_authid where rolname = any(:r)"),
+                {"r": [me[0], migrator[0]]},
+            )
+        )
+    assert hashes == {"SCRAM-SHA-256$"}
+
+
+async def test_resetting_the_role_in_a_tenant_transaction_lands_on_the_api_login(
+    runtime: Runtime, victim: Tenant
+) -> None:
+    """``set_config('role', 'none', …)`` and ``RESET ROLE`` once returned to a superuser; now
+    they return to the API's login, which can run no program and read no tenant schema."""
+    for escape in ("SELECT set_config('role', 'none', true)", "RESET ROLE"):
+        refused = await attempt(
+            runtime, victim, [escape, "COPY (SELECT 1) TO PROGRAM 'id'"], keep=False
+        )
+        assert refused == INSUFFICIENT_PRIVILEGE, escape
+        refused = await attempt(
+            runtime, victim, [escape, "SELECT count(*) FROM {s}.event_log"], keep=False
+        )
+        assert refused == INSUFFICIENT_PRIVILEGE, escape

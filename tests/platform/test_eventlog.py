@@ -11,6 +11,7 @@ from accord.platform.runtime import Runtime
 from accord.tenants.models import Tenant
 from accord.tenants.sessions import tenant_session
 from tests.conftest import TenantFactory
+from tests.factories.admin import admin_connection
 
 
 async def _fill(runtime: Runtime, tenant: Tenant, count: int) -> None:
@@ -73,16 +74,16 @@ async def test_database_refuses_rewrites_even_by_the_owner_of_the_table(
     tenant = await make_tenant(label="trg")
     await _fill(runtime, tenant, 2)
     with pytest.raises(DBAPIError, match="append-only"):
-        async with runtime.stores.engine("home").begin() as conn:
+        async with runtime.stores.migrator_engine("home").begin() as conn:
             await conn.execute(text(f"update \"t_{tenant.slug}\".event_log set actor = 'x'"))
     with pytest.raises(DBAPIError, match="append-only"):
-        async with runtime.stores.engine("home").begin() as conn:
+        async with runtime.stores.migrator_engine("home").begin() as conn:
             await conn.execute(text(f'delete from "t_{tenant.slug}".event_log'))
 
 
 async def _tamper(runtime: Runtime, tenant: Tenant, sql: str) -> None:
     """What an attacker with superuser access could do: bypass the trigger and rewrite."""
-    async with runtime.stores.engine(tenant.store).begin() as conn:
+    async with admin_connection(tenant.store) as conn:
         await conn.execute(text("set local session_replication_role = replica"))
         await conn.execute(text(sql.format(t=f'"t_{tenant.slug}"')))
 

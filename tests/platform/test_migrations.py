@@ -13,6 +13,7 @@ from accord.platform.migrations.runner import (
 )
 from accord.platform.runtime import Runtime
 from tests.conftest import TenantFactory, unique_slug
+from tests.factories.admin import admin_connection
 
 SHAPE = text(
     "select c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull "
@@ -44,8 +45,10 @@ async def test_step_by_step_upgrade_equals_the_fresh_script(
     schema, role = f"t_{slug}", f"accord_t_{slug}"
     from alembic import command
 
-    async with runtime.stores.engine("home").begin() as conn:
+    async with runtime.stores.migrator_engine("home").begin() as conn:
         await conn.exec_driver_sql(f"CREATE ROLE {quote_ident(conn, role)} NOLOGIN")
+        # As provisioning did before the owner role: the schema the tenant role's.
+        await conn.exec_driver_sql(f"GRANT {quote_ident(conn, role)} TO CURRENT_USER")
         await conn.exec_driver_sql(
             f"CREATE SCHEMA {quote_ident(conn, schema)} AUTHORIZATION {quote_ident(conn, role)}"
         )
@@ -55,15 +58,15 @@ async def test_step_by_step_upgrade_equals_the_fresh_script(
                 _config(TENANT_LOCATION, connection=sync, tenant_schema=schema), "t0001"
             )
         )
-    async with runtime.stores.engine("home").begin() as conn:
+    async with runtime.stores.migrator_engine("home").begin() as conn:
         assert await upgrade_tenant(conn, schema=schema, role=role) is True
-    async with runtime.stores.engine("home").begin() as conn:
+    async with runtime.stores.migrator_engine("home").begin() as conn:
         assert await upgrade_tenant(conn, schema=schema, role=role) is False
 
     stepped, created = await _shape(runtime, schema), await _shape(runtime, fresh.scope.schema)
     assert set(stepped[0]) ^ set(created[0]) == set()
     assert set(stepped[1]) ^ set(created[1]) == set()
-    async with runtime.stores.engine("home").connect() as conn:
+    async with runtime.stores.migrator_engine("home").connect() as conn:
         versions = set(
             await conn.scalars(text(f'select version_num from "{schema}".alembic_version'))
         )
@@ -76,7 +79,7 @@ async def test_tenant_roles_may_stage_in_temporary_tables_when_public_may_not(
     """Connector syncs stage pages in temporary tables; a database hardened by revoking
     TEMPORARY from PUBLIC still lets tenant roles have them."""
     engine = runtime.stores.engine("home")
-    async with engine.begin() as conn:
+    async with admin_connection("home") as conn:
         database = quote_ident(conn, await conn.scalar(text("select current_database()")))
         await conn.exec_driver_sql(f"REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC")
     try:
@@ -94,7 +97,7 @@ async def test_tenant_roles_may_stage_in_temporary_tables_when_public_may_not(
                 )
             )
     finally:
-        async with engine.begin() as conn:
+        async with admin_connection("home") as conn:
             await conn.exec_driver_sql(f"GRANT TEMPORARY ON DATABASE {database} TO PUBLIC")
     assert public is False  # the revocation held: the role has it through its group
     assert allowed is True

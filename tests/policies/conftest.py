@@ -10,11 +10,10 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import delete, text
 
-from accord.platform.db import quote_ident
 from accord.platform.naming import role_name, schema_name
 from accord.platform.runtime import Runtime
 from accord.policies.models import PolicyDomain, RaciMatrix
-from accord.tenants.provisioning import create_tenant
+from accord.tenants.provisioning import create_tenant, drop_tenant_objects
 from tests.conftest import unique_slug
 
 
@@ -50,11 +49,8 @@ async def partners(runtime: Runtime) -> AsyncIterator[Partners]:
 async def drop_tenants(runtime: Runtime, slugs: list[str]) -> None:
     """Drop test tenants one transaction each (the session clean-up drops all at once)."""
     for slug in slugs:
-        async with runtime.stores.engine(runtime.home).begin() as conn:
-            schema, role = quote_ident(conn, schema_name(slug)), quote_ident(conn, role_name(slug))
-            await conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-            await conn.exec_driver_sql(f"DROP OWNED BY {role}")
-            await conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+        async with runtime.stores.migrator_engine(runtime.home).begin() as conn:
+            await drop_tenant_objects(conn, schema=schema_name(slug), role=role_name(slug))
         async with runtime.control_session() as session:
             await session.execute(text("delete from accord.members where tenant = :s"), {"s": slug})
             await session.execute(text("delete from accord.tenants where slug = :s"), {"s": slug})

@@ -71,7 +71,7 @@ async def test_a_migration_run_beside_provisioning_and_offboarding_fails_no_one(
     async def catalogs_repeatedly() -> None:
         for _ in range(4):
             for store in runtime.stores.names():
-                async with runtime.stores.engine(store).begin() as conn:
+                async with runtime.stores.migrator_engine(store).begin() as conn:
                     await upgrade_catalog(conn)
 
     results = await asyncio.gather(

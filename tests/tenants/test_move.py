@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from accord.compliance.findings import service as finding_service
+from accord.compliance.workflow import service as finding_service
 from accord.compliance.findings.models import Finding
 from accord.compliance.sharing.reads import read_records
 from accord.platform.db import TenantScope
@@ -229,7 +229,7 @@ async def test_an_old_copy_that_changed_after_the_switch_is_kept_and_reported(
             runtime, slug=owner.slug, store=SECOND_STORE, work_root=tmp_path, on_step=crash
         )
     # A write that reached the old copy in that instant.
-    async with runtime.stores.engine("home").begin() as conn:
+    async with runtime.stores.migrator_engine("home").begin() as conn:
         await conn.execute(text(f"update \"{owner.scope.schema}\".findings set title = 'late'"))
     with pytest.raises(AccordError) as refused:
         await move_tenant(runtime, slug=owner.slug, store=SECOND_STORE, work_root=tmp_path)
@@ -257,7 +257,7 @@ async def test_a_move_interrupted_before_the_switch_is_rolled_back(
     assert not await schema_exists(runtime, SECOND_STORE, owner.scope.schema)
     await raise_findings(runtime, owner.slug, ("observation", 1))  # still writable
     # A killed process leaves a committed copy on the target: the next move drops it first.
-    async with runtime.stores.engine(SECOND_STORE).begin() as conn:
+    async with runtime.stores.migrator_engine(SECOND_STORE).begin() as conn:
         await _create_copy_objects(conn, TenantScope(slug=owner.slug, store=SECOND_STORE))
     result = await move_tenant(runtime, slug=owner.slug, store=SECOND_STORE, work_root=tmp_path)
     assert result.cleaned == [SECOND_STORE] and result.moved

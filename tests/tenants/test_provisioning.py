@@ -159,16 +159,21 @@ async def test_crash_leftovers_are_cleaned_by_the_next_create(runtime: Runtime) 
                 slug=slug, legal_name="X", jurisdiction="DE", store="home", status="provisioning"
             )
         )
-    async with runtime.stores.engine("home").begin() as conn:
+    # What a provisioning from before the owner role left: the schema the tenant role's.
+    async with runtime.stores.migrator_engine("home").begin() as conn:
         await conn.exec_driver_sql(f'CREATE ROLE "accord_t_{slug}" NOLOGIN')
+        await conn.exec_driver_sql(f'GRANT "accord_t_{slug}" TO CURRENT_USER')
         await conn.exec_driver_sql(f'CREATE SCHEMA "t_{slug}" AUTHORIZATION "accord_t_{slug}"')
+        await conn.exec_driver_sql(f'SET LOCAL ROLE "accord_t_{slug}"')
         await conn.exec_driver_sql(f'CREATE TABLE "t_{slug}".half_done (x int)')
+        await conn.exec_driver_sql("RESET ROLE")
+        await conn.exec_driver_sql(f'REVOKE "accord_t_{slug}" FROM CURRENT_USER')
 
     tenant = await create_tenant(
         runtime, slug=slug, legal_name="X", jurisdiction="DE", store="home"
     )
     assert tenant.status == TenantStatus.ACTIVE
-    async with runtime.stores.engine("home").connect() as conn:
+    async with runtime.stores.migrator_engine("home").connect() as conn:
         leftover = await conn.scalar(text("select to_regclass(:t)"), {"t": f"t_{slug}.half_done"})
     assert leftover is None
 

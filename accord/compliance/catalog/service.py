@@ -89,6 +89,11 @@ async def sync_catalog(runtime: Runtime) -> dict[str, str]:
             if await _stored_digest(session) == digest:
                 outcome[name] = "current"
                 continue
+        # The catalog is reference data every tenant reads: only the migrator writes it.
+        async with runtime.stores.migrator_session(name) as session:
+            if await _stored_digest(session) == digest:
+                outcome[name] = "current"
+                continue
             await session.execute(select(func.pg_advisory_xact_lock(_SYNC_LOCK)))
             if await _stored_digest(session) == digest:
                 outcome[name] = "current"

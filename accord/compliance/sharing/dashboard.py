@@ -69,7 +69,7 @@ from accord.compliance.sharing.reads import (
     plan_record_types,
 )
 from accord.compliance.tallies import CapaActionTally, FindingCount, FindingTally
-from accord.platform import clock
+from accord.platform import clock, telemetry
 from accord.platform.naming import schema_name
 from accord.platform.notifications import Notification, NotificationHub
 from accord.platform.runtime import Runtime
@@ -293,6 +293,27 @@ async def _read_store(
     cache: CountsCache | None,
     keys: CellKeys | None,
 ) -> list[OwnerCounts]:
+    owners = len(set(findings) | set(capa))
+    with telemetry.store_read(store, record_type="dashboard", tenants=owners) as span:
+        board = await _counts_of_store(
+            runtime, store, findings, capa, today, principal, request_id, within, cache, keys
+        )
+        span.set_attribute("accord.records", len(board))
+        return board
+
+
+async def _counts_of_store(
+    runtime: Runtime,
+    store: str,
+    findings: dict[str, PlannedOwner],
+    capa: dict[str, PlannedOwner],
+    today: date,
+    principal: Actor,
+    request_id: str | None,
+    within: float,
+    cache: CountsCache | None,
+    keys: CellKeys | None,
+) -> list[OwnerCounts]:
     """The store's owners' counts (from the cache where it holds them), logged for the
     grantors in one transaction."""
     usable = cache is not None and cache.usable(store)
@@ -335,6 +356,7 @@ async def _read_store(
                     entries.append(log_entry(capa[owner], "capa", overdue[owner]))
             if entries:
                 await log_in(conn, entries, principal=principal, request_id=request_id, at=at)
+    telemetry.access_logged(len(entries), store)
     if cache is not None and stamp is not None:
         cache.keep(store, stamp, fresh_f, fresh_c, today)
     return board

@@ -73,7 +73,7 @@ from accord.compliance.sharing.reads import (
     plan_owners,
 )
 from accord.compliance.sharing.registry import table_for
-from accord.platform import clock
+from accord.platform import clock, telemetry
 from accord.platform.errors import BadInput
 from accord.platform.naming import schema_name
 from accord.platform.runtime import Runtime
@@ -495,11 +495,16 @@ async def execute_placed(
 
 
 async def _read_store(
-    runtime: Runtime, store: str, prepared: Prepared, within: float
+    runtime: Runtime, store: str, prepared: Prepared, within: float, record_type: str, owners: int
 ) -> list[dict[str, Any]]:
-    async with asyncio.timeout(within):
-        async with runtime.stores.federation_connection(store) as conn:
-            return await execute_placed(conn, prepared.statement, prepared.params, prepared.schemas)
+    with telemetry.store_read(store, record_type=record_type, tenants=owners) as span:
+        async with asyncio.timeout(within):
+            async with runtime.stores.federation_connection(store) as conn:
+                rows = await execute_placed(
+                    conn, prepared.statement, prepared.params, prepared.schemas
+                )
+        span.set_attribute("accord.records", len(rows))
+        return rows
 
 
 #: One call per store appends each grantor's row to its own access log (catalog k0003).
@@ -579,11 +584,11 @@ async def log_reads(
         by_store.setdefault(store, []).append(log_entry(o, record_type, count))
 
     async def store_log(store: str) -> None:
+        entries = by_store[store]
         async with asyncio.timeout(within):
             async with runtime.stores.federation_connection(store) as conn:
-                await log_in(
-                    conn, by_store[store], principal=principal, request_id=request_id, at=at
-                )
+                await log_in(conn, entries, principal=principal, request_id=request_id, at=at)
+        telemetry.access_logged(len(entries), store)
 
     stores = sorted(by_store)
     outcomes = await asyncio.gather(*(store_log(s) for s in stores), return_exceptions=True)
@@ -652,7 +657,7 @@ async def list_records(
     ]
     results = await asyncio.gather(
         *(
-            _read_store(runtime, s, st, store_timeout)
+            _read_store(runtime, s, st, store_timeout, record_type, len(by_store[s]))
             for s, st in zip(stores, statements, strict=True)
         ),
         return_exceptions=True,

@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from accord.compliance.sharing.disclosure import CellKeys, cell_keys, rounding_base
 from accord.compliance.sharing.fields import AGGREGATE_DIMENSIONS, SUMMARY_FIELDS
 from accord.compliance.sharing.registry import model_for, table_for
+from accord.platform import telemetry
 from accord.platform.errors import AccordError, ErrorCode
 from accord.platform.runtime import Runtime
 from accord.policies.engine import Authorizer
@@ -241,11 +242,17 @@ async def _guarded(
     owner_timeout: float,
     keys: CellKeys | None,
 ) -> _Fetched | TenantError:
-    try:
-        async with asyncio.timeout(owner_timeout):
-            return await _fetch(runtime, owner, record_type, limit, keys)
-    except OWNER_FAILURES as exc:
-        return _unavailable(owner.owner, exc)
+    store = owner.placement.store if owner.placement is not None else "unknown"
+    with telemetry.store_read(store, record_type=record_type, tenants=1) as span:
+        span.set_attribute("accord.tenant", owner.owner)
+        try:
+            async with asyncio.timeout(owner_timeout):
+                fetched = await _fetch(runtime, owner, record_type, limit, keys)
+        except OWNER_FAILURES as exc:
+            telemetry.fail(span, exc)
+            return _unavailable(owner.owner, exc)
+        span.set_attribute("accord.records", len(fetched.records) + len(fetched.groups))
+        return fetched
 
 
 def _unavailable(tenant: str, exc: BaseException) -> TenantError:

@@ -18,7 +18,14 @@ from typing import Any
 import httpx
 
 from accord.connectors.framework.auth import Authenticator
-from accord.connectors.framework.errors import DeltaExpired, FatalError, RetriableError
+from accord.connectors.framework.errors import (
+    DeltaExpired,
+    FatalError,
+    RetriableError,
+    SourceError,
+)
+from accord.platform import telemetry
+from accord.platform.telemetry import AttributeValue
 
 _BODY_IN_LOG = 2000
 
@@ -140,6 +147,32 @@ class SourceClient:
         authenticated: bool = True,
         parse: bool = False,
     ) -> tuple[httpx.Response, Any]:
+        # The span names the call, not its URL: a query string may carry filters or keys.
+        attributes: dict[str, AttributeValue] = {
+            "http.request.method": method,
+            "accord.authenticated": authenticated,
+        }
+        with telemetry.span("connector.request", attributes) as span:
+            try:
+                response, body = await self._attempts(
+                    method, url, params=params, data=data, authenticated=authenticated, parse=parse
+                )
+            except SourceError as exc:
+                telemetry.mark_failed(span, exc.reason)
+                raise
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response, body
+
+    async def _attempts(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None,
+        data: dict[str, str] | None,
+        authenticated: bool,
+        parse: bool,
+    ) -> tuple[httpx.Response, Any]:
         reauthenticated = False
         attempt = 0
         while True:
@@ -150,6 +183,7 @@ class SourceClient:
                 if response.status_code == 401 and authenticated and not reauthenticated:
                     reauthenticated = True
                     self.auth.invalidate()
+                    telemetry.event("connector.reauthenticate")
                     continue
                 classify(response)
                 if not parse:
@@ -164,7 +198,16 @@ class SourceClient:
                 if attempt >= self.retry.attempts:
                     raise
                 self.retries += 1
-                await asyncio.sleep(self.retry.delay(attempt, exc.retry_after))
+                delay = self.retry.delay(attempt, exc.retry_after)
+                telemetry.event(
+                    "connector.retry",
+                    {
+                        "accord.reason": exc.reason,
+                        "accord.attempt": attempt,
+                        "accord.delay_s": delay,
+                    },
+                )
+                await asyncio.sleep(delay)
 
     async def _send_plain(
         self, method: str, url: str, data: dict[str, str] | None

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 
 from accord.connectors.framework.errors import DeltaExpired, FatalError
 from accord.connectors.framework.mapping import compile_mapping
@@ -28,9 +28,10 @@ from accord.connectors.models import ConnectorInstance, QuarantineEntry, SyncRun
 from accord.connectors.sync import runs
 from accord.connectors.sync.pages import PageContext, Prepared, prepare_page_soon, process_page
 from accord.connectors.sync.sinks import Sink
-from accord.platform import clock
+from accord.platform import clock, telemetry
 from accord.platform.errors import AccordError, describe_failure
 from accord.platform.runtime import Runtime
+from accord.platform.telemetry import AttributeValue
 from accord.tenants.sessions import tenant_session
 
 log = logging.getLogger(__name__)
@@ -211,8 +212,52 @@ async def run_stream(
     *,
     progress: ProgressHook | None = None,
 ) -> RunResult:
-    with _fewer_collections():
-        return await _run_stream(runtime, loaded, stream_name, progress=progress)
+    row = loaded.row
+    attributes: dict[str, AttributeValue] = {
+        "accord.tenant": row.tenant,
+        "accord.connector": row.kind,
+        "accord.stream": stream_name,
+    }
+    with (
+        _fewer_collections(),
+        telemetry.span("sync.run", attributes) as span,
+    ):
+        result = await _run_stream(runtime, loaded, stream_name, progress=progress)
+        span.set_attribute("accord.status", result.status)
+        span.set_attributes({f"accord.records.{k}": v for k, v in result.counts.items()})
+        if result.status != "succeeded":
+            telemetry.mark_failed(span, result.status)
+        if telemetry.instruments() is not None:
+            await _record_quarantine_size(runtime, loaded, result.stream)
+        return result
+
+
+async def _record_quarantine_size(runtime: Runtime, loaded: Loaded, stream: str) -> None:
+    metrics = telemetry.instruments()
+    assert metrics is not None
+    row = loaded.row
+    async with tenant_session(runtime, row.tenant) as session:
+        size = await session.scalar(
+            select(func.count()).where(
+                QuarantineEntry.instance_id == row.id,
+                QuarantineEntry.stream == stream,
+                QuarantineEntry.fixed_at.is_(None),
+            )
+        )
+    metrics.quarantine_size.set(
+        size or 0,
+        {"accord.tenant": row.tenant, "accord.connector": row.kind, "accord.stream": stream},
+    )
+
+
+def _count_page(loaded: Loaded, stream: str, counts: dict[str, int]) -> None:
+    metrics = telemetry.instruments()
+    if metrics is None:
+        return
+    attributes = {"accord.connector": loaded.row.kind, "accord.stream": stream}
+    for outcome in ("created", "updated", "unchanged", "quarantined"):
+        if counts.get(outcome):
+            metrics.sync_records.add(counts[outcome], {**attributes, "outcome": outcome})
 
 
 async def _run_stream(
@@ -256,28 +301,36 @@ async def _run_stream(
                 # has records here at all (a full re-sync brings mostly unchanged ones).
                 expect_changes = [first_import]
                 async for page, prepared in _ahead(reader.pages(bookmark), ctx, expect_changes):
-                    async with tenant_session(runtime, row.tenant) as session:
-                        current = await runs.own_stream(
-                            session, run_id=run.id, instance_id=row.id, stream=stream.name
-                        )
-                        counts = await process_page(
-                            session,
-                            ctx,
-                            page.records,
-                            page.positions,
-                            prepared=prepared,
-                            deleted=page.deleted,
-                        )
-                        bookmark = current.after_page(page.cursor, page.high_water, page.delta_link)
-                        await runs.commit_page(
-                            session,
-                            run_id=run.id,
-                            instance_id=row.id,
-                            stream=stream.name,
-                            bookmark=bookmark,
-                            counts=counts,
-                            retries=client.retries,
-                        )
+                    page_span = telemetry.span(
+                        "sync.page", {"accord.tenant": row.tenant, "accord.stream": stream.name}
+                    )
+                    with page_span as traced:
+                        async with tenant_session(runtime, row.tenant) as session:
+                            current = await runs.own_stream(
+                                session, run_id=run.id, instance_id=row.id, stream=stream.name
+                            )
+                            counts = await process_page(
+                                session,
+                                ctx,
+                                page.records,
+                                page.positions,
+                                prepared=prepared,
+                                deleted=page.deleted,
+                            )
+                            bookmark = current.after_page(
+                                page.cursor, page.high_water, page.delta_link
+                            )
+                            await runs.commit_page(
+                                session,
+                                run_id=run.id,
+                                instance_id=row.id,
+                                stream=stream.name,
+                                bookmark=bookmark,
+                                counts=counts,
+                                retries=client.retries,
+                            )
+                        traced.set_attributes({f"accord.records.{k}": v for k, v in counts.items()})
+                    _count_page(loaded, stream.name, counts)
                     expect_changes[0] = counts["unchanged"] * 2 < counts["fetched"]
                     for key, value in counts.items():
                         result.counts[key] += value

@@ -26,7 +26,12 @@ from accord.graphql.findings.types import (
     FindingStateEnum,
     FindingType,
 )
-from accord.graphql.listing import Process, connection_page, find_record
+from accord.graphql.listing import (
+    Process,
+    connection_page,
+    find_record,
+    require_known_process,
+)
 from accord.graphql.relay import GlobalId
 from accord.platform import clock
 
@@ -34,6 +39,7 @@ from accord.platform import clock
 async def _aggregate_read(info: strawberry.Info[Context, None], process: str | None) -> SharedRead:
     context = info.context
     principal, _ = require_tenant(context)
+    await require_known_process(context, process)
     return await read_records(
         context.runtime,
         authorizer=context.authorizer,

@@ -17,11 +17,13 @@ from accord.compliance.sharing.fields import SUMMARY_FIELDS
 from accord.compliance.sharing.reads import SharedRecord
 from accord.graphql.context import Context
 from accord.graphql.pagination import PageInfo
+from accord.graphql.permissions import RecordActionEnum, allowed_actions
 from accord.graphql.relay import GlobalId, Node
 from accord.graphql.tenants import TenantType
 from accord.tenants.agreements.models import SharingLevel
 
 if TYPE_CHECKING:
+    from accord.graphql.records.audits import AuditNode
     from accord.graphql.records.capas import CapaNode
 
 
@@ -76,7 +78,10 @@ class FindingType(Node):
     tenant: str = strawberry.field(description="The tenant that owns the finding.")
     level: SharingLevelEnum
     reference: str
-    audit_id: uuid.UUID | None
+    audit_id: uuid.UUID | None = strawberry.field(
+        description="Raw id of the audit the finding was raised in (a UUID).",
+        deprecation_reason="Use `audit` (the object, with its global id).",
+    )
     grade: FindingGradeEnum
     severity: SeverityEnum
     clause_keys: list[str]
@@ -110,6 +115,32 @@ class FindingType(Node):
         if tenant is None:
             return None
         return TenantType.from_model(tenant, info.context.runtime.regions.get(tenant.store, ""))
+
+    @strawberry.field(
+        description="The audit the finding was raised in; null when none, or when you may "
+        "not read it."
+    )
+    async def audit(
+        self, info: strawberry.Info[Context, None], process: str | None = None
+    ) -> Annotated[AuditNode, strawberry.lazy("accord.graphql.records.audits")] | None:
+        from accord.graphql.records.audits import AuditNode
+        from accord.graphql.records.loaders import AuditByIdLoader, load
+
+        if self.audit_id is None:
+            return None
+        record = await load(info, AuditByIdLoader, process, (self.tenant, self.audit_id))
+        return None if record is None else AuditNode.from_shared(record, process)
+
+    @strawberry.field(
+        description="The actions your RACI allows on this finding under `process`: the "
+        "decision the mutations' action gate takes. Its state may still refuse one."
+    )
+    def allowed_actions(
+        self, info: strawberry.Info[Context, None], process: str | None = None
+    ) -> list[RecordActionEnum]:
+        return allowed_actions(
+            info.context, owner=self.tenant, record_type="finding", process=process
+        )
 
     @strawberry.field(description="The CAPAs addressing this finding that you may read.")
     async def capas(

@@ -13,9 +13,10 @@ from enum import Enum
 import strawberry
 
 from accord.graphql.context import Context
-from accord.graphql.pagination import check_first
+from accord.graphql.pagination import PageInfo, check_first
 from accord.graphql.records.common import require_own_gate
 from accord.platform import clock
+from accord.platform.errors import BadInput
 from accord.tenants.agreements import service as agreement_service
 from accord.tenants.agreements.access import read_access_log
 from accord.tenants.agreements.models import (
@@ -134,6 +135,25 @@ class AccessLogEntryType:
         )
 
 
+@strawberry.type(name="AccessLogEdge")
+class AccessLogEdge:
+    cursor: str
+    node: AccessLogEntryType
+
+
+@strawberry.type(name="AccessLogConnection")
+class AccessLogConnection:
+    edges: list[AccessLogEdge]
+    page_info: PageInfo
+
+
+def _entry_id(parts: list[object]) -> int:
+    [entry_id] = parts
+    if not isinstance(entry_id, int) or isinstance(entry_id, bool):
+        raise BadInput("The cursor is not one this API issued.", reason="BAD_CURSOR", field="after")
+    return entry_id
+
+
 @strawberry.type
 class AgreementQueries:
     @strawberry.field(
@@ -160,7 +180,8 @@ class AgreementQueries:
 
     @strawberry.field(
         description="Your organisation's access log, newest first: partners' reads of your "
-        "records, for the record types you may read."
+        "records, for the record types you may read. Only the newest page is reachable.",
+        deprecation_reason="Use `accessLog`, which pages with cursors through the whole log.",
     )
     async def my_access_log(
         self,
@@ -168,14 +189,60 @@ class AgreementQueries:
         first: int = 50,
         since: datetime | None = None,
     ) -> list[AccessLogEntryType]:
-        context = info.context
-        check_first(first)
-        _, own, readable = require_own_gate(
-            context,
-            "read",
-            [*SHAREABLE_RECORD_TYPES, "capa_action"],
-            what="read your organisation's access log",
+        connection = await access_log_page(info, first=first, after=None, since=since)
+        return [edge.node for edge in connection.edges]
+
+    @strawberry.field(
+        description="Your organisation's access log, newest first: partners' reads of your "
+        "records, for the record types you may read."
+    )
+    async def access_log(
+        self,
+        info: strawberry.Info[Context, None],
+        first: int = 50,
+        after: str | None = None,
+        since: datetime | None = None,
+    ) -> AccessLogConnection:
+        return await access_log_page(info, first=first, after=after, since=since)
+
+
+async def access_log_page(
+    info: strawberry.Info[Context, None], *, first: int, after: str | None, since: datetime | None
+) -> AccessLogConnection:
+    """A page of the caller's organisation's access log, for the record types it may read."""
+    context = info.context
+    check_first(first)
+    principal, own, readable = require_own_gate(
+        context,
+        "read",
+        [*SHAREABLE_RECORD_TYPES, "capa_action"],
+        what="read your organisation's access log",
+    )
+    fingerprint = context.cursors.fingerprint(
+        "accessLog", own, principal.subject, since.isoformat() if since else None
+    )
+    before = _entry_id(context.cursors.decode_parts(after, fingerprint)) if after else None
+    async with tenant_session(context.runtime, own) as session:
+        entries = await read_access_log(
+            session=session,
+            since=since,
+            limit=first + 1,
+            before_id=before,
+            record_types=readable,
         )
-        async with tenant_session(context.runtime, own) as session:
-            entries = await read_access_log(session=session, since=since, limit=first)
-        return [AccessLogEntryType.from_model(e) for e in entries if e.record_type in readable]
+    edges = [
+        AccessLogEdge(
+            cursor=context.cursors.encode_parts(fingerprint, [entry.id]),
+            node=AccessLogEntryType.from_model(entry),
+        )
+        for entry in entries[:first]
+    ]
+    return AccessLogConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(entries) > first,
+            has_previous_page=before is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )

@@ -17,6 +17,7 @@ from accord.compliance.sharing.reads import SharedRecord
 from accord.graphql.context import Context
 from accord.graphql.findings.types import FindingType
 from accord.graphql.pagination import PageInfo
+from accord.graphql.permissions import RecordActionEnum, allowed_actions
 from accord.graphql.records.common import (
     WITHHELD,
     Conditions,
@@ -139,6 +140,21 @@ class CapaNode(Node):
     closed_by: str | None = strawberry.field(description=WITHHELD)
     record_id: strawberry.Private[uuid.UUID]
     process: strawberry.Private[str | None]
+
+    @strawberry.field(
+        description="The actions your RACI allows on this CAPA under `process` (by default "
+        "the one it was read under): the decision the mutations' action gate takes. Its "
+        "state and the CAPA rules (nobody approves their own plan, …) may still refuse one."
+    )
+    def allowed_actions(
+        self, info: strawberry.Info[Context, None], process: str | None = None
+    ) -> list[RecordActionEnum]:
+        return allowed_actions(
+            info.context,
+            owner=self.tenant,
+            record_type=RECORD_TYPE,
+            process=process or self.process,
+        )
 
     @strawberry.field(
         description="The findings this CAPA addresses that you may read, newest first, at "

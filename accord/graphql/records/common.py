@@ -42,8 +42,9 @@ BigInt = NewType("BigInt", int)
 SCALARS: Mapping[object, ScalarDefinition] = {
     BigInt: strawberry.scalar(
         name="BigInt",
-        description="An integer that may exceed 32 bits (sent as a JSON number).",
-        serialize=int,
+        description="An integer that may exceed 32 bits, sent as a JSON string of its decimal "
+        "digits (JavaScript numbers are exact only up to 2^53); taken as a string or a number.",
+        serialize=str,
         parse_value=int,
     )
 }

@@ -43,8 +43,14 @@ RECORD_TYPE = "evidence"
 class EvidenceNode(Node):
     tenant: str = strawberry.field(description="The tenant that owns the evidence.")
     level: SharingLevelEnum
-    finding_id: uuid.UUID | None
-    capa_id: uuid.UUID | None
+    finding_id: uuid.UUID | None = strawberry.field(
+        description="Raw id of the finding it was filed on (a UUID).",
+        deprecation_reason="Use `finding` (the object, with its global id).",
+    )
+    capa_id: uuid.UUID | None = strawberry.field(
+        description="Raw id of the CAPA it was filed on (a UUID).",
+        deprecation_reason="Use `capa` (the object, with its global id).",
+    )
     media_type: str
     size_bytes: BigInt
     captured_at: datetime

@@ -11,6 +11,7 @@ from accord.compliance.incidents.models import IncidentStatus
 from accord.compliance.sharing.federation import Condition, Ordering
 from accord.compliance.sharing.reads import SharedRecord
 from accord.graphql.context import Context
+from accord.graphql.findings.types import SeverityEnum
 from accord.graphql.pagination import PageInfo
 from accord.graphql.records.common import (
     WITHHELD,
@@ -37,12 +38,26 @@ class IncidentStatusEnum(Enum):
     CLOSED = IncidentStatus.CLOSED.value
 
 
+#: An incident's severity (1 most severe … 4) on the scale findings use.
+SEVERITY_LEVELS = {
+    1: SeverityEnum.CRITICAL,
+    2: SeverityEnum.HIGH,
+    3: SeverityEnum.MEDIUM,
+    4: SeverityEnum.LOW,
+}
+SEVERITY_LEVEL = "How severe, on the scale findings use: 1 is CRITICAL, 2 HIGH, 3 MEDIUM, 4 LOW."
+SEVERITY_NUMBER = "1 (most severe) to 4."
+SEVERITY_DEPRECATED = "Use `severityLevel`, the Severity enum findings use too."
+
+
 @strawberry.type(name="IncidentReport", description="An incident, reported by the tenant it hit.")
 class IncidentReportNode(Node):
     tenant: str = strawberry.field(description="The tenant that owns the report.")
     level: SharingLevelEnum
     reference: str
-    severity: int = strawberry.field(description="1 (most severe) to 4.")
+    severity: int = strawberry.field(
+        description=SEVERITY_NUMBER, deprecation_reason=SEVERITY_DEPRECATED
+    )
     occurred_at: datetime
     detected_at: datetime
     reported_at: datetime
@@ -51,6 +66,10 @@ class IncidentReportNode(Node):
     updated_at: datetime
     title: str | None = strawberry.field(description=WITHHELD)
     description: str | None = strawberry.field(description=WITHHELD)
+
+    @strawberry.field(description=SEVERITY_LEVEL)
+    def severity_level(self) -> SeverityEnum:
+        return SEVERITY_LEVELS[self.severity]
 
     @classmethod
     def from_shared(cls, record: SharedRecord) -> IncidentReportNode:

@@ -230,6 +230,10 @@ class ManagementReviewByIdLoader(RecordByIdLoader):
     record_type = "management_review"
 
 
+class AuditByIdLoader(RecordByIdLoader):
+    record_type = "audit"
+
+
 class LinkedLoader(BatchLoader[list[SharedRecord]]):
     """Records on the other side of the CAPA–finding links of the key's record."""
 

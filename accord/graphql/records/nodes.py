@@ -1,4 +1,5 @@
-"""The record types' by-id reads by global-id type name, for Relay's ``node(id)``."""
+"""The record types' by-id reads by global-id type name, for Relay's ``node(id:)``
+and ``nodes(ids:)`` (``accord.graphql.nodes``)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,3 @@ FINDERS: dict[str, Finder] = {
     "Risk": find_risk,
     "IncidentReport": find_incident,
 }
-
-
-async def find_node(info: strawberry.Info[Context, None], kind: str, id: str) -> Node | None:
-    """The record ``id`` names if ``kind`` is one of these record types (None otherwise)."""
-    finder = FINDERS.get(kind)
-    if finder is None:
-        return None
-    return await finder(info, GlobalId.decode(id, expected=kind), None)

@@ -55,7 +55,10 @@ class ManagementReviewNode(Node):
     standards: list[str]
     status: ManagementReviewStatusEnum
     revision: int
-    previous_id: uuid.UUID | None
+    previous_id: uuid.UUID | None = strawberry.field(
+        description="Raw id of the revision this one replaces (a UUID).",
+        deprecation_reason="Use `previous` (the object, with its global id).",
+    )
     frozen_at: datetime | None
     approved_at: datetime | None
     created_at: datetime

@@ -23,6 +23,11 @@ from accord.platform.db import quote_ident
 from accord.platform.errors import Conflict
 
 SCHEMA_OWNER = "accord_schema_owner"
+#: Transaction-level advisory lock on a store's database, held by every change to what
+#: all its tenants share: the database's own privileges (one row of ``pg_database``), the
+#: catalog's grants, the version tables. PostgreSQL refuses two concurrent updates of one
+#: catalog row ("tuple concurrently updated") instead of queueing them.
+SHARED_OBJECTS_LOCK = 0x0ACC0D_0B1EC7
 
 #: ``pg_identify_object`` types that ``ALTER <type> … OWNER TO`` takes over.
 _ALTERABLE = {
@@ -97,7 +102,9 @@ class TenantSchemaTampered(Conflict):
 
 
 async def ensure_schema_owner(conn: AsyncConnection) -> None:
-    """The owner role of tenant schemas, and Accord's login a member of it (SET ROLE)."""
+    """The owner role of Accord's schemas, allowed to create schemas in this database, and
+    the current (migrator) login a member of it (``accord db bootstrap`` sets all this up;
+    a login allowed to do it itself keeps an older store working)."""
     row = (
         await conn.execute(
             text(
@@ -122,10 +129,19 @@ async def ensure_schema_owner(conn: AsyncConnection) -> None:
             f"DO $$ BEGIN GRANT {SCHEMA_OWNER} TO CURRENT_USER; "
             "EXCEPTION WHEN unique_violation THEN NULL; END $$"
         )
+    may_create = await conn.scalar(
+        text("select has_database_privilege(:owner, current_database(), 'CREATE')"),
+        {"owner": SCHEMA_OWNER},
+    )
+    if not may_create:
+        database = quote_ident(conn, await conn.scalar(text("select current_database()")))
+        await conn.execute(select(func.pg_advisory_xact_lock(SHARED_OBJECTS_LOCK)))
+        await conn.exec_driver_sql(f"GRANT CREATE ON DATABASE {database} TO {SCHEMA_OWNER}")
 
 
 async def become_schema_owner(conn: AsyncConnection) -> str:
     """Act as the owner role for the rest of the transaction; returns the role to go back to."""
+    await ensure_schema_owner(conn)
     previous = await conn.scalar(select(func.current_setting("role")))
     await conn.execute(select(func.set_config("role", SCHEMA_OWNER, True)))
     return str(previous)
@@ -133,6 +149,11 @@ async def become_schema_owner(conn: AsyncConnection) -> str:
 
 async def restore_role(conn: AsyncConnection, previous: str) -> None:
     await conn.execute(select(func.set_config("role", previous, True)))
+
+
+async def claim_schema(conn: AsyncConnection, *, schema: str) -> bool:
+    """``claim_tenant_schema`` for a schema of Accord's own (control plane, catalog)."""
+    return await claim_tenant_schema(conn, schema=schema, role="")
 
 
 async def claim_tenant_schema(conn: AsyncConnection, *, schema: str, role: str) -> bool:
@@ -163,6 +184,11 @@ async def claim_tenant_schema(conn: AsyncConnection, *, schema: str, role: str) 
         return False
     await ensure_schema_owner(conn)
     owner = quote_ident(conn, SCHEMA_OWNER)
+    # Giving away what the tenant role owns (the schema itself) takes its privileges: the
+    # migrator, who created the role, is its member while it does.
+    borrowed = role and any(owned_by == role for _, _, owned_by in rows)
+    if borrowed:
+        await conn.exec_driver_sql(f"GRANT {quote_ident(conn, role)} TO CURRENT_USER")
     for kind, identity, _ in rows:
         if kind == "schema":
             await conn.exec_driver_sql(f"ALTER SCHEMA {quote_ident(conn, schema)} OWNER TO {owner}")
@@ -174,4 +200,6 @@ async def claim_tenant_schema(conn: AsyncConnection, *, schema: str, role: str) 
                 f"Schema {schema} holds a {kind} ({identity}) Accord does not create.",
                 reason="TENANT_SCHEMA_UNKNOWN_OBJECT",
             )
+    if borrowed:
+        await conn.exec_driver_sql(f"REVOKE {quote_ident(conn, role)} FROM CURRENT_USER")
     return True

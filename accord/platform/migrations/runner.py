@@ -16,9 +16,10 @@ from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from accord.platform.db import CONTROL_SCHEMA, FEDERATION_ROLE, quote_ident
+from accord.platform.db import API_GROUP, CONTROL_SCHEMA, FEDERATION_ROLE, quote_ident
 from accord.platform.errors import AccordError, ErrorCode
 from accord.platform.migrations.ownership import (
+    SHARED_OBJECTS_LOCK,
     become_schema_owner,
     claim_tenant_schema,
     restore_role,
@@ -55,17 +56,62 @@ async def current_revision(conn: AsyncConnection, version_schema: str) -> str | 
 
 
 async def upgrade_control(conn: AsyncConnection) -> None:
+    """Bring the control plane to head as the owner role, then grant the API its DML."""
     await lock_shared_objects(conn)
+    previous_role = await become_schema_owner(conn)
     await conn.run_sync(
         lambda sync: command.upgrade(_config(CONTROL_LOCATION, connection=sync), "heads")
     )
+    await restore_role(conn, previous_role)
+    await apply_api_grants(conn)
 
 
-#: Transaction-level advisory lock on a store's database, held by every change to what
-#: all its tenants share: the database's own privileges (one row of ``pg_database``), the
-#: catalog's grants, the version tables. PostgreSQL refuses two concurrent updates of one
-#: catalog row ("tuple concurrently updated") instead of queueing them.
-SHARED_OBJECTS_LOCK = 0x0ACC0D_0B1EC7
+async def _schema_exists(conn: AsyncConnection, schema: str) -> bool:
+    return bool(
+        await conn.scalar(
+            text("select exists (select 1 from pg_namespace where nspname = :s)"), {"s": schema}
+        )
+    )
+
+
+async def apply_api_grants(conn: AsyncConnection) -> None:
+    """What the API's logins may do outside tenant schemas: read and write the control
+    plane's tables, read the catalog and the version tables, nothing that changes them."""
+    group = quote_ident(conn, API_GROUP)
+    if await _schema_exists(conn, CONTROL_SCHEMA):
+        await conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {CONTROL_SCHEMA} TO {group}")
+        await conn.exec_driver_sql(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {CONTROL_SCHEMA} "
+            f"TO {group}"
+        )
+        await conn.exec_driver_sql(
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {CONTROL_SCHEMA} TO {group}"
+        )
+        await conn.exec_driver_sql(
+            f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {CONTROL_SCHEMA}.{VERSION_TABLE} "
+            f"FROM {group}"
+        )
+    if await _schema_exists(conn, CATALOG_SCHEMA):
+        await conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {CATALOG_SCHEMA} TO {group}")
+        await conn.exec_driver_sql(
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA {CATALOG_SCHEMA} TO {group}"
+        )
+
+
+async def let_api_enter(conn: AsyncConnection, role: str) -> None:
+    """Let the API's logins switch to ``role`` (a tenant's), without inheriting from it."""
+    member = await conn.scalar(
+        text(
+            "select exists (select 1 from pg_auth_members m "
+            "join pg_roles r on r.oid = m.roleid join pg_roles g on g.oid = m.member "
+            "where r.rolname = :role and g.rolname = :group)"
+        ),
+        {"role": role, "group": API_GROUP},
+    )
+    if not member:
+        await conn.exec_driver_sql(
+            f"GRANT {quote_ident(conn, role)} TO {quote_ident(conn, API_GROUP)}"
+        )
 
 
 async def lock_shared_objects(conn: AsyncConnection) -> None:
@@ -110,7 +156,8 @@ async def ensure_tenant_group(conn: AsyncConnection) -> None:
 
 
 async def ensure_federation_role(conn: AsyncConnection) -> None:
-    """The federation role, and Accord's own login allowed to switch to it."""
+    """The federation role (created, and granted to the API's group, by ``accord db
+    bootstrap``; a store bootstrapped before it had one gets it here)."""
     exists = await conn.scalar(
         text("select exists (select 1 from pg_roles where rolname = :r)"), {"r": FEDERATION_ROLE}
     )
@@ -119,19 +166,18 @@ async def ensure_federation_role(conn: AsyncConnection) -> None:
             "DO $$ BEGIN CREATE ROLE accord_federation NOLOGIN; "
             "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
         )
-    superuser = await conn.scalar(
-        text("select rolsuper from pg_roles where rolname = current_user")
-    )
-    if not superuser:
-        await conn.exec_driver_sql("GRANT accord_federation TO CURRENT_USER")
+        await let_api_enter(conn, FEDERATION_ROLE)
 
 
 async def upgrade_catalog(conn: AsyncConnection) -> None:
     """Bring the store's ``catalog`` schema (reference data) to head, read-only to tenants."""
     await lock_shared_objects(conn)
+    previous_role = await become_schema_owner(conn)
     await conn.run_sync(
         lambda sync: command.upgrade(_config(CATALOG_LOCATION, connection=sync), "heads")
     )
+    await restore_role(conn, previous_role)
+    await apply_api_grants(conn)
     await ensure_tenant_group(conn)
     await conn.exec_driver_sql("GRANT USAGE ON SCHEMA catalog TO accord_tenant")
     await conn.exec_driver_sql("GRANT SELECT ON ALL TABLES IN SCHEMA catalog TO accord_tenant")
@@ -233,6 +279,7 @@ async def upgrade_tenant(conn: AsyncConnection, *, schema: str, role: str) -> bo
         )
     # Before anything in the schema is read: what its tenant could replace, it must not own.
     claimed = await claim_tenant_schema(conn, schema=schema, role=role)
+    await let_api_enter(conn, role)
     await conn.execute(select(func.set_config("search_path", schema, True)))
     current = await conn.run_sync(lambda sync: _current_heads(sync, schema))
     if set(current) == set(_tenant_script().get_heads()):

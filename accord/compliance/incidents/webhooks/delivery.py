@@ -26,7 +26,8 @@ from accord.compliance.incidents.webhooks.schemas import (
 )
 from accord.compliance.incidents.webhooks.service import sign
 from accord.compliance.records.history import jsonable
-from accord.platform import clock
+from accord.platform import clock, telemetry
+from accord.platform.telemetry import AttributeValue
 
 _ERROR_IN_LOG = 500
 
@@ -127,6 +128,40 @@ async def send_webhook(
 ) -> tuple[int, _Attempt, datetime]:
     """Attempt until delivered, refused or out of attempts; each attempt a row in
     ``session`` (the owner's). Returns (attempts made, the last one, when it ended)."""
+    attributes: dict[str, AttributeValue] = {
+        "accord.tenant": owner,
+        "accord.partner": notification.partner,
+        "accord.severity": str(notification.incident.severity),
+    }
+    with telemetry.span("webhook.delivery", attributes) as span:
+        attempts, last, ended_at = await _attempts(
+            session=session,
+            client=client,
+            policy=policy,
+            owner=owner,
+            notification=notification,
+            endpoint=endpoint,
+            delivery_id=delivery_id,
+        )
+        span.set_attribute("accord.attempts", attempts)
+        span.set_attribute("accord.delivered", last.delivered)
+        if last.http_status is not None:
+            span.set_attribute("http.response.status_code", last.http_status)
+        if not last.delivered:
+            telemetry.mark_failed(span, final_code(last))
+        return attempts, last, ended_at
+
+
+async def _attempts(
+    *,
+    session: AsyncSession,
+    client: httpx.AsyncClient,
+    policy: DeliveryPolicy,
+    owner: str,
+    notification: IncidentNotification,
+    endpoint: ResolvedEndpoint,
+    delivery_id: uuid.UUID,
+) -> tuple[int, _Attempt, datetime]:
     attempt_no = 0
     while True:
         attempt_no += 1
@@ -167,4 +202,8 @@ async def send_webhook(
         await session.flush()
         if final:
             return attempt_no, result, ended_at
+        telemetry.event(
+            "webhook.retry",
+            {"accord.attempt": attempt_no, "accord.reason": result.error_code or "UNKNOWN"},
+        )
         await asyncio.sleep(policy.delay(attempt_no, result.retry_after))
