@@ -57,7 +57,8 @@ async def import_file(
     async with AsyncExitStack() as stack:
         reports = []
         for store in runtime.stores.names():
-            session = await stack.enter_async_context(runtime.stores.control_session(store))
+            # The catalog is reference data every tenant reads: only the migrator writes it.
+            session = await stack.enter_async_context(runtime.stores.migrator_session(store))
             reports.append(await run(session))
         return reports[0]
 
