@@ -171,6 +171,8 @@ async def seed_demo(runtime: Runtime, *, say: Callable[[str], None] = print) -> 
 #: People whose tokens the demo hands out (tenant, member subject).
 TOKEN_HOLDERS = (
     ("northwind", "anna.keller"),
+    ("northwind", "lea.hoffmann"),
+    ("meridian", "tom.hughes"),
     ("globex", "maria.santos"),
     ("meridian", "priya.patel"),
     ("initech", "siobhan.murphy"),

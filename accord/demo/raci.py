@@ -1,9 +1,12 @@
 """The demo network's shared processes (RACI) and the first two review signatures.
 
-Processes as the demo story tells them: Supplier quality 2027, Joint emergency response,
-Network management review Q4 2026. Executives' signing keys are generated here and their
-private halves written under ``<data_dir>/demo-keys`` (the server keeps only the public
-keys), so the remaining executives can sign from a terminal with ``accord review sign``.
+Processes as the demo story tells them: Supplier quality 2027 (northwind's lead auditor
+Accountable for verifying CAPA and closing findings), Joint emergency response, the network
+security overview (initech's aggregate share, followed by every partner) and Network
+management review Q4 2026 (the other executives Informed of the compiled review they sign).
+Executives' signing keys are generated here and their private halves written under
+``<data_dir>/demo-keys`` (the server keeps only the public keys), so the remaining
+executives can sign from a terminal with ``accord review sign``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from accord.tenants.sessions import tenant_session
 SUPPLIER_QUALITY = "supplier-quality-2027"
 EMERGENCY = "joint-emergency-response"
 REVIEW_PROCESS = "network-management-review-q4-2026"
+#: initech shares its security findings in aggregate only; the partners follow them here.
+SECURITY_OVERVIEW = "network-security-overview"
 
 MATRICES = (
     f"""
@@ -38,7 +43,9 @@ parties: [role:globex/quality_manager, role:northwind/quality_manager,
           role:northwind/auditor, role:meridian/quality_manager]
 activities:
   - {{name: Respond and plan CAPA, record_type: finding, actions: [respond, propose_capa]}}
-  - {{name: Carry out CAPA actions, record_type: capa, actions: [complete_action]}}
+  - {{name: Carry out CAPA actions, record_type: capa,
+      actions: [complete_action, propose_capa]}}
+  - {{name: Verify CAPA effectiveness, record_type: capa, actions: [verify]}}
   - {{name: Verify and close, record_type: finding, actions: [verify, close]}}
 raci:
   Respond and plan CAPA:
@@ -48,9 +55,14 @@ raci:
   Carry out CAPA actions:
     role:globex/quality_manager: R
     role:northwind/quality_manager: A
+  Verify CAPA effectiveness:
+    role:northwind/auditor: A
+    role:northwind/quality_manager: C
+    role:globex/quality_manager: C
+    role:meridian/quality_manager: I
   Verify and close:
-    role:northwind/auditor: R
-    role:northwind/quality_manager: A
+    role:northwind/auditor: A
+    role:northwind/quality_manager: C
     role:globex/quality_manager: C
     role:meridian/quality_manager: I
 """,
@@ -74,6 +86,21 @@ raci:
     role:northwind/quality_manager: C
 """,
     f"""
+name: Network security overview
+process: {SECURITY_OVERVIEW}
+owners: [initech]
+parties: [role:initech/quality_manager, role:northwind/quality_manager,
+          role:globex/quality_manager, role:meridian/quality_manager]
+activities:
+  - {{name: Follow security findings, record_type: finding, actions: [close]}}
+raci:
+  Follow security findings:
+    role:initech/quality_manager: A
+    role:northwind/quality_manager: I
+    role:globex/quality_manager: I
+    role:meridian/quality_manager: I
+""",
+    f"""
 name: Network management review Q4 2026
 process: {REVIEW_PROCESS}
 owners: [northwind, globex, meridian, initech]
@@ -90,7 +117,12 @@ activities:
   - {{name: Sign off initech, record_type: management_review, actions: [sign],
       owners: [initech]}}
 raci:
-  Compile the review: {{role:northwind/quality_manager: R, role:northwind/executive: A}}
+  Compile the review:
+    role:northwind/quality_manager: R
+    role:northwind/executive: A
+    role:globex/executive: I
+    role:meridian/executive: I
+    role:initech/executive: I
   Sign off northwind: {{role:northwind/executive: A}}
   Sign off globex: {{role:globex/executive: A}}
   Sign off meridian: {{role:meridian/executive: A}}
@@ -176,7 +208,10 @@ async def seed_governance(
     runtime: Runtime, review_id: uuid.UUID, key_dir: Path, *, say: Callable[[str], None]
 ) -> None:
     await import_matrices(runtime)
-    say("  RACI: supplier quality 2027, joint emergency response, Q4 management review")
+    say(
+        "  RACI: supplier quality 2027, joint emergency response, network security overview, "
+        "Q4 management review"
+    )
     keys = await executive_keys(runtime, key_dir)
     missing = await sign_review_so_far(runtime, review_id, keys)
     say(

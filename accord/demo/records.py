@@ -13,15 +13,20 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from accord.compliance.audits import service as audit_service
+from accord.compliance.audits.protocol import service as audit_protocol
+from accord.compliance.capa import flows as capa_flows
 from accord.compliance.capa import service as capa_service
 from accord.compliance.evidence import service as evidence_service
+from accord.compliance.findings.models import Finding
 from accord.compliance.incidents import service as incident_service
 from accord.compliance.kpis import service as kpi_service
 from accord.compliance.reviews import flows as review_flows
 from accord.compliance.reviews import service as review_service
 from accord.compliance.workflow import service as finding_workflow
-from accord.demo.raci import seed_governance
+from accord.demo.raci import SUPPLIER_QUALITY, seed_governance
 from accord.platform import clock
 from accord.platform.runtime import Runtime
 from accord.tenants.agreements import service as agreements
@@ -136,11 +141,13 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
                 "Scorecards are compiled quarterly; customers ask monthly.",
             ),
         ):
-            await finding_workflow.raise_finding(
+            raised_finding = await finding_workflow.raise_finding(
                 session=s,
                 actor="northwind/lea.hoffmann",
                 data=finding(ref, title, grade, clause, condition),
             )
+            if ref == "GX-2026-03":
+                manifests = raised_finding
         await finding_workflow.respond(
             session=s,
             finding=major,
@@ -187,6 +194,75 @@ async def _joint_audit(runtime: Runtime, today: date) -> None:
         await finding_workflow.transition(
             session=s, finding=major, target="capa_planned", actor="globex/maria.santos"
         )
+        await _manifest_capa(s, manifests, today)
+        # Agreed once the fieldwork was done: from here on globex responds and plans,
+        # northwind verifies and closes, under the supplier quality process.
+        await audit_protocol.agree_protocol(
+            session=s,
+            audit=audit,
+            data={
+                "response_days": 14,
+                "capa_plan_days": 30,
+                "verifier_tenant": "northwind",
+                "process": SUPPLIER_QUALITY,
+            },
+            actor="northwind/lea.hoffmann",
+        )
+
+
+async def _manifest_capa(s: AsyncSession, manifests: Finding, today: date) -> None:
+    """The waste-manifest CAPA, done and due for its check by northwind's lead auditor."""
+    await finding_workflow.respond(
+        session=s,
+        finding=manifests,
+        actor="globex/maria.santos",
+        response="The carrier signed on its own copy only; CAPA raised.",
+    )
+    capa = await capa_service.create_capa(
+        session=s,
+        actor="globex/maria.santos",
+        data={
+            "reference": "GX-CAPA-2026-02",
+            "title": "Countersigned waste manifests before every pick-up",
+            "finding_ids": [manifests.id],
+            "clause_keys": ["iso14001:2015/8.1"],
+            "containment": "The two carriers countersigned the open manifests the same week.",
+            "root_cause": {
+                "method": "five_whys",
+                "whys": [
+                    {"why": "Why were signatures missing?", "answer": "Carriers signed copies."},
+                    {"why": "Why only copies?", "answer": "The gate had no signing step."},
+                ],
+                "root_cause": "The pick-up procedure had no step for the carrier's signature.",
+            },
+            "actions": [
+                {
+                    "title": "Add the carrier signature to the gate pick-up checklist",
+                    "owner": "maria.santos",
+                    "owner_tenant": "globex",
+                    "due_at": today - timedelta(days=12),
+                }
+            ],
+        },
+    )
+    await capa_flows.approve_plan(session=s, capa=capa, actor="northwind/anna.keller")
+    await finding_workflow.transition(
+        session=s, finding=manifests, target="capa_planned", actor="globex/maria.santos"
+    )
+    # Planned two weeks ago, due a week ago: northwind's lead auditor may judge it now.
+    await capa_flows.plan_effectiveness_check(
+        session=s,
+        capa=capa,
+        owner="globex",
+        check={
+            "after_days": 7,
+            "verifier": {"tenant": "northwind", "subject": "lea.hoffmann"},
+        },
+        actor="globex/maria.santos",
+        today=today - timedelta(days=14),
+    )
+    for action in await capa_service.list_actions(session=s, capa=capa):
+        await capa_flows.complete_action_as(session=s, action=action, actor="globex/maria.santos")
 
 
 async def _history(runtime: Runtime, slug: str, today: date) -> int:

@@ -49,7 +49,11 @@ DATA_PACKAGE = "accord.compliance.catalog"
 DATA_DIR = "data"
 DATA_SUFFIX = ".yaml"
 #: Bump when the shape of the digested payload changes (not when the data changes).
-DIGEST_FORMAT = 1
+DIGEST_FORMAT = 2
+#: CISO Assistant names a requirement node ``<prefix><framework slug>:<lower-cased ref_id>``.
+CISO_NODE_PREFIX = "urn:intuitem:risk:req_node:"
+_CISO_FRAMEWORK_RE = re.compile(r"^urn:intuitem:risk:framework:[a-z0-9][a-z0-9.-]*$")
+_CISO_LIBRARY_RE = re.compile(r"^urn:intuitem:risk:library:[a-z0-9][a-z0-9.-]*$")
 
 MAX_CLAUSE_TITLE = 119  # titles are headings, never sentences of requirement text
 MAX_STANDARD_TITLE = 200
@@ -103,6 +107,16 @@ class CatalogStandard:
     kind: StandardKind
     version: int
     clauses: tuple[CatalogClause, ...]
+    #: CISO Assistant's library and framework urns for this standard, when it publishes one.
+    ciso_library: str | None = None
+    ciso_framework: str | None = None
+
+    def clause_urn(self, number: str) -> str | None:
+        """CISO Assistant's requirement node urn for clause ``number`` (``None`` if unlinked)."""
+        if self.ciso_framework is None:
+            return None
+        slug = self.ciso_framework.rsplit(":", 1)[-1]
+        return f"{CISO_NODE_PREFIX}{slug}:{number.lower()}"
 
     def clause(self, number: str) -> CatalogClause:
         """The clause numbered ``number``; ``KeyError`` if the standard has none."""
@@ -132,6 +146,13 @@ class _ClauseModel(BaseModel):
     children: list[_ClauseModel] = Field(default_factory=list)
 
 
+class _CisoLinkModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    library: StrictStr
+    framework: StrictStr
+
+
 class _StandardModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -141,6 +162,7 @@ class _StandardModel(BaseModel):
     year: StrictInt
     kind: StandardKind
     version: StrictInt
+    ciso_assistant: _CisoLinkModel | None = None
     clauses: list[_ClauseModel]
 
 
@@ -345,6 +367,12 @@ def _document_problems(document: Mapping[str, Any], source: str) -> list[str]:
         report("version", "version must be at least 1")
     for message in _title_problems(document.get("title"), MAX_STANDARD_TITLE):
         report("title", message)
+    link = document.get("ciso_assistant")
+    if isinstance(link, Mapping):
+        for field, pattern in (("library", _CISO_LIBRARY_RE), ("framework", _CISO_FRAMEWORK_RE)):
+            value = link.get(field)
+            if isinstance(value, str) and pattern.match(value) is None:
+                report(f"ciso_assistant.{field}", f"{value!r} is not a CISO Assistant {field} urn")
     clauses = document.get("clauses")
     if isinstance(clauses, list) and not clauses:
         report("clauses", "a standard needs at least one clause")
@@ -387,6 +415,8 @@ def _build(model: _StandardModel) -> CatalogStandard:
         kind=model.kind,
         version=model.version,
         clauses=tuple(clauses),
+        ciso_library=None if model.ciso_assistant is None else model.ciso_assistant.library,
+        ciso_framework=None if model.ciso_assistant is None else model.ciso_assistant.framework,
     )
 
 
@@ -477,6 +507,8 @@ def _standard_payload(standard: CatalogStandard) -> dict[str, Any]:
         "year": standard.year,
         "kind": standard.kind.value,
         "version": standard.version,
+        "ciso_library": standard.ciso_library,
+        "ciso_framework": standard.ciso_framework,
         "clauses": [
             {
                 "key": clause.key,

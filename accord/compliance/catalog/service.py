@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -155,12 +155,37 @@ async def load_shipped_catalog(
         ),
         clause_rows,
     )
+    await _link_ciso_assistant(session, standards)
     await _regenerate_hs_crosswalk(session, standards)
     await _prune_vanished(session, {c.key for s in standards for c in s.clauses})
     meta = insert(CatalogMeta).values(key=DATA_DIGEST_KEY, value=digest)
     await session.execute(
         meta.on_conflict_do_update(index_elements=[CatalogMeta.key], set_={"value": digest})
     )
+
+
+async def _link_ciso_assistant(session: AsyncSession, standards: Sequence[CatalogStandard]) -> None:
+    """Give the standards CISO Assistant publishes its framework and requirement node urns.
+
+    A mapping library naming those urns then resolves against the shipped clauses with no
+    framework library imported first. Urns are unique: every one involved is released
+    before it is set, so a link an earlier import made elsewhere moves here.
+    """
+    for standard in standards:
+        if standard.ciso_framework is None:
+            continue
+        links = {c.key: standard.clause_urn(c.number) for c in standard.clauses}
+        await session.execute(
+            update(Clause)
+            .where(or_(Clause.standard_id == standard.id, Clause.urn.in_(links.values())))
+            .values(urn=None)
+        )
+        await session.execute(update(Clause), [{"key": k, "urn": u} for k, u in links.items()])
+        await session.execute(
+            update(Standard)
+            .where(Standard.id == standard.id)
+            .values(library_urn=standard.ciso_framework)
+        )
 
 
 async def _regenerate_hs_crosswalk(

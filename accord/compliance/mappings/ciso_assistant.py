@@ -95,7 +95,7 @@ def parse_library(
         if framework is not None:
             frameworks.append(framework)
 
-    resolver = _Resolver(frameworks, known_frameworks, years, log)
+    resolver = _Resolver(frameworks, known_frameworks, years, log, _dependencies(raw))
     provenance = _Provenance(author=provider, document=document, method=method, status=status)
     mapping_sets: list[ImportedMappingSet] = []
     for path, obj in _entries(objects, "requirement_mapping_set", "requirement_mapping_sets", log):
@@ -112,6 +112,13 @@ def parse_library(
         frameworks=tuple(frameworks),
         mapping_sets=tuple(mapping_sets),
     )
+
+
+def _dependencies(raw: Mapping[str, object]) -> tuple[str, ...]:
+    value = raw.get("dependencies")
+    if not isinstance(value, list):
+        return ()
+    return tuple(item for item in value if isinstance(item, str))
 
 
 def _objects(raw: Mapping[str, object], log: ProblemLog) -> Mapping[str, object]:
@@ -286,8 +293,11 @@ class _Resolver:
         known: Mapping[str, ImportedFramework] | None,
         years: Mapping[str, int],
         log: ProblemLog,
+        dependencies: Sequence[str] = (),
     ) -> None:
         self._frameworks = {fw.urn: fw for fw in [*(known or {}).values(), *local]}
+        self._dependencies = tuple(dependencies)
+        self._reported_missing: set[str] = set()
         self._requirements = {
             req.urn: (fw, req) for fw in self._frameworks.values() for req in fw.requirements
         }
@@ -311,10 +321,31 @@ class _Resolver:
                 return None
         if self._derive and framework_urn not in self._frameworks:
             return self._derived_key(urn, framework_urn, path)
-        where = "" if framework_urn in self._frameworks else " (framework not loaded)"
-        message = f"{urn} is not a requirement of {framework_urn}{where}"
+        if framework_urn not in self._frameworks:
+            self._missing_framework(framework_urn, path)
+            return None
+        message = f"{urn} is not a requirement of {framework_urn}"
         self._log.add(path, Code.UNKNOWN_REQUIREMENT, message)
         return None
+
+    def _missing_framework(self, framework_urn: str, path: str) -> None:
+        # One problem per framework, naming the library that brings it: every mapping
+        # into it would otherwise repeat the same cause.
+        if framework_urn in self._reported_missing:
+            return
+        self._reported_missing.add(framework_urn)
+        slug = framework_urn.rsplit(":", 1)[-1]
+        named = [dep for dep in self._dependencies if dep.rsplit(":", 1)[-1] == slug]
+        if named:
+            hint = f"import the library {named[0]} first (listed in this file's dependencies)"
+        elif self._dependencies:
+            hint = "import the library that defines it first; this file depends on " + (
+                ", ".join(self._dependencies)
+            )
+        else:
+            hint = "import the CISO Assistant library that defines it first"
+        message = f"framework {framework_urn} is not in the catalog: {hint}"
+        self._log.add(path, Code.FRAMEWORK_NOT_LOADED, message)
 
     def _derived_key(self, urn: str, framework_urn: str, path: str) -> str | None:
         match = _NODE_URN.match(urn)

@@ -1,8 +1,7 @@
 """Mapping imports, exports and conflict reports across stores (what the CLI runs).
 
 The catalog lives in every store, so a global import runs in one transaction per store,
-all of them open together and as each store's migrator login (the API's login only
-reads the catalog): a problem found in any store rolls every store back. (The
+all of them open together: a problem found in any store rolls every store back. (The
 commits themselves follow one another; a store failing between two commits is caught up
 by importing again, which replaces the set.) A tenant import runs in the tenant's session.
 """
@@ -55,10 +54,10 @@ async def import_file(
     if tenant is not None:
         async with tenant_session(runtime, tenant) as session:
             return await run(session)
-    # A global set is catalog data every tenant reads: only the migrator login writes it.
     async with AsyncExitStack() as stack:
         reports = []
         for store in runtime.stores.names():
+            # The catalog is reference data every tenant reads: only the migrator writes it.
             session = await stack.enter_async_context(runtime.stores.migrator_session(store))
             reports.append(await run(session))
         return reports[0]

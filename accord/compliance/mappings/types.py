@@ -55,6 +55,7 @@ class ImportProblemCode(StrEnum):
     UNKNOWN_STATUS = "unknown_status"
     STRENGTH_OUT_OF_RANGE = "strength_out_of_range"
     UNKNOWN_REQUIREMENT = "unknown_requirement"
+    FRAMEWORK_NOT_LOADED = "framework_not_loaded"
     FRAMEWORK_MISMATCH = "framework_mismatch"
     INVALID_CLAUSE_KEY = "invalid_clause_key"
     MIXED_RESOURCES = "mixed_resources"
