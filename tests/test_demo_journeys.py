@@ -32,6 +32,7 @@ from accord.demo import HOME_REGION, HOME_STORE, US_REGION, US_STORE
 from accord.demo.raci import REVIEW_PROCESS, SECURITY_OVERVIEW, SUPPLIER_QUALITY
 from tests.conftest import TEST_DATA_DIR
 from tests.factories.cli import accord, demo_env, free_port, start_demo, stop_demo
+from tests.factories.evidence_api import UPLOAD, pdf_bytes
 from tests.factories.oidc import AUDIENCE, oidc_provider, password_token
 from tests.factories.review_api import BUNDLE, SIGN, Member, binding_of, signature
 
@@ -149,6 +150,23 @@ class Demo:
         assert "errors" not in body, body
         return body["data"]
 
+    def upload(self, who: str, variables: dict[str, Any], content: bytes, filename: str) -> Any:
+        """``uploadEvidence`` as a GraphQL multipart request (operations, map, the file)."""
+        token = (self.tokens / f"{who}.jwt").read_text()
+        operations = {"query": UPLOAD, "variables": {"input": {**variables, "file": None}}}
+        body = httpx.post(
+            self.url,
+            data={
+                "operations": json.dumps(operations),
+                "map": json.dumps({"0": ["variables.input.file"]}),
+            },
+            files={"0": (filename, content, "application/octet-stream")},
+            headers={"authorization": f"Bearer {token}"},
+            timeout=30,
+        ).json()
+        assert "errors" not in body, body
+        return body["data"]["uploadEvidence"]
+
     def finding(self, who: str, reference: str) -> dict[str, Any]:
         edges = self.post(who, FINDINGS, {"process": SUPPLIER_QUALITY})["findings"]["edges"]
         return next(e["node"] for e in edges if e["node"]["reference"] == reference)
@@ -207,7 +225,7 @@ def test_the_lead_auditor_raises_a_finding_at_globex(demo: Demo) -> None:
 
 
 @pytest.mark.slow
-def test_the_planned_verifier_closes_the_waste_manifest_capa(demo: Demo) -> None:
+def test_the_planned_verifier_closes_the_capa_and_the_finding_closes_with_evidence(demo: Demo) -> None:
     capa = demo.capa("northwind-lea.hoffmann", "GX-CAPA-2026-02")
     assert capa is not None and capa["state"] == "EFFECTIVENESS_CHECK"
     # The owner never judges its own CAPA: refused, and the CAPA is unchanged.
@@ -252,6 +270,21 @@ def test_the_planned_verifier_closes_the_waste_manifest_capa(demo: Demo) -> None
         "EVIDENCE_REQUIRED"
     ]
     assert demo.finding("northwind-lea.hoffmann", "GX-2026-03")["state"] == "VERIFICATION"
+
+    # The auditee files the evidence through the API (the type is read from the bytes, not
+    # from what the client claims); then the lead auditor closes the finding.
+    filed = demo.upload(
+        "globex-maria.santos",
+        {"findingId": finding["id"], "process": SUPPLIER_QUALITY, "title": "Waste manifests"},
+        pdf_bytes("Waste manifests Q3, countersigned"),
+        "manifests.pdf",
+    )
+    assert filed["errors"] == [], filed
+    assert filed["evidence"]["mediaType"] == "application/pdf"
+    assert filed["evidence"]["tenant"] == "globex"
+    closed = demo.post("northwind-lea.hoffmann", TRANSITION, {**step, "target": "CLOSED"})
+    assert closed["transitionFinding"]["errors"] == [], closed
+    assert demo.finding("northwind-lea.hoffmann", "GX-2026-03")["state"] == "CLOSED"
 
 
 @pytest.mark.slow
