@@ -201,7 +201,9 @@ def demo(
             # soft_wrap: no line is broken (a printed command must survive copy and paste)
             # when stderr is not a terminal and rich would otherwise wrap at 80 columns.
             err.print(
-                f"\nOpen [bold]http://{h}:{p}/graphql[/bold] (GraphiQL) — with a token below "
+                f"\nOpen [bold]http://{h}:{p}/[/bold] in a browser and sign in as any demo person "
+                "(the local development issuer lists them).\n"
+                f"Open [bold]http://{h}:{p}/graphql[/bold] (GraphiQL) — with a token below "
                 "as `Authorization: Bearer …`, try "
                 "`{ tenants { slug legalName store region status } }`\n"
                 f"Store health: http://{h}:{p}/readyz    Stop with Ctrl+C.\n"
