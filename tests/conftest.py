@@ -8,6 +8,7 @@ unique ``tst_`` slugs instead of recreating databases; the session drops them at
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -190,3 +191,12 @@ async def dead_tenant(runtime: Runtime) -> AsyncIterator[str]:
             )
             await session.execute(delete(Tenant).where(Tenant.slug == slug))
             await session.execute(delete(Store).where(Store.name == store))
+
+
+@pytest.fixture
+def prod_secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """``ACCORD_SECRET_KEY`` as a production deployment sets it (prod has no data-dir key;
+    the web sessions refuse to start without one)."""
+    key = base64.urlsafe_b64encode(b"accord-test-production-secret-k!").decode()
+    monkeypatch.setenv("ACCORD_SECRET_KEY", key)
+    return key

@@ -225,7 +225,7 @@ def test_the_lead_auditor_raises_a_finding_at_globex(demo: Demo) -> None:
 
 
 @pytest.mark.slow
-def test_the_planned_verifier_closes_the_capa_and_the_finding_closes_with_evidence(demo: Demo) -> None:
+def test_the_verifier_closes_the_capa_and_evidence_closes_the_finding(demo: Demo) -> None:
     capa = demo.capa("northwind-lea.hoffmann", "GX-CAPA-2026-02")
     assert capa is not None and capa["state"] == "EFFECTIVENESS_CHECK"
     # The owner never judges its own CAPA: refused, and the CAPA is unchanged.

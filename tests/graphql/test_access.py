@@ -42,7 +42,9 @@ async def test_anonymous_callers_are_unauthenticated(api: Api, query: str) -> No
 
 
 @pytest.fixture(params=["dev", "prod"])
-async def app_in(request: pytest.FixtureRequest, api: Api) -> AsyncIterator[Api]:
+async def app_in(
+    request: pytest.FixtureRequest, api: Api, prod_secret_key: str
+) -> AsyncIterator[Api]:
     """The gateway as in development, and as in production."""
     if request.param == "dev":
         yield api

@@ -19,7 +19,7 @@ TYPO = "{ tenants { slugg } }"
 
 
 @pytest.fixture
-async def prod(settings: Settings, runtime: Runtime) -> AsyncIterator[Api]:
+async def prod(settings: Settings, runtime: Runtime, prod_secret_key: str) -> AsyncIterator[Api]:
     prod_settings = settings.model_copy(update={"env": "prod"})
     app = create_app(prod_settings, runtime=runtime)
     async with app.router.lifespan_context(app):
