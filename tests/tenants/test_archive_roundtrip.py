@@ -9,6 +9,7 @@ review, and the event log of all of it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from accord.compliance.audits import service as audit_service
 from accord.compliance.capa import service as capa_service
 from accord.compliance.catalog.service import sync_catalog
 from accord.compliance.evidence import service as evidence_service
+from accord.compliance.evidence.uploads import Target, read_upload, store_upload
 from accord.compliance.incidents import service as incident_service
 from accord.compliance.kpis import service as kpi_service
 from accord.compliance.reviews import flows as review_flows
@@ -56,6 +58,10 @@ NOT_SEEDED = {
     "sync_state",
     "webhook_deliveries",
 }
+
+
+async def _chunks(content: bytes) -> AsyncIterator[bytes]:
+    yield content
 
 
 async def _audit_findings_evidence_capa(runtime: Runtime, slug: str) -> None:
@@ -131,6 +137,15 @@ async def _audit_findings_evidence_capa(runtime: Runtime, slug: str) -> None:
                 "captured_at": NOW - timedelta(days=2),
                 "uri": "s3://evidence/register.pdf",
             },
+        )
+        # An uploaded file: its bytes live in the tenant's schema and travel with it.
+        upload = await read_upload(
+            _chunks(b"Supplier evaluation, Q3\nsupplier,score\nacme,82\n"),
+            filename="evaluation.txt",
+            max_bytes=1_000_000,
+        )
+        await store_upload(
+            session=s, upload=upload, target=Target(finding_id=major.id), actor=ACTOR
         )
         capa = await capa_service.create_capa(
             session=s,
